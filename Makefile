@@ -1,0 +1,116 @@
+# rcptguard: GNU make, pkg-config, C11.
+#
+#   make            build ./rcptguard
+#   make check      install missing Debian packages, build, run every test
+#   make demo       install, build, show rcptguard at work
+#   make bench      replay throughput against a plain libpcap read loop
+#   make install    DESTDIR=... PREFIX=...
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DATADIR    ?= $(PREFIX)/share
+
+CC         ?= cc
+PKGS       := libpcap libmnl libnftnl libnetfilter_queue
+PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS     ?= -O2 -g
+WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+              -Wno-missing-field-initializers
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) \
+              -DRCPTGUARD_VERSION='"$(VERSION)"' -D_FORTIFY_SOURCE=2
+LDLIBS     := $(PKG_LIBS)
+
+# Debian packages the build and the tests need; `make deps` installs the
+# missing ones, so that `make check` works on a fresh Debian 12 as root.
+DEB_BUILD  := gcc make pkg-config libpcap-dev libmnl-dev libnftnl-dev \
+              libnetfilter-queue-dev
+DEB_TEST   := clang libclang-rt-14-dev tshark tcpdump iproute2 nftables \
+              mandoc valgrind
+DEB_PKGS   := $(DEB_BUILD) $(DEB_TEST)
+
+SRC        := $(filter-out src/main.c,$(wildcard src/*.c))
+OBJ        := $(SRC:src/%.c=build/%.o)
+ASAN_OBJ   := $(SRC:src/%.c=build/asan/%.o)
+TEST_SRC   := $(wildcard tests/unit/*.c) tests/pcapw.c
+SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+.PHONY: all deps check test demo bench install uninstall clean fixtures
+
+all: rcptguard
+
+build build/asan:
+	mkdir -p $@
+
+build/%.o: src/%.c $(wildcard src/*.h) | build
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/asan/%.o: src/%.c $(wildcard src/*.h) | build/asan
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
+
+rcptguard: $(OBJ) build/main.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+build/asan/rcptguard: $(ASAN_OBJ) src/main.c | build/asan
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+build/unit: $(OBJ) $(TEST_SRC) $(wildcard tests/unit/*.h tests/*.h)
+	$(CC) $(ALL_CFLAGS) -Isrc -Itests -o $@ $(OBJ) $(TEST_SRC) $(LDFLAGS) $(LDLIBS)
+
+build/asan/unit: $(ASAN_OBJ) $(TEST_SRC) $(wildcard tests/unit/*.h tests/*.h) | build/asan
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Isrc -Itests -o $@ $(ASAN_OBJ) $(TEST_SRC) $(LDFLAGS) $(LDLIBS)
+
+build/mkpcap: tests/mkpcap.c tests/pcapw.c tests/pcapw.h | build
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/mkpcap.c tests/pcapw.c
+
+build/pcapfloor: bench/pcapfloor.c | build
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+build/mkbench: bench/mkbench.c tests/pcapw.c tests/pcapw.h | build
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ bench/mkbench.c tests/pcapw.c
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "deps: missing:$$missing (run as root to install)" >&2; exit 1; fi; \
+	echo "deps: installing$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null
+
+test check: deps
+	$(MAKE) rcptguard build/asan/rcptguard build/unit build/asan/unit build/mkpcap \
+		CFLAGS="$(CFLAGS) -Werror"
+	tests/run.sh
+
+demo: deps rcptguard
+	tests/demo.sh
+
+bench: deps rcptguard build/pcapfloor build/mkbench
+	bench/run.sh
+
+fixtures: rcptguard build/mkpcap
+	tests/fixtures/make-synthetic.sh
+
+install: rcptguard
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(SYSCONFDIR)/rcptguard $(DESTDIR)$(DATADIR)/rcptguard
+	install -m 0755 rcptguard $(DESTDIR)$(SBINDIR)/rcptguard
+	install -m 0644 man/rcptguard.8 $(DESTDIR)$(MANDIR)/man8/rcptguard.8
+	install -m 0644 man/rcptguard.conf.5 $(DESTDIR)$(MANDIR)/man5/rcptguard.conf.5
+	install -m 0644 packaging/rcptguard.conf $(DESTDIR)$(SYSCONFDIR)/rcptguard/rcptguard.conf
+	install -m 0644 nft/rcptguard.nft $(DESTDIR)$(DATADIR)/rcptguard/rcptguard.nft
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/rcptguard $(DESTDIR)$(MANDIR)/man8/rcptguard.8 \
+		$(DESTDIR)$(MANDIR)/man5/rcptguard.conf.5 $(DESTDIR)$(DATADIR)/rcptguard/rcptguard.nft
+
+clean:
+	rm -rf build rcptguard

@@ -1,0 +1,614 @@
+#include "config.h"
+#include "smtp.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const class_names[EC_COUNT] = {
+	[EC_RCPT_REJECTED] = "rcpt_rejected",
+	[EC_RCPT_POLICY] = "rcpt_policy",
+	[EC_RCPT_SEQUENCE] = "rcpt_sequence",
+	[EC_RCPT_OTHER] = "rcpt_other",
+	[EC_RCPT_TEMPFAIL] = "rcpt_tempfail",
+	[EC_RCPT_ACCEPTED] = "rcpt_accepted",
+	[EC_VRFY_REJECTED] = "vrfy_rejected",
+	[EC_AUTH_FAILED] = "auth_failed",
+	[EC_UNKNOWN_COMMAND] = "unknown_command",
+};
+
+const char *ev_class_name(int cls)
+{
+	return cls >= 0 && cls < EC_COUNT ? class_names[cls] : "none";
+}
+
+int ev_class_parse(const char *name)
+{
+	for (int i = 0; i < EC_COUNT; i++)
+		if (strcmp(name, class_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* The rules a fresh install runs with. */
+static const struct rule default_rules[] = {
+	{ .name = "harvest", .cls = EC_RCPT_REJECTED, .threshold = 10,
+	  .window = 600 * USEC_PER_SEC, .ban = 3600 * USEC_PER_SEC, .factor = 2,
+	  .max_ban = 7 * 86400 * USEC_PER_SEC, .distinct = true,
+	  .prefix4 = 0xff, .prefix6 = 0xff },
+	{ .name = "vrfy", .cls = EC_VRFY_REJECTED, .threshold = 10,
+	  .window = 600 * USEC_PER_SEC, .ban = 3600 * USEC_PER_SEC, .factor = 2,
+	  .max_ban = 7 * 86400 * USEC_PER_SEC, .distinct = false,
+	  .prefix4 = 0xff, .prefix6 = 0xff },
+};
+
+/* A rule block starts from these. */
+static const struct rule rule_template = {
+	.threshold = 10, .window = 600 * USEC_PER_SEC, .ban = 3600 * USEC_PER_SEC,
+	.factor = 2, .max_ban = 7 * 86400 * USEC_PER_SEC, .distinct = true,
+	.cls = -1, .prefix4 = 0xff, .prefix6 = 0xff,
+};
+
+static void set_ports(struct config *c, const char *list)
+{
+	char buf[256], *save = NULL, *tok;
+
+	c->nports = 0;
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, " ,", &save); tok && c->nports < MAX_PORTS;
+	     tok = strtok_r(NULL, " ,", &save))
+		c->ports[c->nports++] = (uint16_t)atoi(tok);
+}
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	set_ports(c, DEF_SMTP_PORTS);
+	c->servers_any = true;
+	c->max_flows = DEF_MAX_FLOWS;
+	c->max_sources = DEF_MAX_SOURCES;
+	c->max_pipeline = DEF_MAX_PIPELINE;
+	c->max_line = DEF_MAX_LINE;
+	c->reasm_flow = DEF_REASM_FLOW;
+	c->reasm_total = DEF_REASM_TOTAL;
+	c->timeout_embryonic = DEF_TIMEOUT_EMBRYONIC;
+	c->timeout_established = DEF_TIMEOUT_ESTABLISHED;
+	c->timeout_closing = DEF_TIMEOUT_CLOSING;
+	c->follow_midstream = true;
+	c->count_unverified = false;
+	c->prefix4 = DEF_PREFIX4;
+	c->prefix6 = DEF_PREFIX6;
+	memcpy(c->rules, default_rules, sizeof(default_rules));
+	/* Rule prefixes stay 0xff ("the global one") until a load resolves
+	 * them, so that a file's prefix4/prefix6 reach the default rules. */
+	c->nrules = ARRAY_LEN(default_rules);
+}
+
+void config_free(struct config *c)
+{
+	free(c->path);
+	prefixlist_free(&c->servers);
+	prefixlist_free(&c->allowlist);
+	for (size_t i = 0; i < c->ntraps; i++)
+		free(c->traps[i]);
+	free(c->traps);
+	free(c->trap_hash);
+	memset(c, 0, sizeof(*c));
+}
+
+bool config_is_smtp_port(const struct config *c, uint16_t port)
+{
+	for (size_t i = 0; i < c->nports; i++)
+		if (c->ports[i] == port)
+			return true;
+	return false;
+}
+
+bool config_is_trap(const struct config *c, const char *rcpt, size_t len, uint32_t hash)
+{
+	for (size_t i = 0; i < c->ntraps; i++)
+		if (c->trap_hash[i] == hash && strlen(c->traps[i]) == len &&
+		    memcmp(c->traps[i], rcpt, len) == 0)
+			return true;
+	return false;
+}
+
+/* ---- parsing ---- */
+
+struct parser {
+	struct config *c;
+	const char *file;
+	int line;
+	FILE *err;
+	int errors;
+	struct rule *rule;	/* inside a rule block */
+	bool rules_seen;	/* the first block replaces the default rules */
+};
+
+__attribute__((format(printf, 2, 3)))
+static void perr(struct parser *ps, const char *fmt, ...)
+{
+	va_list ap;
+
+	ps->errors++;
+	if (!ps->err)
+		return;
+	fprintf(ps->err, "%s:%d: ", ps->file, ps->line);
+	va_start(ap, fmt);
+	vfprintf(ps->err, fmt, ap);
+	va_end(ap);
+	fputc('\n', ps->err);
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	char *end;
+	unsigned long long x;
+
+	if (!isdigit((unsigned char)*v))
+		return -1;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno || *end || x < lo || x > hi)
+		return -1;
+	*out = (uint32_t)x;
+	return 0;
+}
+
+static void parse_prefixes(struct parser *ps, char *v, struct prefixlist *l, const char *origin)
+{
+	char *save = NULL;
+
+	for (char *tok = strtok_r(v, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+		struct prefix p;
+
+		if (prefix_parse(tok, &p)) {
+			perr(ps, "not an address or prefix: '%s'", tok);
+			continue;
+		}
+		prefixlist_add(l, &p, origin);
+	}
+}
+
+static void load_allowlist_file(struct parser *ps, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char buf[512], origin[600];
+	struct parser sub = { .c = ps->c, .file = path, .err = ps->err };
+
+	if (!f) {
+		perr(ps, "cannot open allowlist file %s: %s", path, strerror(errno));
+		return;
+	}
+	while (fgets(buf, sizeof(buf), f)) {
+		char *hash = strchr(buf, '#');
+
+		sub.line++;
+		if (hash)
+			*hash = 0;
+		snprintf(origin, sizeof(origin), "%s:%d", path, sub.line);
+		parse_prefixes(&sub, buf, &ps->c->allowlist, origin);
+	}
+	fclose(f);
+	ps->errors += sub.errors;
+}
+
+static void add_traps(struct config *c, char *v)
+{
+	char *save = NULL;
+
+	for (char *tok = strtok_r(v, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+		size_t n;
+
+		if (*tok == '<')
+			tok++;
+		n = strlen(tok);
+		if (n && tok[n - 1] == '>')
+			tok[--n] = 0;
+		if (n >= SMTP_RCPT_MAX)
+			tok[n = SMTP_RCPT_MAX - 1] = 0;
+		for (size_t i = 0; i < n; i++)
+			tok[i] = (char)ascii_lower((unsigned char)tok[i]);
+		c->traps = xrealloc(c->traps, (c->ntraps + 1) * sizeof(*c->traps));
+		c->trap_hash = xrealloc(c->trap_hash, (c->ntraps + 1) * sizeof(*c->trap_hash));
+		c->traps[c->ntraps] = xstrdup(tok);
+		c->trap_hash[c->ntraps] = (uint32_t)hash_bytes(tok, n, 0);
+		c->ntraps++;
+	}
+}
+
+static void rule_key(struct parser *ps, const char *k, char *v)
+{
+	struct rule *r = ps->rule;
+	uint32_t u;
+
+	if (!strcmp(k, "class")) {
+		if ((r->cls = ev_class_parse(v)) < 0)
+			perr(ps, "unknown event class '%s'", v);
+	} else if (!strcmp(k, "threshold")) {
+		if (parse_u32(v, 1, 1000000, &r->threshold))
+			perr(ps, "threshold must be a number from 1 to 1000000");
+	} else if (!strcmp(k, "window")) {
+		if (parse_duration(v, &r->window) || r->window < USEC_PER_SEC)
+			perr(ps, "window must be a duration of at least 1s");
+	} else if (!strcmp(k, "ban")) {
+		if (parse_duration(v, &r->ban) || r->ban < USEC_PER_SEC)
+			perr(ps, "ban must be a duration of at least 1s");
+	} else if (!strcmp(k, "max_ban")) {
+		if (parse_duration(v, &r->max_ban) || r->max_ban < USEC_PER_SEC)
+			perr(ps, "max_ban must be a duration of at least 1s");
+	} else if (!strcmp(k, "factor")) {
+		if (parse_u32(v, 1, 100, &r->factor))
+			perr(ps, "factor must be a whole number from 1 to 100");
+	} else if (!strcmp(k, "count")) {
+		if (!strcmp(v, "distinct"))
+			r->distinct = true;
+		else if (!strcmp(v, "all"))
+			r->distinct = false;
+		else
+			perr(ps, "count must be 'distinct' or 'all'");
+	} else if (!strcmp(k, "prefix4")) {
+		if (parse_u32(v, 8, 32, &u))
+			perr(ps, "prefix4 must be from 8 to 32");
+		else
+			r->prefix4 = (uint8_t)u;
+	} else if (!strcmp(k, "prefix6")) {
+		if (parse_u32(v, 16, 128, &u))
+			perr(ps, "prefix6 must be from 16 to 128");
+		else
+			r->prefix6 = (uint8_t)u;
+	} else {
+		perr(ps, "unknown key '%s' in rule block", k);
+	}
+}
+
+static void global_key(struct parser *ps, const char *k, char *v)
+{
+	struct config *c = ps->c;
+	uint32_t u;
+	uint64_t sz;
+	char origin[600];
+
+	snprintf(origin, sizeof(origin), "%s:%d", ps->file, ps->line);
+	if (!strcmp(k, "smtp_ports")) {
+		char *save = NULL;
+
+		c->nports = 0;
+		for (char *tok = strtok_r(v, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+			if (parse_u32(tok, 1, 65535, &u)) {
+				perr(ps, "not a port: '%s'", tok);
+			} else if (c->nports == MAX_PORTS) {
+				perr(ps, "at most %d ports", MAX_PORTS);
+				break;
+			} else {
+				c->ports[c->nports++] = (uint16_t)u;
+			}
+		}
+		if (!c->nports)
+			perr(ps, "smtp_ports needs at least one port");
+	} else if (!strcmp(k, "servers")) {
+		prefixlist_free(&c->servers);
+		c->servers_any = !strcmp(v, "any");
+		if (!c->servers_any)
+			parse_prefixes(ps, v, &c->servers, origin);
+	} else if (!strcmp(k, "allowlist")) {
+		parse_prefixes(ps, v, &c->allowlist, origin);
+	} else if (!strcmp(k, "allowlist_file")) {
+		load_allowlist_file(ps, v);
+	} else if (!strcmp(k, "trap_recipients")) {
+		add_traps(c, v);
+	} else if (!strcmp(k, "max_flows")) {
+		if (parse_u32(v, 16, 16000000, &c->max_flows))
+			perr(ps, "max_flows must be from 16 to 16000000");
+	} else if (!strcmp(k, "max_sources")) {
+		if (parse_u32(v, 16, 100000000, &c->max_sources))
+			perr(ps, "max_sources must be from 16 to 100000000");
+	} else if (!strcmp(k, "max_pipeline")) {
+		if (parse_u32(v, 1, 100000, &c->max_pipeline))
+			perr(ps, "max_pipeline must be from 1 to 100000");
+	} else if (!strcmp(k, "max_line")) {
+		if (parse_u32(v, 512, 1000000, &c->max_line))
+			perr(ps, "max_line must be from 512 to 1000000");
+	} else if (!strcmp(k, "reasm_flow_bytes")) {
+		if (parse_size(v, &sz) || sz > UINT32_MAX)
+			perr(ps, "reasm_flow_bytes must be a size below 4g");
+		else
+			c->reasm_flow = sz;
+	} else if (!strcmp(k, "reasm_total_bytes")) {
+		if (parse_size(v, &sz))
+			perr(ps, "reasm_total_bytes must be a size such as 64m");
+		else
+			c->reasm_total = sz;
+	} else if (!strcmp(k, "timeout_embryonic") || !strcmp(k, "timeout_established") ||
+		   !strcmp(k, "timeout_closing")) {
+		usec_t d;
+
+		if (parse_duration(v, &d) || d < USEC_PER_SEC) {
+			perr(ps, "%s must be a duration of at least 1s", k);
+			return;
+		}
+		if (!strcmp(k, "timeout_embryonic"))
+			c->timeout_embryonic = d;
+		else if (!strcmp(k, "timeout_established"))
+			c->timeout_established = d;
+		else
+			c->timeout_closing = d;
+	} else if (!strcmp(k, "follow_midstream")) {
+		if (parse_bool(v, &c->follow_midstream))
+			perr(ps, "follow_midstream must be yes or no");
+	} else if (!strcmp(k, "count_unverified")) {
+		if (parse_bool(v, &c->count_unverified))
+			perr(ps, "count_unverified must be yes or no");
+	} else if (!strcmp(k, "prefix4")) {
+		if (parse_u32(v, 8, 32, &u))
+			perr(ps, "prefix4 must be from 8 to 32");
+		else
+			c->prefix4 = (uint8_t)u;
+	} else if (!strcmp(k, "prefix6")) {
+		if (parse_u32(v, 16, 128, &u))
+			perr(ps, "prefix6 must be from 16 to 128");
+		else
+			c->prefix6 = (uint8_t)u;
+	} else {
+		perr(ps, "unknown key '%s'", k);
+	}
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = 0;
+	return s;
+}
+
+static void open_rule(struct parser *ps, char *rest)
+{
+	struct config *c = ps->c;
+	char *name = trim(rest);
+	size_t n = strlen(name);
+
+	if (n && name[n - 1] == '{')
+		name[--n] = 0;
+	name = trim(name);
+	if (!*name) {
+		perr(ps, "rule needs a name: rule NAME {");
+		name = "unnamed";
+	}
+	for (const char *q = name; *q; q++) {
+		if (!isalnum((unsigned char)*q) && *q != '_' && *q != '-') {
+			perr(ps, "rule name '%s' may hold only letters, digits, '_' and '-'", name);
+			break;
+		}
+	}
+	if (strlen(name) >= RULE_NAME_MAX)
+		perr(ps, "rule name longer than %d characters", RULE_NAME_MAX - 1);
+	if (!ps->rules_seen) {
+		ps->rules_seen = true;
+		c->nrules = 0;
+	}
+	for (size_t i = 0; i < c->nrules; i++)
+		if (!strcmp(c->rules[i].name, name))
+			perr(ps, "rule '%s' is already defined at line %d", name, c->rules[i].line);
+	if (c->nrules == MAX_RULES) {
+		perr(ps, "at most %d rules", MAX_RULES);
+		ps->rule = &c->rules[MAX_RULES - 1];	/* parse on, report once */
+		return;
+	}
+	ps->rule = &c->rules[c->nrules++];
+	*ps->rule = rule_template;
+	snprintf(ps->rule->name, sizeof(ps->rule->name), "%s", name);
+	ps->rule->line = ps->line;
+}
+
+static void close_rule(struct parser *ps)
+{
+	struct rule *r = ps->rule;
+
+	if (r->cls < 0) {
+		int save = ps->line;
+
+		ps->line = r->line;
+		perr(ps, "rule '%s' has no class", r->name);
+		ps->line = save;
+	}
+	if (r->max_ban < r->ban)
+		r->max_ban = r->ban;
+	ps->rule = NULL;
+}
+
+static void parse_line(struct parser *ps, char *raw)
+{
+	char *s = raw, *eq, *k, *v;
+
+	/* '#' starts a comment anywhere on a line. */
+	if ((eq = strchr(s, '#')))
+		*eq = 0;
+	s = trim(s);
+	if (!*s)
+		return;
+	if (!strcmp(s, "}")) {
+		if (!ps->rule)
+			perr(ps, "'}' without a rule block");
+		else
+			close_rule(ps);
+		return;
+	}
+	if (!strncmp(s, "rule", 4) && isspace((unsigned char)s[4])) {
+		if (ps->rule) {
+			perr(ps, "rule blocks do not nest: missing '}'");
+			close_rule(ps);
+		}
+		if (s[strlen(s) - 1] != '{')
+			perr(ps, "expected '{' after the rule name");
+		open_rule(ps, s + 5);
+		return;
+	}
+	eq = strchr(s, '=');
+	if (!eq) {
+		perr(ps, "expected 'key = value'");
+		return;
+	}
+	*eq = 0;
+	k = trim(s);
+	v = trim(eq + 1);
+	if (!*v) {
+		perr(ps, "'%s' has no value", k);
+		return;
+	}
+	if (ps->rule)
+		rule_key(ps, k, v);
+	else
+		global_key(ps, k, v);
+}
+
+static int finish(struct parser *ps)
+{
+	struct config *c = ps->c;
+
+	if (ps->rule) {
+		perr(ps, "rule '%s' is not closed with '}'", ps->rule->name);
+		close_rule(ps);
+	}
+	/* Rules without a prefix of their own take the global one. */
+	for (size_t i = 0; i < c->nrules; i++) {
+		if (c->rules[i].prefix4 == 0xff)
+			c->rules[i].prefix4 = c->prefix4;
+		if (c->rules[i].prefix6 == 0xff)
+			c->rules[i].prefix6 = c->prefix6;
+	}
+	if (!c->servers_any && !c->servers.n) {
+		ps->line = 0;
+		perr(ps, "servers lists no address");
+	}
+	return ps->errors;
+}
+
+int config_load_string(struct config *c, const char *text, const char *name, FILE *err)
+{
+	struct parser ps = { .c = c, .file = name, .err = err };
+	char *copy = xstrdup(text), *line, *p = copy;
+
+	while (p) {
+		line = p;
+		p = strchr(p, '\n');
+		if (p)
+			*p++ = 0;
+		ps.line++;
+		parse_line(&ps, line);
+	}
+	free(copy);
+	return finish(&ps);
+}
+
+int config_load(struct config *c, const char *path, FILE *err)
+{
+	FILE *f = fopen(path, "r");
+	struct parser ps = { .c = c, .file = path, .err = err };
+	char buf[4096];
+
+	if (!f) {
+		if (err)
+			fprintf(err, "%s: cannot open: %s\n", path, strerror(errno));
+		return 1;
+	}
+	free(c->path);
+	c->path = xstrdup(path);
+	while (fgets(buf, sizeof(buf), f)) {
+		size_t n = strlen(buf);
+
+		ps.line++;
+		if (n == sizeof(buf) - 1 && buf[n - 1] != '\n') {
+			int ch;
+
+			perr(&ps, "line longer than %zu characters", sizeof(buf) - 2);
+			while ((ch = fgetc(f)) != EOF && ch != '\n')
+				;
+			continue;
+		}
+		parse_line(&ps, buf);
+	}
+	if (ferror(f))
+		perr(&ps, "read error: %s", strerror(errno));
+	fclose(f);
+	return finish(&ps);
+}
+
+static void print_prefixes(FILE *out, const char *key, const struct prefixlist *l)
+{
+	char buf[ADDR_STRLEN];
+
+	fprintf(out, "%s =", key);
+	for (size_t i = 0; i < l->n; i++)
+		fprintf(out, " %s", prefix_fmt(&l->v[i], buf, sizeof(buf)));
+	fputc('\n', out);
+}
+
+void config_print(const struct config *c, FILE *out)
+{
+	char a[32], b[32], d[32];
+
+	fprintf(out, "# effective configuration%s%s\n", c->path ? " of " : "",
+		c->path ? c->path : "");
+	fprintf(out, "smtp_ports =");
+	for (size_t i = 0; i < c->nports; i++)
+		fprintf(out, " %u", c->ports[i]);
+	fputc('\n', out);
+	if (c->servers_any)
+		fprintf(out, "servers = any\n");
+	else
+		print_prefixes(out, "servers", &c->servers);
+	if (c->allowlist.n)
+		print_prefixes(out, "allowlist", &c->allowlist);
+	if (c->ntraps) {
+		fprintf(out, "trap_recipients =");
+		for (size_t i = 0; i < c->ntraps; i++)
+			fprintf(out, " %s", c->traps[i]);
+		fputc('\n', out);
+	}
+	fprintf(out, "max_flows = %u\n", c->max_flows);
+	fprintf(out, "max_sources = %u\n", c->max_sources);
+	fprintf(out, "max_pipeline = %u\n", c->max_pipeline);
+	fprintf(out, "max_line = %u\n", c->max_line);
+	fprintf(out, "reasm_flow_bytes = %s\n", fmt_size(c->reasm_flow, a, sizeof(a)));
+	fprintf(out, "reasm_total_bytes = %s\n", fmt_size(c->reasm_total, a, sizeof(a)));
+	fprintf(out, "timeout_embryonic = %s\n", fmt_duration(c->timeout_embryonic, a, sizeof(a)));
+	fprintf(out, "timeout_established = %s\n", fmt_duration(c->timeout_established, a, sizeof(a)));
+	fprintf(out, "timeout_closing = %s\n", fmt_duration(c->timeout_closing, a, sizeof(a)));
+	fprintf(out, "follow_midstream = %s\n", c->follow_midstream ? "yes" : "no");
+	fprintf(out, "count_unverified = %s\n", c->count_unverified ? "yes" : "no");
+	fprintf(out, "prefix4 = %u\n", c->prefix4);
+	fprintf(out, "prefix6 = %u\n", c->prefix6);
+	for (size_t i = 0; i < c->nrules; i++) {
+		const struct rule *r = &c->rules[i];
+
+		fprintf(out, "\nrule %s {\n", r->name);
+		fprintf(out, "\tclass = %s\n", ev_class_name(r->cls));
+		fprintf(out, "\tthreshold = %u\n", r->threshold);
+		fprintf(out, "\twindow = %s\n", fmt_duration(r->window, a, sizeof(a)));
+		fprintf(out, "\tban = %s\n", fmt_duration(r->ban, b, sizeof(b)));
+		fprintf(out, "\tfactor = %u\n", r->factor);
+		fprintf(out, "\tmax_ban = %s\n", fmt_duration(r->max_ban, d, sizeof(d)));
+		fprintf(out, "\tcount = %s\n", r->distinct ? "distinct" : "all");
+		fprintf(out, "\tprefix4 = %u\n", r->prefix4);
+		fprintf(out, "\tprefix6 = %u\n", r->prefix6);
+		fprintf(out, "}\n");
+	}
+}

@@ -1,0 +1,111 @@
+/* The configuration file: every tunable, its default, and why. */
+#ifndef RCPTGUARD_CONFIG_H
+#define RCPTGUARD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "util.h"
+
+#define DEFAULT_CONFIG_PATH "/etc/rcptguard/rcptguard.conf"
+
+/* Defaults. The man page lists the same values; tests/defaults.sh checks
+ * that the two agree. */
+#define DEF_SMTP_PORTS		"25"
+/* An MX sees a few thousand concurrent sessions at most; 64k flows cost
+ * about 20 MB and leave room for a flood before eviction starts. */
+#define DEF_MAX_FLOWS		65536
+/* Tracked sources (addresses or prefixes with recent events). */
+#define DEF_MAX_SOURCES		1000000
+/* Postfix accepts 1000 recipients a message; a pipelined harvest can
+ * send them in one burst before the first reply. */
+#define DEF_MAX_PIPELINE	1024
+/* RFC 5321 allows 512 for a command line and extensions push it; Postfix
+ * reads up to 2048. Longer lines stop pairing for the session. */
+#define DEF_MAX_LINE		4096
+/* Out-of-order bytes held per direction and in all flows. */
+#define DEF_REASM_FLOW		(256u << 10)
+#define DEF_REASM_TOTAL		(64ull << 20)
+#define DEF_TIMEOUT_EMBRYONIC	(30 * USEC_PER_SEC)
+/* Postfix's smtpd_timeout is 300 s; twice that before giving up on a
+ * quiet session. */
+#define DEF_TIMEOUT_ESTABLISHED	(600 * USEC_PER_SEC)
+#define DEF_TIMEOUT_CLOSING	(30 * USEC_PER_SEC)
+#define DEF_PREFIX4		32
+#define DEF_PREFIX6		64
+
+#define MAX_RULES	16
+#define MAX_PORTS	16
+#define RULE_NAME_MAX	32
+
+/* Event classes: what a paired command and reply mean. */
+enum ev_class {
+	EC_RCPT_REJECTED,	/* 5xx to RCPT: unknown recipient */
+	EC_RCPT_POLICY,		/* 5xx x.7.x to RCPT: relay, RBL, client */
+	EC_RCPT_SEQUENCE,	/* 5xx to RCPT outside a transaction, 503, x.5.3 */
+	EC_RCPT_OTHER,		/* 5xx to RCPT for other reasons: full, syntax */
+	EC_RCPT_TEMPFAIL,	/* 4xx to RCPT: greylisting and friends */
+	EC_RCPT_ACCEPTED,
+	EC_VRFY_REJECTED,	/* 5xx to VRFY/EXPN */
+	EC_AUTH_FAILED,		/* 535 */
+	EC_UNKNOWN_COMMAND,	/* 500/502 */
+	EC_COUNT
+};
+
+const char *ev_class_name(int cls);
+int ev_class_parse(const char *name);
+
+struct rule {
+	char name[RULE_NAME_MAX];
+	int cls;
+	uint32_t threshold;
+	usec_t window;
+	usec_t ban;
+	uint32_t factor;	/* repeat offenders: ban *= factor each time */
+	usec_t max_ban;
+	bool distinct;		/* count distinct recipients, not replies */
+	uint8_t prefix4, prefix6;
+	int line;		/* where it was defined, 0 for a default */
+};
+
+struct config {
+	char *path;
+	uint16_t ports[MAX_PORTS];
+	size_t nports;
+	bool servers_any;
+	struct prefixlist servers;
+	struct prefixlist allowlist;
+	char **traps;		/* lower-cased */
+	uint32_t *trap_hash;
+	size_t ntraps;
+	uint32_t max_flows;
+	uint32_t max_sources;
+	uint32_t max_pipeline;
+	uint32_t max_line;
+	uint64_t reasm_flow;
+	uint64_t reasm_total;
+	usec_t timeout_embryonic;
+	usec_t timeout_established;
+	usec_t timeout_closing;
+	bool follow_midstream;
+	bool count_unverified;
+	uint8_t prefix4, prefix6;
+	struct rule rules[MAX_RULES];
+	size_t nrules;
+};
+
+void config_defaults(struct config *c);
+/* Parse a file over the defaults. On error, writes "FILE:LINE: message"
+ * lines to err and returns the number of errors; *c is then undefined and
+ * must be freed. */
+int config_load(struct config *c, const char *path, FILE *err);
+int config_load_string(struct config *c, const char *text, const char *name, FILE *err);
+void config_print(const struct config *c, FILE *out);
+void config_free(struct config *c);
+
+bool config_is_smtp_port(const struct config *c, uint16_t port);
+bool config_is_trap(const struct config *c, const char *rcpt, size_t len, uint32_t hash);
+
+#endif

@@ -1,0 +1,264 @@
+#include "pipeline.h"
+
+#include <string.h>
+
+/* What the reassembler's and parser's callbacks need to know. */
+struct sink_ctx {
+	struct pipeline *p;
+	struct flow *f;
+	usec_t now;
+};
+
+static void on_smtp_event(void *arg, const struct smtp_event *ev)
+{
+	struct sink_ctx *x = arg;
+	struct pipeline *p = x->p;
+	struct flow *f = x->f;
+	int cls = classify(ev);
+
+	if (cls >= 0)
+		p->st.events[cls]++;
+	if (!f->verified)
+		p->st.events_unverified++;
+	if (p->on_event) {
+		struct flow_event fe = {
+			.time = x->now,
+			.flow = &f->key,
+			.verified = f->verified,
+			.cls = cls,
+			.ev = ev,
+		};
+
+		p->on_event(p->event_arg, &fe);
+	}
+	if (cls >= 0 && (f->verified || p->cfg->count_unverified))
+		tracker_event(p->tracker, x->now, &f->key.cli, cls, ev);
+}
+
+static void client_sink(void *arg, const uint8_t *d, uint32_t n)
+{
+	struct sink_ctx *x = arg;
+
+	if (d)
+		smtp_client(&x->p->smtp, &x->f->smtp, d, n, x);
+	else
+		smtp_client_gap(&x->p->smtp, &x->f->smtp, n);
+}
+
+static void server_sink(void *arg, const uint8_t *d, uint32_t n)
+{
+	struct sink_ctx *x = arg;
+
+	if (d)
+		smtp_server(&x->p->smtp, &x->f->smtp, d, n, x);
+	else
+		smtp_server_gap(&x->p->smtp, &x->f->smtp, n);
+}
+
+static const reasm_sink sinks[2] = { client_sink, server_sink };
+
+static void release_flow(void *arg, struct flow *f)
+{
+	struct pipeline *p = arg;
+
+	reasm_free(&p->reasm, &f->r[0]);
+	reasm_free(&p->reasm, &f->r[1]);
+	if (f->smtp_on)
+		smtp_free(&f->smtp);
+}
+
+void pipeline_init(struct pipeline *p, const struct config *cfg, uint64_t seed,
+		   ban_fn on_ban, flow_event_fn on_event, void *arg)
+{
+	usec_t timeouts[FS_NSTATES] = {
+		[FS_EMBRYONIC] = cfg->timeout_embryonic,
+		[FS_ESTABLISHED] = cfg->timeout_established,
+		[FS_CLOSING] = cfg->timeout_closing,
+	};
+
+	memset(p, 0, sizeof(*p));
+	p->cfg = cfg;
+	flowtab_init(&p->flows, cfg->max_flows, timeouts, seed, release_flow, p);
+	p->reasm.dir_cap = (uint32_t)(cfg->reasm_flow > UINT32_MAX ? UINT32_MAX : cfg->reasm_flow);
+	p->reasm.global_cap = cfg->reasm_total;
+	smtp_ctx_init(&p->smtp, cfg->max_pipeline, cfg->max_line, on_smtp_event);
+	p->tracker = tracker_new(cfg, on_ban, arg);
+	p->on_event = on_event;
+	p->event_arg = arg;
+}
+
+void pipeline_free(struct pipeline *p)
+{
+	flowtab_free(&p->flows);
+	smtp_ctx_free(&p->smtp);
+	tracker_free(p->tracker);
+	p->tracker = NULL;
+}
+
+static void start_session(struct pipeline *p, struct flow *f, bool verified)
+{
+	f->verified = verified;
+	f->smtp_on = true;
+	smtp_init(&f->smtp, verified);
+	p->st.sessions++;
+	if (verified) {
+		p->flows.st.verified++;
+		reasm_open(&f->r[0], f->cli_isn + 1);
+		reasm_open(&f->r[1], f->srv_isn + 1);
+	} else {
+		p->flows.st.midstream++;
+	}
+}
+
+/* Handshake bookkeeping. Returns the flow to carry on with, or NULL when
+ * the packet has nothing more to give. */
+static struct flow *track_handshake(struct pipeline *p, usec_t now, const struct pkt *k,
+				    const struct flowkey *key, int d)
+{
+	struct flow *f = flow_lookup(&p->flows, key);
+	uint8_t fl = k->flags;
+
+	if (d == 0 && (fl & TH_SYN) && !(fl & TH_ACK)) {
+		if (f && (f->state == FS_CLOSING || f->smtp_on || f->cli_isn != k->seq)) {
+			/* The address pair is used again by a new connection. */
+			p->flows.st.reused++;
+			flow_remove(&p->flows, f);
+			f = NULL;
+		}
+		if (!f) {
+			f = flow_create(&p->flows, key, FS_EMBRYONIC, now);
+			f->hs = HS_SYN;
+			f->cli_isn = k->seq;
+		} else {
+			flow_touch(&p->flows, f, FS_EMBRYONIC, now);
+		}
+		return NULL;
+	}
+	if (!f) {
+		if ((fl & (TH_SYN | TH_RST)) || !k->len || !p->cfg->follow_midstream)
+			return NULL;
+		f = flow_create(&p->flows, key, FS_ESTABLISHED, now);
+		start_session(p, f, false);
+		return f;
+	}
+	if (fl & TH_SYN) {
+		if (d == 1 && (fl & TH_ACK) && f->hs == HS_SYN && k->ack == f->cli_isn + 1) {
+			f->hs |= HS_SYNACK;
+			f->srv_isn = k->seq;
+		}
+		flow_touch(&p->flows, f, f->state, now);
+		return NULL;
+	}
+	if (fl & TH_RST) {
+		p->flows.st.closed++;
+		flow_touch(&p->flows, f, FS_CLOSING, now);
+		return NULL;
+	}
+	if (!f->smtp_on) {
+		bool done = f->hs == (HS_SYN | HS_SYNACK) &&
+			((d == 0 && (fl & TH_ACK) && k->ack == f->srv_isn + 1 &&
+			  k->seq == f->cli_isn + 1) ||
+			 (d == 1 && k->seq == f->srv_isn + 1 && k->ack == f->cli_isn + 1));
+
+		if (done)
+			start_session(p, f, true);
+		else if (k->len && p->cfg->follow_midstream)
+			start_session(p, f, false);
+		else {
+			flow_touch(&p->flows, f, f->state, now);
+			return NULL;
+		}
+	}
+	return f;
+}
+
+void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k)
+{
+	const struct config *cfg = p->cfg;
+	struct flowkey key;
+	struct flow *f;
+	struct sink_ctx x;
+	int d;
+
+	if (now - p->last_expire >= USEC_PER_SEC || now < p->last_expire) {
+		flow_expire(&p->flows, now);
+		p->last_expire = now;
+	}
+	memset(&key, 0, sizeof(key));
+	if (config_is_smtp_port(cfg, k->dport)) {
+		d = 0;
+		key.cli = k->src;
+		key.srv = k->dst;
+		key.cport = k->sport;
+		key.sport = k->dport;
+	} else if (config_is_smtp_port(cfg, k->sport)) {
+		d = 1;
+		key.cli = k->dst;
+		key.srv = k->src;
+		key.cport = k->dport;
+		key.sport = k->sport;
+	} else {
+		p->st.not_smtp++;
+		return;
+	}
+	if (!cfg->servers_any && !prefixlist_match(&cfg->servers, &key.srv)) {
+		p->st.not_protected++;
+		return;
+	}
+	if (d == 1 && p->require_outbound_replies && k->dir == DIR_IN) {
+		/* Claims to come from our server but arrived from outside. */
+		p->st.untrusted_replies++;
+		return;
+	}
+	f = track_handshake(p, now, k, &key, d);
+	if (!f)
+		return;
+	flow_touch(&p->flows, f, f->state == FS_CLOSING ? FS_CLOSING : FS_ESTABLISHED, now);
+	if (smtp_opaque(&f->smtp)) {
+		if (f->r[0].held || f->r[1].held) {
+			reasm_free(&p->reasm, &f->r[0]);
+			reasm_free(&p->reasm, &f->r[1]);
+		}
+	} else if (k->len) {
+		x.p = p;
+		x.f = f;
+		x.now = now;
+		if (k->wire_len > k->len)
+			p->st.payload_truncated++;
+		/* Data from one side acknowledging bytes of the other that we
+		 * never saw: the capture lost them, skip them now. */
+		if ((k->flags & TH_ACK) && f->r[1 - d].open)
+			reasm_ack(&p->reasm, &f->r[1 - d], k->ack, sinks[1 - d], &x);
+		reasm_push(&p->reasm, &f->r[d], k->seq, k->payload, k->len, sinks[d], &x);
+	}
+	if (k->flags & TH_FIN) {
+		f->fin[d] = true;
+		f->r[d].fin = true;
+		f->r[d].fin_seq = k->seq + k->wire_len;
+		if (f->fin[0] && f->fin[1]) {
+			p->flows.st.closed++;
+			flow_touch(&p->flows, f, FS_CLOSING, now);
+		}
+	}
+}
+
+void pipeline_frame(struct pipeline *p, usec_t now, int link, const uint8_t *data,
+		    uint32_t caplen)
+{
+	struct pkt k;
+	enum dec_result r;
+
+	p->st.packets++;
+	p->st.bytes += caplen;
+	r = decode_packet(link, data, caplen, &k);
+	p->st.decode[r]++;
+	if (r == DEC_OK)
+		pipeline_packet(p, now, &k);
+}
+
+void pipeline_tick(struct pipeline *p, usec_t now)
+{
+	flow_expire(&p->flows, now);
+	p->last_expire = now;
+	tracker_advance(p->tracker, now);
+}

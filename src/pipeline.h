@@ -1,0 +1,64 @@
+/* The pure middle of rcptguard: a packet and its timestamp in, SMTP events
+ * and ban decisions out. The live daemon and `rcptguard replay` both feed
+ * this, so a replayed capture behaves exactly as the wire did. */
+#ifndef RCPTGUARD_PIPELINE_H
+#define RCPTGUARD_PIPELINE_H
+
+#include "config.h"
+#include "decode.h"
+#include "flow.h"
+#include "reasm.h"
+#include "smtp.h"
+#include "tracker.h"
+
+struct flow_event {
+	usec_t time;
+	const struct flowkey *flow;
+	bool verified;
+	int cls;		/* enum ev_class, or -1 */
+	const struct smtp_event *ev;
+};
+
+typedef void (*flow_event_fn)(void *arg, const struct flow_event *e);
+
+struct pipeline_stats {
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t decode[DEC_NRESULTS];
+	uint64_t not_smtp;		/* TCP, but no configured port */
+	uint64_t not_protected;		/* server end not a protected address */
+	uint64_t untrusted_replies;	/* server data seen arriving inbound */
+	uint64_t payload_truncated;	/* snaplen cut a segment */
+	uint64_t sessions;		/* flows that carried SMTP */
+	uint64_t events[EC_COUNT];
+	uint64_t events_unverified;	/* paired on mid-stream flows */
+};
+
+struct pipeline {
+	const struct config *cfg;
+	struct flowtab flows;
+	struct reasm_ctx reasm;
+	struct smtp_ctx smtp;
+	struct tracker *tracker;
+	struct pipeline_stats st;
+	/* Believe server replies only when the capture says they left this
+	 * host (live capture on the mail host); off for files by default. */
+	bool require_outbound_replies;
+	flow_event_fn on_event;
+	void *event_arg;
+	usec_t last_expire;
+};
+
+void pipeline_init(struct pipeline *p, const struct config *cfg, uint64_t seed,
+		   ban_fn on_ban, flow_event_fn on_event, void *arg);
+void pipeline_free(struct pipeline *p);
+
+/* One captured frame of the given link type. */
+void pipeline_frame(struct pipeline *p, usec_t now, int link, const uint8_t *data,
+		    uint32_t caplen);
+/* One decoded packet (NFQUEUE hands IP packets; it decodes and calls this). */
+void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k);
+/* Time passes without packets: expire flows, turn the wheels. */
+void pipeline_tick(struct pipeline *p, usec_t now);
+
+#endif

@@ -1,0 +1,725 @@
+/* The whole middle of rcptguard on synthesised sessions: link layers,
+ * reassembly oddities, SMTP features, and what reaches the tracker. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "t.h"
+
+struct step {
+	int dir;
+	const char *text;
+};
+
+/* A harvest: 12 unknown recipients, non-pipelined. */
+static const struct step harvest[] = {
+	{ SRV, "220 mx.example ESMTP\r\n" },
+	{ CLI, "EHLO probe.example\r\n" },
+	{ SRV, "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-CHUNKING\r\n250 8BITMIME\r\n" },
+	{ CLI, "MAIL FROM:<x@probe.example>\r\n" },
+	{ SRV, "250 2.1.0 Ok\r\n" },
+	{ CLI, "RCPT TO:<admin@example.org>\r\n" },
+	{ SRV, "550 5.1.1 <admin@example.org>: Recipient address rejected: User unknown\r\n" },
+	{ CLI, "RCPT TO:<info@example.org>\r\n" },
+	{ SRV, "550 5.1.1 <info@example.org>: Recipient address rejected\r\n" },
+	{ CLI, "rcpt to:<sales@example.org>\r\n" },
+	{ SRV, "550 5.1.1 rejected\r\n" },
+	{ CLI, "RCPT TO:<Info@Example.org>\r\n" },	/* same as info@, distinct counts once */
+	{ SRV, "550 5.1.1 rejected\r\n" },
+	{ CLI, "RCPT TO:<bob@example.org>\r\n" },
+	{ SRV, "550 5.1.1 rejected\r\n" },
+	{ CLI, "RCPT TO:<alice@example.org>\r\n" },
+	{ SRV, "550 5.1.1 rejected\r\n" },
+	{ CLI, "RCPT TO:<carol@example.org>\r\n" },
+	{ SRV, "550 5.1.1 rejected\r\n" },
+	{ CLI, "RCPT TO:<dave@example.org>\r\n" },
+	{ SRV, "550 5.1.1 rejected\r\n" },
+	{ CLI, "RCPT TO:<erin@example.org>\r\n" },
+	{ SRV, "550 5.1.1 rejected\r\n" },
+	{ CLI, "RCPT TO:<frank@example.org>\r\n" },
+	{ SRV, "550 5.1.1 rejected\r\n" },
+	{ CLI, "RCPT TO:<grace@example.org>\r\n" },
+	{ SRV, "550 5.1.1 rejected\r\n" },
+	{ CLI, "RCPT TO:<heidi@example.org>\r\n" },
+	{ SRV, "550 5.1.1 rejected\r\n" },
+	{ CLI, "QUIT\r\n" },
+	{ SRV, "221 2.0.0 Bye\r\n" },
+};
+
+/* A legitimate delivery with a body that looks like commands and replies. */
+static const struct step delivery[] = {
+	{ SRV, "220 mx.example ESMTP\r\n" },
+	{ CLI, "EHLO good.example\r\n" },
+	{ SRV, "250-mx.example\r\n250 PIPELINING\r\n" },
+	{ CLI, "MAIL FROM:<a@good.example>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n" },
+	{ SRV, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n" },
+	{ CLI, "Subject: test\r\n\r\nRCPT TO:<evil@example.org>\r\n550 5.1.1 fake\r\n"
+	       "..leading dot\r\n.not the end\r\n" },
+	{ CLI, "last line\r\n.\r\n" },
+	{ SRV, "250 2.0.0 Ok: queued as ABC\r\n" },
+	{ CLI, "QUIT\r\n" },
+	{ SRV, "221 2.0.0 Bye\r\n" },
+};
+
+static void run_steps(struct tcpsess *s, const struct step *st, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sess_sendstr(s, st[i].dir, st[i].text);
+}
+
+static struct rec *harvest_over(int link, const char *cli, const char *srv,
+				void (*tweak)(struct tcpsess *))
+{
+	struct rec *r = rec_new(NULL, link);
+	struct tcpsess s;
+
+	rec_sess(r, &s, cli, srv, 1000, 5000);
+	if (tweak)
+		tweak(&s);
+	sess_handshake(&s);
+	run_steps(&s, harvest, ARRAY_LEN(harvest));
+	sess_close(&s);
+	return r;
+}
+
+TEST(pipeline_harvest_bans_at_threshold)
+{
+	struct rec *r = harvest_over(PW_EN10MB, "198.18.0.10", "198.18.1.1", NULL);
+
+	CHECK_EQ(r->ncls[EC_RCPT_REJECTED], 12);
+	CHECK_EQ(r->nverified, r->nev);
+	/* Info@ repeats info@: the tenth distinct recipient is grace@. */
+	CHECK_EQ(r->nban, 1);
+	CHECK_EQ(r->ban[0].count, 10);
+	CHECK_EQ(r->ban[0].duration, 3600 * USEC_PER_SEC);
+	CHECK_EQ(r->ban[0].nth, 1);
+	CHECK_EQ(r->ban[0].key.len, 32);
+	CHECK_EQ(r->ban[0].nevidence, 4);
+	CHECK_STR(r->ban[0].evidence[3], "grace@example.org");
+	CHECK_STR(r->ban[0].evidence[0], "dave@example.org");
+	CHECK_EQ(tracker_stats(r->p.tracker)->duplicates, 1);
+	rec_free(r);
+}
+
+TEST(pipeline_legit_delivery_no_events)
+{
+	struct rec *r = rec_new(NULL, PW_EN10MB);
+	struct tcpsess s;
+
+	rec_sess(r, &s, "198.18.0.20", "198.18.1.1", 7, 9);
+	sess_handshake(&s);
+	run_steps(&s, delivery, ARRAY_LEN(delivery));
+	sess_close(&s);
+	CHECK_EQ(r->ncls[EC_RCPT_REJECTED], 0);
+	CHECK_EQ(r->ncls[EC_RCPT_ACCEPTED], 1);
+	CHECK_EQ(r->nban, 0);
+	CHECK_EQ(r->p.smtp.st.bodies, 1);
+	CHECK_EQ(r->p.smtp.st.desyncs, 0);
+	CHECK(strstr(r->sig, "EOM 250 none |") != NULL);
+	CHECK(strstr(r->sig, "QUIT 221") != NULL);
+	CHECK(strstr(r->sig, "evil") == NULL);
+	rec_free(r);
+}
+
+/* Baseline signature of a dialogue sent whole. */
+static void dialogue_sig(const struct step *st, size_t n, char *out, size_t outlen)
+{
+	struct rec *r = rec_new(NULL, PW_EN10MB);
+	struct tcpsess s;
+
+	rec_sess(r, &s, "198.18.0.30", "198.18.1.1", 100, 200);
+	sess_handshake(&s);
+	run_steps(&s, st, n);
+	snprintf(out, outlen, "%s", r->sig);
+	rec_free(r);
+}
+
+TEST(pipeline_every_split_point_same_events)
+{
+	static char base[65536];
+	int bad = 0, runs = 0;
+	const struct step *st = harvest;
+	size_t n = ARRAY_LEN(harvest);
+
+	dialogue_sig(st, n, base, sizeof(base));
+	CHECK(strlen(base) > 100);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(st[i].text);
+
+		for (size_t k = 1; k < len; k++) {
+			struct rec *r = rec_new(NULL, PW_EN10MB);
+			struct tcpsess s;
+
+			rec_sess(r, &s, "198.18.0.30", "198.18.1.1", 100, 200);
+			sess_handshake(&s);
+			for (size_t j = 0; j < n; j++) {
+				if (j != i) {
+					sess_sendstr(&s, st[j].dir, st[j].text);
+					continue;
+				}
+				sess_segment(&s, st[j].dir, 0x18, s.seq[st[j].dir], st[j].text, (uint32_t)k);
+				s.seq[st[j].dir] += (uint32_t)k;
+				sess_segment(&s, st[j].dir, 0x18, s.seq[st[j].dir], st[j].text + k,
+					     (uint32_t)(len - k));
+				s.seq[st[j].dir] += (uint32_t)(len - k);
+			}
+			runs++;
+			if (strcmp(r->sig, base))
+				bad++;
+			rec_free(r);
+		}
+	}
+	CHECK(runs > 500);
+	CHECK_EQ(bad, 0);
+}
+
+TEST(pipeline_byte_by_byte_same_events)
+{
+	static char base[65536];
+	struct rec *r;
+	struct tcpsess s;
+
+	dialogue_sig(delivery, ARRAY_LEN(delivery), base, sizeof(base));
+	r = rec_new(NULL, PW_EN10MB);
+	rec_sess(r, &s, "198.18.0.30", "198.18.1.1", 100, 200);
+	s.mss = 1;
+	sess_handshake(&s);
+	run_steps(&s, delivery, ARRAY_LEN(delivery));
+	CHECK_STR(r->sig, base);
+	rec_free(r);
+
+	dialogue_sig(harvest, ARRAY_LEN(harvest), base, sizeof(base));
+	r = rec_new(NULL, PW_EN10MB);
+	rec_sess(r, &s, "198.18.0.30", "198.18.1.1", 100, 200);
+	s.mss = 1;
+	sess_handshake(&s);
+	run_steps(&s, harvest, ARRAY_LEN(harvest));
+	CHECK_STR(r->sig, base);
+	CHECK_EQ(r->nban, 1);
+	rec_free(r);
+}
+
+/* Frames captured in memory, then fed reordered and duplicated. */
+TEST(pipeline_reordered_and_duplicated_segments)
+{
+	static char base[65536];
+	struct framelist fl = { 0 };
+	struct tcpsess s;
+	struct rec *r;
+	int swaps = 0;
+
+	dialogue_sig(harvest, ARRAY_LEN(harvest), base, sizeof(base));
+	sess_init(&s, fl_add, &fl, PW_EN10MB, "198.18.0.30", 40000, "198.18.1.1", 25, 100, 200);
+	s.mss = 7;
+	sess_handshake(&s);
+	run_steps(&s, harvest, ARRAY_LEN(harvest));
+	/* Swap every other pair of frames after the handshake, and feed
+	 * every fifth frame twice. */
+	for (int i = 3; i + 1 < fl.n; i += 3) {
+		typeof(fl.f[0]) tmp = fl.f[i];
+
+		fl.f[i] = fl.f[i + 1];
+		fl.f[i + 1] = tmp;
+		swaps++;
+	}
+	r = rec_new(NULL, PW_EN10MB);
+	for (int i = 0; i < fl.n; i++) {
+		rec_frame(r, fl.f[i].ts, fl.f[i].data, fl.f[i].len);
+		if (i % 5 == 0)
+			rec_frame(r, fl.f[i].ts, fl.f[i].data, fl.f[i].len);
+	}
+	CHECK(swaps > 20);
+	CHECK_STR(r->sig, base);
+	CHECK(r->p.reasm.st.bytes_held > 0);
+	CHECK(r->p.reasm.st.bytes_retrans > 0);
+	CHECK_EQ(r->p.reasm.st.gaps, 0);
+	rec_free(r);
+	fl_free(&fl);
+}
+
+TEST(pipeline_sequence_wrap_mid_line)
+{
+	static char base[65536];
+	struct rec *r = rec_new(NULL, PW_EN10MB);
+	struct tcpsess s;
+
+	dialogue_sig(harvest, ARRAY_LEN(harvest), base, sizeof(base));
+	/* Both sides cross 2^32 a few hundred bytes in. */
+	rec_sess(r, &s, "198.18.0.30", "198.18.1.1", 0xffffff00u, 0xfffffe80u);
+	s.mss = 5;
+	sess_handshake(&s);
+	run_steps(&s, harvest, ARRAY_LEN(harvest));
+	CHECK(s.seq[CLI] < 0x1000 && s.seq[SRV] < 0x1000);
+	CHECK_STR(r->sig, base);
+	rec_free(r);
+}
+
+TEST(pipeline_pipelined_burst)
+{
+	struct rec *r = rec_new(NULL, PW_SLL);
+	struct tcpsess s;
+	char cmd[4096], rep[4096];
+	size_t cl = 0, rl = 0;
+
+	rec_sess(r, &s, "198.18.0.40", "198.18.1.1", 1, 2);
+	sess_handshake(&s);
+	sess_sendstr(&s, SRV, "220 mx\r\n");
+	sess_sendstr(&s, CLI, "EHLO x\r\n");
+	sess_sendstr(&s, SRV, "250-mx\r\n250 PIPELINING\r\n");
+	cl += (size_t)snprintf(cmd + cl, sizeof(cmd) - cl, "MAIL FROM:<>\r\n");
+	rl += (size_t)snprintf(rep + rl, sizeof(rep) - rl, "250 2.1.0 Ok\r\n");
+	for (int i = 0; i < 15; i++) {
+		cl += (size_t)snprintf(cmd + cl, sizeof(cmd) - cl, "RCPT TO:<u%d@example.org>\r\n", i);
+		rl += (size_t)snprintf(rep + rl, sizeof(rep) - rl, "550 5.1.1 <u%d@example.org>: no\r\n", i);
+	}
+	cl += (size_t)snprintf(cmd + cl, sizeof(cmd) - cl, "DATA\r\n");
+	rl += (size_t)snprintf(rep + rl, sizeof(rep) - rl, "554 5.5.1 Error: no valid recipients\r\n");
+	sess_send(&s, CLI, cmd, cl);	/* one burst, one segment */
+	s.mss = 100;			/* replies batched, lines split across segments */
+	sess_send(&s, SRV, rep, rl);
+	sess_sendstr(&s, CLI, "QUIT\r\n");
+	sess_sendstr(&s, SRV, "221 Bye\r\n");
+	CHECK_EQ(r->ncls[EC_RCPT_REJECTED], 15);
+	CHECK_EQ(r->nban, 1);
+	CHECK(strstr(r->sig, "DATA 554") != NULL);
+	CHECK(strstr(r->sig, "QUIT 221") != NULL);
+	CHECK_EQ(r->p.smtp.st.desyncs, 0);
+	rec_free(r);
+}
+
+/* A refused MAIL FROM followed by pipelined RCPTs: real servers answer 503
+ * (or 501) to each; that must not count against a legitimate sender. */
+TEST(pipeline_refused_mail_then_503_not_counted)
+{
+	struct rec *r = rec_new(NULL, PW_EN10MB);
+	struct tcpsess s;
+	char cmd[4096], rep[4096];
+	size_t cl = 0, rl = 0;
+
+	rec_sess(r, &s, "198.18.0.41", "198.18.1.1", 1, 2);
+	sess_handshake(&s);
+	sess_sendstr(&s, SRV, "220 mx\r\n");
+	sess_sendstr(&s, CLI, "EHLO x\r\n");
+	sess_sendstr(&s, SRV, "250 PIPELINING\r\n");
+	cl += (size_t)snprintf(cmd + cl, sizeof(cmd) - cl, "MAIL FROM:<big@list.example> SIZE=999999999\r\n");
+	rl += (size_t)snprintf(rep + rl, sizeof(rep) - rl, "552 5.3.4 Message size exceeds limit\r\n");
+	for (int i = 0; i < 30; i++) {
+		cl += (size_t)snprintf(cmd + cl, sizeof(cmd) - cl, "RCPT TO:<m%d@example.org>\r\n", i);
+		rl += (size_t)snprintf(rep + rl, sizeof(rep) - rl,
+				       i % 2 ? "503 5.5.1 Error: need MAIL command\r\n"
+					     : "501 5.5.4 Syntax: need MAIL first\r\n");
+	}
+	sess_send(&s, CLI, cmd, cl);
+	sess_send(&s, SRV, rep, rl);
+	CHECK_EQ(r->ncls[EC_RCPT_REJECTED], 0);
+	CHECK_EQ(r->ncls[EC_RCPT_SEQUENCE], 30);
+	CHECK_EQ(r->nban, 0);
+	rec_free(r);
+}
+
+TEST(pipeline_policy_rejections_not_harvest)
+{
+	struct rec *r = rec_new(NULL, PW_EN10MB);
+	struct tcpsess s;
+
+	rec_sess(r, &s, "198.18.0.42", "198.18.1.1", 1, 2);
+	sess_handshake(&s);
+	sess_sendstr(&s, SRV, "220 mx\r\n");
+	sess_sendstr(&s, CLI, "HELO x\r\n");
+	sess_sendstr(&s, SRV, "250 mx\r\n");
+	sess_sendstr(&s, CLI, "MAIL FROM:<a@b.example>\r\n");
+	sess_sendstr(&s, SRV, "250 2.1.0 Ok\r\n");
+	for (int i = 0; i < 20; i++) {
+		char line[64];
+
+		snprintf(line, sizeof(line), "RCPT TO:<r%d@elsewhere.example>\r\n", i);
+		sess_sendstr(&s, CLI, line);
+		sess_sendstr(&s, SRV, "554 5.7.1 <r@elsewhere.example>: Relay access denied\r\n");
+	}
+	/* x.5.3: too many recipients, a limit not a verdict. */
+	sess_sendstr(&s, CLI, "RCPT TO:<more@example.org>\r\n");
+	sess_sendstr(&s, SRV, "552 5.5.3 Error: too many recipients\r\n");
+	CHECK_EQ(r->ncls[EC_RCPT_POLICY], 20);
+	CHECK_EQ(r->ncls[EC_RCPT_SEQUENCE], 1);
+	CHECK_EQ(r->ncls[EC_RCPT_REJECTED], 0);
+	CHECK_EQ(r->nban, 0);
+	rec_free(r);
+}
+
+TEST(pipeline_bdat_chunks_skipped_by_length)
+{
+	struct rec *r = rec_new(NULL, PW_EN10MB);
+	struct tcpsess s;
+	const char *chunk = "RCPT TO:<inside@example.org>\r\n550 5.1.1 inside\r\n";
+	char cmd[512];
+
+	rec_sess(r, &s, "198.18.0.43", "198.18.1.1", 1, 2);
+	sess_handshake(&s);
+	sess_sendstr(&s, SRV, "220 mx\r\n");
+	sess_sendstr(&s, CLI, "EHLO x\r\n");
+	sess_sendstr(&s, SRV, "250-mx\r\n250 CHUNKING\r\n");
+	sess_sendstr(&s, CLI, "MAIL FROM:<a@b.example>\r\n");
+	sess_sendstr(&s, SRV, "250 2.1.0 Ok\r\n");
+	sess_sendstr(&s, CLI, "RCPT TO:<ok@example.org>\r\n");
+	sess_sendstr(&s, SRV, "250 2.1.5 Ok\r\n");
+	/* Command and chunk in one segment, as RFC 3030 clients send them. */
+	snprintf(cmd, sizeof(cmd), "BDAT %zu\r\n%s", strlen(chunk), chunk);
+	sess_sendstr(&s, CLI, cmd);
+	sess_sendstr(&s, SRV, "250 2.0.0 chunk ok\r\n");
+	s.mss = 3;	/* the last chunk spread over tiny segments */
+	snprintf(cmd, sizeof(cmd), "BDAT %zu LAST\r\n%s", strlen(chunk), chunk);
+	sess_sendstr(&s, CLI, cmd);
+	sess_sendstr(&s, SRV, "250 2.0.0 Ok: queued\r\n");
+	sess_sendstr(&s, CLI, "RCPT TO:<after@example.org>\r\n");
+	sess_sendstr(&s, SRV, "503 5.5.1 Error: need MAIL command\r\n");
+	CHECK_EQ(r->ncls[EC_RCPT_ACCEPTED], 1);
+	CHECK_EQ(r->ncls[EC_RCPT_REJECTED], 0);
+	CHECK_EQ(r->ncls[EC_RCPT_SEQUENCE], 1);	/* after LAST the transaction is over */
+	CHECK(strstr(r->sig, "BDAT 250 none |BDAT 250") != NULL);
+	CHECK(strstr(r->sig, "inside") == NULL);
+	CHECK_EQ(r->p.smtp.st.bdat_bytes, 2 * strlen(chunk));
+	rec_free(r);
+}
+
+TEST(pipeline_starttls_goes_opaque)
+{
+	struct rec *r = rec_new(NULL, PW_EN10MB);
+	struct tcpsess s;
+	const uint8_t tls[] = { 0x16, 0x03, 0x01, 0x00, 0x05, '\n', '5', '5', '0', ' ', '\r', '\n' };
+
+	rec_sess(r, &s, "198.18.0.44", "198.18.1.1", 1, 2);
+	sess_handshake(&s);
+	sess_sendstr(&s, SRV, "220 mx\r\n");
+	sess_sendstr(&s, CLI, "EHLO x\r\n");
+	sess_sendstr(&s, SRV, "250-mx\r\n250 STARTTLS\r\n");
+	sess_sendstr(&s, CLI, "STARTTLS\r\n");
+	sess_sendstr(&s, SRV, "220 2.0.0 Ready to start TLS\r\n");
+	sess_send(&s, CLI, tls, sizeof(tls));
+	sess_send(&s, SRV, tls, sizeof(tls));
+	sess_sendstr(&s, CLI, "RCPT TO:<x@example.org>\r\n");
+	sess_sendstr(&s, SRV, "550 5.1.1 no\r\n");
+	CHECK_EQ(r->p.smtp.st.opaque_starttls, 1);
+	CHECK_EQ(r->ncls[EC_RCPT_REJECTED], 0);
+	CHECK(strstr(r->sig, "STARTTLS 220") != NULL);
+	CHECK_EQ(r->p.smtp.st.malformed_replies, 0);
+	rec_free(r);
+}
+
+TEST(pipeline_auth_continuations_and_failure)
+{
+	struct rec *r = rec_new(NULL, PW_EN10MB);
+	struct tcpsess s;
+
+	rec_sess(r, &s, "198.18.0.45", "198.18.1.1", 1, 2);
+	s.port[SRV] = 587;
+	r->cfg.ports[r->cfg.nports++] = 587;
+	sess_handshake(&s);
+	sess_sendstr(&s, SRV, "220 mx\r\n");
+	sess_sendstr(&s, CLI, "EHLO x\r\n");
+	sess_sendstr(&s, SRV, "250-mx\r\n250 AUTH LOGIN PLAIN\r\n");
+	sess_sendstr(&s, CLI, "AUTH LOGIN\r\n");
+	sess_sendstr(&s, SRV, "334 VXNlcm5hbWU6\r\n");
+	sess_sendstr(&s, CLI, "RCPT\r\n");		/* base64 that looks like a verb */
+	sess_sendstr(&s, SRV, "334 UGFzc3dvcmQ6\r\n");
+	sess_sendstr(&s, CLI, "cGFzcw==\r\n");
+	sess_sendstr(&s, SRV, "535 5.7.8 Error: authentication failed\r\n");
+	sess_sendstr(&s, CLI, "AUTH PLAIN AGZvbwBiYXI=\r\n");
+	sess_sendstr(&s, SRV, "535 5.7.8 Error: authentication failed\r\n");
+	sess_sendstr(&s, CLI, "QUIT\r\n");
+	sess_sendstr(&s, SRV, "221 Bye\r\n");
+	CHECK_EQ(r->ncls[EC_AUTH_FAILED], 2);
+	CHECK_EQ(r->ncls[EC_UNKNOWN_COMMAND], 0);
+	CHECK(strstr(r->sig, "RCPT") == NULL);
+	CHECK(strstr(r->sig, "QUIT 221") != NULL);
+	rec_free(r);
+}
+
+TEST(pipeline_unknown_and_vrfy)
+{
+	struct rec *r = rec_new(NULL, PW_EN10MB);
+	struct tcpsess s;
+
+	rec_sess(r, &s, "198.18.0.46", "198.18.1.1", 1, 2);
+	sess_handshake(&s);
+	sess_sendstr(&s, SRV, "220 mx\r\n");
+	for (int i = 0; i < 10; i++) {
+		sess_sendstr(&s, CLI, "VRFY someone\r\n");
+		sess_sendstr(&s, SRV, "550 5.1.1 <someone>: Recipient address rejected\r\n");
+	}
+	sess_sendstr(&s, CLI, "XYZZY\r\n");
+	sess_sendstr(&s, SRV, "502 5.5.2 Error: command not recognized\r\n");
+	CHECK_EQ(r->ncls[EC_VRFY_REJECTED], 10);
+	CHECK_EQ(r->ncls[EC_UNKNOWN_COMMAND], 1);
+	CHECK_EQ(r->nban, 1);
+	CHECK_STR(r->ban[0].rule_name, "vrfy");
+	rec_free(r);
+}
+
+/* Picked up mid-stream: followed, resynced, but not counted by default. */
+static struct rec *midstream(const char *cfg)
+{
+	struct rec *r = rec_new(cfg, PW_EN10MB);
+	struct tcpsess s;
+
+	rec_sess(r, &s, "198.18.0.50", "198.18.1.1", 5000, 9000);
+	/* No handshake: start inside a harvest, mid-line on the client. */
+	sess_sendstr(&s, CLI, "le.org>\r\n");
+	sess_sendstr(&s, SRV, "550 5.1.1 rejected\r\n");
+	sess_sendstr(&s, CLI, "MAIL FROM:<new@probe.example>\r\n");
+	sess_sendstr(&s, SRV, "250 2.1.0 Ok\r\n");
+	for (int i = 0; i < 12; i++) {
+		char line[64];
+
+		snprintf(line, sizeof(line), "RCPT TO:<m%d@example.org>\r\n", i);
+		sess_sendstr(&s, CLI, line);
+		sess_sendstr(&s, SRV, "550 5.1.1 rejected\r\n");
+	}
+	return r;
+}
+
+TEST(pipeline_midstream_followed_not_counted)
+{
+	struct rec *r = midstream(NULL);
+
+	CHECK_EQ(r->p.flows.st.midstream, 1);
+	CHECK_EQ(r->p.flows.st.verified, 0);
+	/* The partial first lines are dropped; the first line that starts
+	 * after a complete reply (the first RCPT) is where pairing resumes. */
+	CHECK_EQ(r->p.smtp.st.resyncs, 1);
+	CHECK_EQ(r->ncls[EC_RCPT_REJECTED], 12);
+	CHECK_EQ(r->nverified, 0);
+	CHECK_EQ(r->nban, 0);
+	rec_free(r);
+
+	r = midstream("count_unverified = yes\n");
+	CHECK_EQ(r->nban, 1);
+	rec_free(r);
+}
+
+TEST(pipeline_capture_loss_resyncs_without_misattribution)
+{
+	struct framelist fl = { 0 };
+	struct tcpsess s;
+	struct rec *r;
+	int dropped = -1;
+
+	sess_init(&s, fl_add, &fl, PW_EN10MB, "198.18.0.51", 40000, "198.18.1.1", 25, 1, 2);
+	sess_handshake(&s);
+	run_steps(&s, harvest, ARRAY_LEN(harvest));
+	/* Lose the client's fifth RCPT segment (the one for bob@): the
+	 * server's 550 to it then has no command to pair with. */
+	for (int i = 0, rcpts = 0; i < fl.n; i++) {
+		const uint8_t *d = fl.f[i].data;
+
+		for (uint32_t k = 0; k + 4 < fl.f[i].len; k++) {
+			if (!memcmp(d + k, "RCPT", 4) || !memcmp(d + k, "rcpt", 4)) {
+				if (++rcpts == 5) {
+					dropped = i;
+					free(fl.f[i].data);
+					fl.f[i].data = NULL;
+				}
+				break;
+			}
+		}
+		if (dropped >= 0)
+			break;
+	}
+	CHECK(dropped > 0);
+	r = rec_new(NULL, PW_EN10MB);
+	fl_feed(&fl, r);
+	CHECK_EQ(r->p.reasm.st.gaps, 1);
+	CHECK_EQ(r->p.smtp.st.desyncs, 1);
+	CHECK_EQ(r->p.smtp.st.resyncs, 1);
+	/* After the hole the parser cannot tell whether it resumes at a line
+	 * start, so it drops the next line too (alice@) and pairs again from
+	 * the line after the next complete reply: 12 - 2 rejected, and no
+	 * reply is ever paired with the wrong recipient. */
+	CHECK_EQ(r->ncls[EC_RCPT_REJECTED], 10);
+	CHECK(strstr(r->sig, "bob@") == NULL);
+	CHECK(strstr(r->sig, "alice@") == NULL);
+	CHECK(strstr(r->sig, "RCPT 550 rcpt_rejected carol@example.org|") != NULL);
+	CHECK(strstr(r->sig, "RCPT 550 rcpt_rejected heidi@example.org|") != NULL);
+	CHECK(strstr(r->sig, "QUIT 221") != NULL);
+	rec_free(r);
+	fl_free(&fl);
+}
+
+static void v6ext(struct tcpsess *s)
+{
+	s->ip6_ext = true;
+	s->tcp_ts = true;
+}
+
+static void qinq(struct tcpsess *s)
+{
+	s->vlan_tags = 2;
+	s->ip4_options = true;
+}
+
+TEST(pipeline_link_layers_and_ip_options)
+{
+	static const struct {
+		int link;
+		const char *cli, *srv;
+		void (*tweak)(struct tcpsess *);
+	} cases[] = {
+		{ PW_EN10MB, "198.18.0.60", "198.18.1.1", qinq },
+		{ PW_EN10MB, "fd00::60", "fd00::1", v6ext },
+		{ PW_SLL, "198.18.0.61", "198.18.1.1", NULL },
+		{ PW_SLL2, "fd00::61", "fd00::1", v6ext },
+		{ PW_RAW, "198.18.0.62", "198.18.1.1", NULL },
+		{ PW_RAW, "fd00::62", "fd00::1", NULL },
+		{ PW_IPV4, "198.18.0.63", "198.18.1.1", qinq },
+		{ PW_IPV6, "fd00::63", "fd00::1", v6ext },
+		{ PW_NULL, "198.18.0.64", "198.18.1.1", NULL },
+		{ PW_NULL, "fd00::64", "fd00::1", NULL },
+		{ PW_LOOP, "fd00::65", "fd00::1", NULL },
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		struct rec *r = harvest_over(cases[i].link, cases[i].cli, cases[i].srv,
+					     cases[i].tweak);
+
+		CHECK_EQ(r->ncls[EC_RCPT_REJECTED], 12);
+		CHECK_EQ(r->nban, 1);
+		CHECK_EQ(r->p.st.decode[DEC_OK], r->p.st.packets);
+		if (r->nban)
+			CHECK_EQ(r->ban[0].key.len, strchr(cases[i].cli, ':') ? 64 : 32);
+		rec_free(r);
+	}
+}
+
+TEST(pipeline_ipv6_prefix_aggregates_sources)
+{
+	struct rec *r = rec_new(NULL, PW_EN10MB);
+
+	/* Five addresses of one /64, three probes each: one source, banned. */
+	for (int a = 0; a < 5; a++) {
+		struct tcpsess s;
+		char cli[64];
+
+		snprintf(cli, sizeof(cli), "fd00:1:2:3::%x", a + 1);
+		rec_sess(r, &s, cli, "fd00::1", 10u * (unsigned)a, 7);
+		s.port[CLI] = (uint16_t)(41000 + a);
+		sess_handshake(&s);
+		sess_sendstr(&s, SRV, "220 mx\r\n");
+		sess_sendstr(&s, CLI, "MAIL FROM:<>\r\n");
+		sess_sendstr(&s, SRV, "250 2.1.0 Ok\r\n");
+		for (int i = 0; i < 3; i++) {
+			char line[64];
+
+			snprintf(line, sizeof(line), "RCPT TO:<a%d.%d@example.org>\r\n", a, i);
+			sess_sendstr(&s, CLI, line);
+			sess_sendstr(&s, SRV, "550 5.1.1 no\r\n");
+		}
+	}
+	CHECK_EQ(r->nban, 1);
+	if (r->nban) {
+		char k[ADDR_STRLEN];
+
+		CHECK_STR(prefix_fmt(&r->ban[0].key, k, sizeof(k)), "fd00:1:2:3::/64");
+	}
+	rec_free(r);
+}
+
+TEST(pipeline_untrusted_inbound_replies_ignored)
+{
+	struct rec *r = rec_new(NULL, PW_SLL);
+	struct tcpsess s;
+	int i;
+
+	r->p.require_outbound_replies = true;
+	rec_sess(r, &s, "198.18.0.70", "198.18.1.1", 1, 2);
+	sess_handshake(&s);
+	sess_sendstr(&s, SRV, "220 mx\r\n");
+	sess_sendstr(&s, CLI, "MAIL FROM:<>\r\n");
+	sess_sendstr(&s, SRV, "250 2.1.0 Ok\r\n");
+	for (i = 0; i < 12; i++) {
+		uint8_t buf[512];
+		const char *forged = "550 5.1.1 forged\r\n";
+		uint32_t n;
+
+		sess_sendstr(&s, CLI, "RCPT TO:<victim@example.org>\r\n");
+		/* The same reply, but marked as arriving from outside. */
+		n = sess_build(&s, SRV, 0x18, s.seq[SRV], s.seq[CLI], forged,
+			       (uint32_t)strlen(forged), buf);
+		buf[1] = 0;	/* SLL packet type: to us, not outgoing */
+		rec_frame(r, s.t, buf, n);
+	}
+	CHECK_EQ(r->ncls[EC_RCPT_REJECTED], 0);
+	CHECK_EQ(r->p.st.untrusted_replies, 12);
+	CHECK_EQ(r->nban, 0);
+	rec_free(r);
+}
+
+TEST(pipeline_only_protected_servers)
+{
+	struct rec *r = rec_new("servers = 198.18.1.1/32 fd00::1\n", PW_EN10MB);
+	struct tcpsess s;
+
+	/* Our own outgoing mail to someone else's server: not counted. */
+	rec_sess(r, &s, "198.18.1.1", "198.18.2.2", 1, 2);
+	sess_handshake(&s);
+	run_steps(&s, harvest, ARRAY_LEN(harvest));
+	CHECK_EQ(r->nev, 0);
+	CHECK(r->p.st.not_protected > 0);
+	rec_sess(r, &s, "198.18.0.80", "198.18.1.1", 1, 2);
+	sess_handshake(&s);
+	run_steps(&s, harvest, ARRAY_LEN(harvest));
+	CHECK_EQ(r->nban, 1);
+	rec_free(r);
+}
+
+TEST(pipeline_allowlist_never_counted)
+{
+	struct rec *r = rec_new("allowlist = 198.18.0.0/24\n", PW_EN10MB);
+	struct tcpsess s;
+
+	rec_sess(r, &s, "198.18.0.90", "198.18.1.1", 1, 2);
+	sess_handshake(&s);
+	run_steps(&s, harvest, ARRAY_LEN(harvest));
+	CHECK_EQ(r->ncls[EC_RCPT_REJECTED], 12);
+	CHECK_EQ(r->nban, 0);
+	CHECK_EQ(tracker_stats(r->p.tracker)->allowlisted, 12);
+	rec_free(r);
+}
+
+TEST(pipeline_trap_recipient_bans_at_once)
+{
+	struct rec *r = rec_new("trap_recipients = <Never-Was@example.org>\n", PW_EN10MB);
+	struct tcpsess s;
+
+	rec_sess(r, &s, "198.18.0.91", "198.18.1.1", 1, 2);
+	sess_handshake(&s);
+	sess_sendstr(&s, SRV, "220 mx\r\n");
+	sess_sendstr(&s, CLI, "MAIL FROM:<>\r\n");
+	sess_sendstr(&s, SRV, "250 2.1.0 Ok\r\n");
+	sess_sendstr(&s, CLI, "RCPT TO:<never-was@EXAMPLE.org>\r\n");
+	sess_sendstr(&s, SRV, "550 5.1.1 no\r\n");
+	CHECK_EQ(r->nban, 1);
+	CHECK_EQ(tracker_stats(r->p.tracker)->trap_hits, 1);
+	rec_free(r);
+}
+
+TEST(pipeline_overlong_line_and_overflow_counted)
+{
+	struct rec *r = rec_new("max_pipeline = 4\nmax_line = 512\n", PW_EN10MB);
+	struct tcpsess s;
+	char big[2000];
+
+	rec_sess(r, &s, "198.18.0.92", "198.18.1.1", 1, 2);
+	sess_handshake(&s);
+	sess_sendstr(&s, SRV, "220 mx\r\n");
+	memset(big, 'A', sizeof(big));
+	memcpy(big + sizeof(big) - 3, "\r\n", 3);
+	sess_sendstr(&s, CLI, big);
+	sess_sendstr(&s, SRV, "500 5.5.0 line too long\r\n");
+	CHECK_EQ(r->p.smtp.st.overlong_lines, 1);
+	sess_sendstr(&s, CLI, "NOOP\r\n");	/* resync after a quiet point */
+	sess_sendstr(&s, SRV, "250 Ok\r\n");
+	sess_sendstr(&s, CLI, "NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n");
+	CHECK_EQ(r->p.smtp.st.pipeline_overflow, 1);
+	CHECK_EQ(r->p.smtp.st.resyncs, 1);
+	CHECK(strstr(r->sig, "NOOP 250") != NULL);
+	rec_free(r);
+}

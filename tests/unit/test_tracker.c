@@ -1,0 +1,213 @@
+/* Tracker: windows, distinct counting, escalation, caps, classification. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "t.h"
+#include "tracker.h"
+
+struct bans {
+	int n;
+	struct ban last;
+	usec_t durations[32];
+};
+
+static void on_ban(void *arg, const struct ban *b)
+{
+	struct bans *x = arg;
+
+	if (x->n < 32)
+		x->durations[x->n] = b->duration;
+	x->n++;
+	x->last = *b;
+}
+
+static struct config *cfg_new(const char *text)
+{
+	struct config *c = calloc(1, sizeof(*c));
+
+	config_defaults(c);
+	if (config_load_string(c, text, "test", stderr))
+		abort();
+	return c;
+}
+
+static void cfg_del(struct config *c)
+{
+	config_free(c);
+	free(c);
+}
+
+static void hit(struct tracker *t, usec_t now, const char *addr, const char *rcpt)
+{
+	struct ipaddr a;
+	struct smtp_event ev = { .verb = V_RCPT, .code = 550, .in_txn = true };
+
+	addr_parse(addr, &a);
+	ev.rcpt = rcpt;
+	ev.rcpt_len = (uint16_t)strlen(rcpt);
+	ev.rcpt_hash = (uint32_t)hash_bytes(rcpt, strlen(rcpt), 0);
+	tracker_event(t, now, &a, EC_RCPT_REJECTED, &ev);
+}
+
+#define S(x) ((usec_t)(x) * USEC_PER_SEC)
+
+TEST(tracker_window_slides)
+{
+	struct config *c = cfg_new("");
+	struct bans b = { 0 };
+	struct tracker *t = tracker_new(c, on_ban, &b);
+	char r[32];
+
+	/* 9 in the first minute, then 9 more after the window: no ban. */
+	for (int i = 0; i < 9; i++) {
+		snprintf(r, sizeof(r), "a%d@x", i);
+		hit(t, S(1000 + i), "198.18.0.1", r);
+	}
+	for (int i = 0; i < 9; i++) {
+		snprintf(r, sizeof(r), "b%d@x", i);
+		hit(t, S(1000 + 620 + i), "198.18.0.1", r);
+	}
+	CHECK_EQ(b.n, 0);
+	/* One more inside the second group's window: the tenth. */
+	hit(t, S(1000 + 700), "198.18.0.1", "c@x");
+	CHECK_EQ(b.n, 1);
+	CHECK_EQ(b.last.count, 10);
+	CHECK_EQ(tracker_active_bans(t), 1);
+	tracker_free(t);
+	cfg_del(c);
+}
+
+TEST(tracker_distinct_and_all)
+{
+	struct config *c = cfg_new("rule d {\n class = rcpt_rejected\n threshold = 3\n}\n"
+				   "rule a {\n class = rcpt_rejected\n threshold = 5\n count = all\n prefix4 = 24\n}\n");
+	struct bans b = { 0 };
+	struct tracker *t = tracker_new(c, on_ban, &b);
+
+	for (int i = 0; i < 4; i++)
+		hit(t, S(10 + i), "198.18.0.1", "same@x");
+	CHECK_EQ(b.n, 0);
+	CHECK_EQ(tracker_stats(t)->duplicates, 3);
+	hit(t, S(20), "198.18.0.2", "same@x");	/* other /32, same /24 */
+	CHECK_EQ(b.n, 1);
+	CHECK_STR(b.last.rule_name, "a");
+	CHECK_EQ(b.last.key.len, 24);
+	tracker_free(t);
+	cfg_del(c);
+}
+
+TEST(tracker_escalation_doubles_to_cap)
+{
+	struct config *c = cfg_new("rule h {\n class = rcpt_rejected\n threshold = 1\n ban = 1h\n"
+				   " factor = 2\n max_ban = 7d\n}\n");
+	struct bans b = { 0 };
+	struct tracker *t = tracker_new(c, on_ban, &b);
+	usec_t now = S(1000);
+	static const int hours[] = { 1, 2, 4, 8, 16, 32, 64, 128, 168, 168 };
+
+	for (int i = 0; i < 10; i++) {
+		char r[16];
+
+		snprintf(r, sizeof(r), "r%d@x", i);
+		hit(t, now, "198.18.0.9", r);
+		CHECK_EQ(b.n, i + 1);
+		CHECK_EQ(b.durations[i], S(3600) * hours[i]);
+		CHECK_EQ(b.last.nth, i + 1);
+		/* While banned, nothing counts. */
+		hit(t, now + 1, "198.18.0.9", "during@x");
+		CHECK_EQ(b.n, i + 1);
+		now += b.durations[i] + S(1);
+		tracker_advance(t, now);
+		CHECK_EQ(tracker_active_bans(t), 0);
+	}
+	CHECK_EQ(tracker_stats(t)->unbans, 10);
+	tracker_free(t);
+	cfg_del(c);
+}
+
+TEST(tracker_never_bans_special_or_allowlisted)
+{
+	struct config *c = cfg_new("allowlist = 198.18.5.0/24 fd00:5::/32\n"
+				   "rule h {\n class = rcpt_rejected\n threshold = 1\n}\n");
+	struct bans b = { 0 };
+	struct tracker *t = tracker_new(c, on_ban, &b);
+	static const char *never[] = {
+		"127.0.0.1", "::1", "fe80::1", "169.254.1.1", "198.18.5.7", "fd00:5::9",
+		"::ffff:127.0.0.1",
+	};
+
+	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
+		hit(t, S(1), never[i], "x@y");
+	CHECK_EQ(b.n, 0);
+	CHECK_EQ(tracker_sources(t), 0);
+	hit(t, S(1), "198.18.6.7", "x@y");
+	CHECK_EQ(b.n, 1);
+	tracker_free(t);
+	cfg_del(c);
+}
+
+TEST(tracker_evicts_least_recent_unbanned)
+{
+	struct config *c = cfg_new("max_sources = 16\n"
+				   "rule h {\n class = rcpt_rejected\n threshold = 3\n}\n");
+	struct bans b = { 0 };
+	struct tracker *t = tracker_new(c, on_ban, &b);
+	char a[32], r[32];
+
+	/* Source 0 gets two hits, then 1000 other sources pass through. */
+	hit(t, S(1), "198.18.9.0", "p@x");
+	hit(t, S(1), "198.18.9.0", "q@x");
+	for (int i = 1; i <= 1000; i++) {
+		snprintf(a, sizeof(a), "198.18.%d.%d", 10 + i / 250, i % 250);
+		snprintf(r, sizeof(r), "u%d@x", i);
+		hit(t, S(2), a, r);
+	}
+	CHECK(tracker_sources(t) <= 16);
+	CHECK(tracker_stats(t)->evictions >= 985);
+	/* Its earlier hits were forgotten with it: one more is not enough. */
+	hit(t, S(3), "198.18.9.0", "r@x");
+	CHECK_EQ(b.n, 0);
+	/* But a burst still bans. */
+	hit(t, S(3), "198.18.9.0", "s@x");
+	hit(t, S(3), "198.18.9.0", "t@x");
+	CHECK_EQ(b.n, 1);
+	CHECK(tracker_memory(t) > 0);
+	tracker_free(t);
+	cfg_del(c);
+}
+
+static int cls(int verb, int code, bool txn, const char *enh)
+{
+	struct smtp_event ev = { .verb = (uint8_t)verb, .code = (uint16_t)code, .in_txn = txn };
+
+	if (enh) {
+		ev.has_enh = true;
+		sscanf(enh, "%hu.%hu.%hu", &ev.enh[0], &ev.enh[1], &ev.enh[2]);
+	}
+	return classify(&ev);
+}
+
+TEST(tracker_classify_table)
+{
+	CHECK_EQ(cls(V_RCPT, 550, true, "5.1.1"), EC_RCPT_REJECTED);
+	CHECK_EQ(cls(V_RCPT, 550, true, NULL), EC_RCPT_REJECTED);	/* Exim */
+	CHECK_EQ(cls(V_RCPT, 524, true, "5.2.4"), EC_RCPT_REJECTED);	/* OpenSMTPD */
+	CHECK_EQ(cls(V_RCPT, 554, true, "5.7.1"), EC_RCPT_POLICY);
+	CHECK_EQ(cls(V_RCPT, 550, true, "5.7.1"), EC_RCPT_POLICY);
+	CHECK_EQ(cls(V_RCPT, 552, true, "5.2.2"), EC_RCPT_OTHER);	/* mailbox full */
+	CHECK_EQ(cls(V_RCPT, 501, true, NULL), EC_RCPT_OTHER);
+	CHECK_EQ(cls(V_RCPT, 503, true, "5.5.1"), EC_RCPT_SEQUENCE);
+	CHECK_EQ(cls(V_RCPT, 452, true, "4.5.3"), EC_RCPT_TEMPFAIL);
+	CHECK_EQ(cls(V_RCPT, 552, true, "5.5.3"), EC_RCPT_SEQUENCE);
+	CHECK_EQ(cls(V_RCPT, 550, false, "5.1.1"), EC_RCPT_SEQUENCE);	/* no MAIL */
+	CHECK_EQ(cls(V_RCPT, 450, true, "4.2.0"), EC_RCPT_TEMPFAIL);
+	CHECK_EQ(cls(V_RCPT, 250, true, "2.1.5"), EC_RCPT_ACCEPTED);
+	CHECK_EQ(cls(V_VRFY, 550, false, "5.1.1"), EC_VRFY_REJECTED);
+	CHECK_EQ(cls(V_EXPN, 550, false, NULL), EC_VRFY_REJECTED);
+	CHECK_EQ(cls(V_VRFY, 252, false, NULL), -1);
+	CHECK_EQ(cls(V_AUTH, 535, false, "5.7.8"), EC_AUTH_FAILED);
+	CHECK_EQ(cls(V_UNKNOWN, 500, false, "5.5.2"), EC_UNKNOWN_COMMAND);
+	CHECK_EQ(cls(V_VRFY, 502, false, "5.5.1"), EC_UNKNOWN_COMMAND);
+	CHECK_EQ(cls(V_MAIL, 550, false, "5.7.1"), -1);
+}
