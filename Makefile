@@ -30,7 +30,7 @@ LDLIBS     := $(PKG_LIBS)
 DEB_BUILD  := gcc make pkg-config libpcap-dev libmnl-dev libnftnl-dev \
               libnetfilter-queue-dev
 DEB_TEST   := clang libclang-rt-14-dev tshark tcpdump iproute2 nftables \
-              mandoc valgrind
+              mandoc valgrind postfix jq openssl ethtool procps
 DEB_PKGS   := $(DEB_BUILD) $(DEB_TEST)
 
 SRC        := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -83,14 +83,15 @@ deps:
 	echo "deps: installing$$missing"; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections; \
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null
 
 test check: deps
 	$(MAKE) rcptguard build/asan/rcptguard build/unit build/asan/unit build/mkpcap \
-		CFLAGS="$(CFLAGS) -Werror"
+		build/smtpc CFLAGS="$(CFLAGS) -Werror"
 	tests/run.sh
 
-demo: deps rcptguard
+demo: deps rcptguard build/smtpc
 	tests/demo.sh
 
 bench: deps rcptguard build/pcapfloor build/mkbench
@@ -114,3 +115,6 @@ uninstall:
 
 clean:
 	rm -rf build rcptguard
+
+build/smtpc: tests/smtpc.c | build
+	$(CC) $(ALL_CFLAGS) -o $@ $<

@@ -1,0 +1,139 @@
+#!/bin/bash
+# The whole test suite. Every check counts as one test; the unit binaries
+# add their own counts. Ends with "N passed, N failed" for CI.
+#
+# Needs root (network namespaces, a real Postfix): CI has it.
+set -u
+cd "$(dirname "$0")/.."
+top=$(pwd)
+rg=$top/rcptguard
+asan_rg=$top/build/asan/rcptguard
+work=$(mktemp -d /tmp/rcptguard-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+pass=0 fail=0
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
+
+ok() { pass=$((pass + 1)); printf 'ok   %s\n' "$1"; }
+nok() { fail=$((fail + 1)); printf 'FAIL %s\n' "$1"; [ -n "${2:-}" ] && printf '     %s\n' "$2"; }
+# t NAME COMMAND...: one test, passing when the command succeeds.
+t() {
+	local name=$1
+	shift
+	if out=$("$@" 2>&1); then ok "$name"; else nok "$name" "$(printf '%s' "$out" | tail -5)"; fi
+}
+# Add a unit binary's own counts.
+unit() {
+	local name=$1 bin=$2 out last p f
+	out=$("$bin" 2>&1)
+	# Show failures only; the binary's own closing line is summed below.
+	printf '%s\n' "$out" | grep -Ev '^ok |^[0-9]+ passed, [0-9]+ failed$' | sed "s/^/[$name] /" || true
+	last=$(printf '%s\n' "$out" | tail -1)
+	if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+		p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+		pass=$((pass + p)) fail=$((fail + f))
+		printf '%s: %s of %s tests passed\n' "$name" "$p" "$((p + f))"
+		[ "$p" -gt 0 ] || nok "$name ran no test"
+	else
+		nok "$name did not finish" "$last"
+	fi
+}
+
+echo "== unit tests"
+unit unit build/unit
+echo "== unit tests under AddressSanitizer and UBSan"
+unit unit-asan build/asan/unit
+
+echo "== command line"
+t "--version prints the version" bash -c "$rg --version | grep -q '^rcptguard [0-9]'"
+t "--help lists replay" bash -c "$rg --help | grep -q replay"
+t "unknown command exits 1" bash -c "$rg frobnicate 2>/dev/null; [ \$? -eq 1 ]"
+cat >"$work/good.conf" <<CONF
+smtp_ports = 25 587
+allowlist = 198.18.0.0/24
+rule harvest {
+	class = rcpt_rejected
+	threshold = 5
+}
+CONF
+t "check-config prints the effective config" bash -c "$rg check-config -c $work/good.conf | grep -q 'threshold = 5'"
+printf 'smtp_ports = 25\nthreshold = 3\nrule x {\n\tclass = nope\n}\n' >"$work/bad.conf"
+t "check-config reports FILE:LINE and fails" bash -c \
+	"out=\$($rg check-config -c $work/bad.conf 2>&1); [ \$? -eq 1 ] && echo \"\$out\" | grep -q '^$work/bad.conf:2: unknown key .threshold.' && echo \"\$out\" | grep -q '^$work/bad.conf:4: unknown event class'"
+t "check-config on a missing file fails" bash -c "! $rg check-config -c $work/none.conf 2>/dev/null"
+
+echo "== bad input"
+echo "this is not a capture" >"$work/text.pcap"
+t "replay of a non-capture: clear error, exit 2" bash -c \
+	"out=\$($rg replay $work/text.pcap 2>&1 >/dev/null); [ \$? -eq 2 ] && echo \"\$out\" | grep -q 'not a readable capture file'"
+head -c 15000 tests/fixtures/postfix-harvest.pcap >"$work/cut.pcap"
+t "replay of a truncated capture: packet number, what was read is kept" bash -c \
+	"out=\$($rg replay --json $work/cut.pcap 2>$work/cut.err); rc=\$?; [ \$rc -eq 2 ] && grep -q 'packet [0-9]*: .*truncated' $work/cut.err && echo \"\$out\" | tail -1 | jq -e '.packets > 90 and .events.rcpt_rejected > 20' >/dev/null"
+build/mkpcap unknown-link "$work/link147.pcap"
+t "replay of an unknown link type: clear error" bash -c \
+	"out=\$($rg replay $work/link147.pcap 2>&1); [ \$? -eq 2 ] && echo \"\$out\" | grep -q 'unsupported link type 147'"
+t "replay with a bad config refuses to run" bash -c "! $rg replay -c $work/bad.conf tests/fixtures/postfix-harvest.pcap >/dev/null 2>&1"
+
+# Rejections Postfix logged must all be seen, except inside TLS: there
+# Postfix refused a recipient (the STARTTLS scenario sends one) that no
+# one on the wire can read, and the session must show up as opaque.
+tls_check() {	# name pcap postfix-count replay-count
+	case $1 in
+	*starttls*)
+		t "$1: a rejection inside TLS ($3 in Postfix's log) is invisible" bash -c \
+			"[ $3 -ge 1 ] && [ $4 -eq 0 ] && $rg replay --json $2 | tail -1 | jq -e '.smtp.opaque_starttls == 1' >/dev/null" ;;
+	*)
+		t "$1: rejected recipients = Postfix's log ($3)" test "$4" = "$3" ;;
+	esac
+}
+
+echo "== real Postfix captures (committed), against their expected replay"
+for pcap in tests/fixtures/postfix-*.pcap; do
+	name=$(basename "$pcap" .pcap)
+	t "$name: replay output as expected" bash -c "diff <($rg replay --json $pcap) ${pcap%.pcap}.expected"
+	t "$name: same output under ASan/UBSan" bash -c "diff <($asan_rg replay --json $pcap) ${pcap%.pcap}.expected"
+	want=$(sed -n 's/^rejected_rcpt=//p' "${pcap%.pcap}.postfix")
+	got=$($rg replay --json "$pcap" | tail -1 | jq '.events.rcpt_rejected')
+	tls_check "$name" "$pcap" "$want" "$got"
+	shark=$(tshark -r "$pcap" -Y smtp.response.code -T fields -e smtp.response.code \
+		-E occurrence=a -E separator=, 2>/dev/null | tr ',' '\n' | grep -c '^550$')
+	t "$name: rejected recipients = tshark's 550 replies ($shark)" test "$got" = "$shark"
+done
+
+echo "== synthetic captures (tests/mkpcap)"
+while IFS=$'\t' read -r scen filter want; do
+	case $scen in ''|'#'*) continue ;; esac
+	[ -f "$work/$scen.pcap" ] || build/mkpcap "$scen" "$work/$scen.pcap"
+	[ -f "$work/$scen.json" ] || $rg replay --json "$work/$scen.pcap" | tail -1 >"$work/$scen.json"
+	got=$(jq -c "$filter" "$work/$scen.json")
+	if [ "$got" = "$want" ]; then ok "$scen: $filter = $want"; else nok "$scen: $filter = $want" "got $got"; fi
+done <tests/fixtures/synthetic.tsv
+
+echo "== a fresh capture of real Postfix in network namespaces"
+if LAB_ID=t$$ tests/fixtures/record.sh "$work/live" >"$work/live.log" 2>&1; then
+	ok "recorded sessions with tcpdump against Postfix"
+	for name in postfix-delivery postfix-harvest postfix-pipelined postfix-starttls; do
+		want=$(sed -n 's/^rejected_rcpt=//p' "$work/live/$name.postfix")
+		got=$($rg replay --json "$work/live/$name.pcap" | tail -1 | jq '.events.rcpt_rejected')
+		tls_check "live $name" "$work/live/$name.pcap" "$want" "$got"
+	done
+	t "live postfix-harvest: the harvester's /64 is banned once" bash -c \
+		"$rg replay --json $work/live/postfix-harvest.pcap | jq -s -e 'map(select(.type==\"ban\")) | length == 1 and .[0].key == \"fd00:18::/64\"' >/dev/null"
+	t "live postfix-delivery: three messages, no event against the sender" bash -c \
+		"grep -q '^delivered=3' $work/live/postfix-delivery.postfix && $rg replay --json $work/live/postfix-delivery.pcap | tail -1 | jq -e '.smtp.bodies == 3 and .bans == 0 and .events.rcpt_accepted == 3' >/dev/null"
+else
+	nok "recorded sessions with tcpdump against Postfix" "$(tail -5 "$work/live.log")"
+fi
+t "the lab left no namespace behind" bash -c "! ip netns list | grep -q 't$$'"
+
+echo "== documentation"
+for m in man/*.[0-9]; do
+	t "mandoc -Tlint $m" bash -c "out=\$(mandoc -Tlint -W warning $m 2>&1); [ -z \"\$out\" ] || { echo \"\$out\"; false; }"
+done
+t "man page defaults match the code" tests/defaults.sh
+t "nft/rcptguard.nft is accepted by nft (dry run)" nft -c -f nft/rcptguard.nft
+t "make install puts every file in place" bash -c \
+	"make -s install DESTDIR=$work/stage PREFIX=/usr >/dev/null && for f in usr/sbin/rcptguard usr/share/man/man8/rcptguard.8 usr/share/man/man5/rcptguard.conf.5 etc/rcptguard/rcptguard.conf usr/share/rcptguard/rcptguard.nft; do test -f $work/stage/\$f || { echo missing \$f; exit 1; }; done && $work/stage/usr/sbin/rcptguard check-config -c $work/stage/etc/rcptguard/rcptguard.conf >/dev/null"
+
+echo
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

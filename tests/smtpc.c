@@ -1,0 +1,397 @@
+/* smtpc: the lab's SMTP client. It plays the harvester (RCPT probes from a
+ * dictionary, pipelined or not, reconnecting after each session) and the
+ * legitimate sender (whole messages). Every wait is bounded.
+ *
+ *   smtpc -s ADDR [-p PORT] [-b BIND] harvest -n PROBES [-k PER_SESSION] [-P] [-g GIVEUP]
+ *   smtpc -s ADDR [-p PORT] [-b BIND] deliver -n MESSAGES [-z BODY_BYTES] [-t RCPT]
+ *
+ * It prints one summary line of key=value pairs. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *server = NULL, *bind_addr = NULL, *domain = "example.org";
+static int port = 25, timeout_ms = 5000;
+
+static struct {
+	long sessions, connect_failed, timeouts, probes, rejected, accepted, other;
+	long delivered, failed;
+	char harvested[4096];
+} st;
+
+/* Common names and role accounts; more are made up as name<N>. */
+static const char *const dict[] = {
+	"admin", "info", "sales", "support", "office", "contact", "webmaster",
+	"alice", "billing", "hr", "jobs", "marketing", "bob", "news", "abuse",
+	"root", "test", "mail", "john", "mary", "james", "carol", "linda",
+	"michael", "susan", "david", "karen", "robert", "lisa", "william",
+	"nancy", "richard", "betty", "thomas", "helen", "charles", "sandra",
+	"daniel", "donna", "paul", "ruth", "mark", "sharon", "george", "laura",
+	"steven", "sarah", "kevin", "kim", "brian", "deborah", "edward", "jessica",
+	"ronald", "shirley", "anthony", "cynthia", "jason", "angela", "matthew",
+	"melissa", "gary", "brenda", "timothy", "amy", "jose", "anna", "larry",
+	"rebecca", "jeffrey", "virginia", "frank", "kathleen", "scott", "pamela",
+	"eric", "martha", "stephen", "debra", "andrew", "amanda", "raymond",
+	"stephanie", "gregory", "carolyn", "joshua", "christine", "jerry", "marie",
+	"dennis", "janet", "walter", "catherine", "patrick", "frances", "peter",
+	"ann", "harold", "joyce", "douglas", "diane", "henry", "alice2", "carl",
+	"julie", "arthur", "heather", "ryan", "teresa", "roger", "doris", "joe",
+	"gloria", "juan", "evelyn", "jack", "jean", "albert", "cheryl", "jonathan",
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void probe_name(long i, char *buf, size_t len)
+{
+	size_t n = sizeof(dict) / sizeof(dict[0]);
+
+	if ((size_t)i < n)
+		snprintf(buf, len, "%s", dict[i]);
+	else
+		snprintf(buf, len, "%s%ld", dict[(size_t)i % n], (long)((size_t)i / n));
+}
+
+struct conn {
+	int fd;
+	char buf[65536];
+	size_t len;
+	bool pipelining;
+};
+
+static int sock_connect(struct conn *c)
+{
+	struct sockaddr_storage ss = { 0 }, bs = { 0 };
+	socklen_t sl;
+	int fam = strchr(server, ':') ? AF_INET6 : AF_INET, fl, err = 0;
+	struct pollfd pfd;
+
+	memset(c, 0, sizeof(*c));
+	if (fam == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, server, &a->sin_addr);
+		sl = sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, server, &a->sin6_addr);
+		sl = sizeof(*a);
+	}
+	c->fd = socket(fam, SOCK_STREAM, 0);
+	if (c->fd < 0)
+		return -1;
+	if (bind_addr) {
+		if (fam == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&bs;
+
+			a->sin_family = AF_INET;
+			inet_pton(AF_INET, bind_addr, &a->sin_addr);
+		} else {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&bs;
+
+			a->sin6_family = AF_INET6;
+			inet_pton(AF_INET6, bind_addr, &a->sin6_addr);
+		}
+		if (bind(c->fd, (struct sockaddr *)&bs, sl) < 0) {
+			perror("smtpc: bind");
+			exit(2);
+		}
+	}
+	fl = fcntl(c->fd, F_GETFL);
+	fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
+	if (connect(c->fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)
+		goto fail;
+	pfd.fd = c->fd;
+	pfd.events = POLLOUT;
+	if (poll(&pfd, 1, timeout_ms) != 1)
+		goto fail;
+	sl = sizeof(err);
+	getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+	if (err)
+		goto fail;
+	return 0;
+fail:
+	close(c->fd);
+	c->fd = -1;
+	st.connect_failed++;
+	return -1;
+}
+
+static int send_all(struct conn *c, const char *s, size_t n)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	while (n) {
+		ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
+
+		if (w > 0) {
+			s += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+		int left = (int)(deadline - now_ms());
+
+		if (left <= 0 || poll(&pfd, 1, left) != 1)
+			return -1;
+	}
+	return 0;
+}
+
+static int send_str(struct conn *c, const char *s)
+{
+	return send_all(c, s, strlen(s));
+}
+
+/* One whole reply (all its lines); returns its code, -1 on timeout or EOF. */
+static int read_reply(struct conn *c, char *text, size_t tlen)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		char *lf;
+		size_t off = 0;
+
+		/* Look for a final line ("ddd " or "ddd\r\n") in the buffer. */
+		while ((lf = memchr(c->buf + off, '\n', c->len - off))) {
+			size_t linelen = (size_t)(lf - (c->buf + off)) + 1;
+			char *line = c->buf + off;
+
+			if (linelen >= 4 && line[3] == '-') {
+				if (strstr(line, "PIPELINING") && (size_t)(strstr(line, "PIPELINING") - line) < linelen)
+					c->pipelining = true;
+				off += linelen;
+				continue;
+			}
+			if (linelen >= 4 && strstr(line, "PIPELINING") && (size_t)(strstr(line, "PIPELINING") - line) < linelen)
+				c->pipelining = true;
+			int code = atoi(line);
+
+			if (text)
+				snprintf(text, tlen, "%.*s", (int)(linelen > 2 ? linelen - 2 : 0), line);
+			off += linelen;
+			memmove(c->buf, c->buf + off, c->len - off);
+			c->len -= off;
+			return code;
+		}
+		if (c->len == sizeof(c->buf))
+			return -1;
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		int left = (int)(deadline - now_ms());
+
+		if (left <= 0 || poll(&pfd, 1, left) != 1) {
+			st.timeouts++;
+			return -1;
+		}
+		ssize_t r = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+
+		if (r <= 0)
+			return -1;
+		c->len += (size_t)r;
+	}
+}
+
+static int cmd(struct conn *c, const char *line)
+{
+	if (send_str(c, line))
+		return -1;
+	return read_reply(c, NULL, 0);
+}
+
+static int open_session(struct conn *c)
+{
+	if (sock_connect(c))
+		return -1;
+	st.sessions++;
+	if (read_reply(c, NULL, 0) != 220 || cmd(c, "EHLO client.example\r\n") != 250) {
+		close(c->fd);
+		return -1;
+	}
+	return 0;
+}
+
+static void close_session(struct conn *c)
+{
+	cmd(c, "QUIT\r\n");
+	close(c->fd);
+}
+
+static void count_rcpt(int code, const char *rcpt)
+{
+	st.probes++;
+	if (code >= 200 && code < 300) {
+		st.accepted++;
+		if (strlen(st.harvested) + strlen(rcpt) + 2 < sizeof(st.harvested)) {
+			if (st.harvested[0])
+				strcat(st.harvested, ",");
+			strcat(st.harvested, rcpt);
+		}
+	} else if (code >= 500) {
+		st.rejected++;
+	} else {
+		st.other++;
+	}
+}
+
+static void harvest(long n, long per, bool pipelined, long giveup)
+{
+	long i = 0, fails = 0;
+
+	while (i < n && fails < giveup) {
+		struct conn c;
+		long k;
+
+		if (open_session(&c)) {
+			fails++;
+			continue;
+		}
+		fails = 0;
+		if (cmd(&c, "MAIL FROM:<probe@harvester.example>\r\n") != 250) {
+			close(c.fd);
+			continue;
+		}
+		k = per < n - i ? per : n - i;
+		if (pipelined && c.pipelining) {
+			char *burst = malloc((size_t)k * 128 + 1), name[64];
+			size_t bl = 0;
+
+			for (long j = 0; j < k; j++) {
+				probe_name(i + j, name, sizeof(name));
+				bl += (size_t)snprintf(burst + bl, 128, "RCPT TO:<%s@%s>\r\n", name, domain);
+			}
+			if (send_all(&c, burst, bl) == 0) {
+				for (long j = 0; j < k; j++) {
+					int code = read_reply(&c, NULL, 0);
+
+					if (code < 0)
+						break;
+					probe_name(i + j, name, sizeof(name));
+					count_rcpt(code, name);
+				}
+			}
+			free(burst);
+		} else {
+			for (long j = 0; j < k; j++) {
+				char line[160], name[64];
+				int code;
+
+				probe_name(i + j, name, sizeof(name));
+				snprintf(line, sizeof(line), "RCPT TO:<%s@%s>\r\n", name, domain);
+				code = cmd(&c, line);
+				if (code < 0)
+					break;
+				count_rcpt(code, name);
+			}
+		}
+		i += k;
+		close_session(&c);
+	}
+}
+
+static void deliver(long n, size_t body, const char *rcpt)
+{
+	char *msg = malloc(body + 256);
+	size_t ml = 0;
+
+	ml += (size_t)snprintf(msg, 256, "From: <sender@good.example>\r\nTo: <%s>\r\nSubject: lab message\r\n\r\n", rcpt);
+	for (size_t j = 0; j < body; j++)
+		msg[ml++] = (j % 72 == 71) ? '\n' : (char)('a' + j % 26);
+	ml += (size_t)snprintf(msg + ml, 16, "\r\n.\r\n");
+	for (long i = 0; i < n; i++) {
+		struct conn c;
+		char line[256];
+
+		if (open_session(&c)) {
+			st.failed++;
+			continue;
+		}
+		snprintf(line, sizeof(line), "RCPT TO:<%s>\r\n", rcpt);
+		if (cmd(&c, "MAIL FROM:<sender@good.example>\r\n") != 250 || cmd(&c, line) != 250 ||
+		    cmd(&c, "DATA\r\n") != 354 || send_all(&c, msg, ml) || read_reply(&c, NULL, 0) != 250) {
+			st.failed++;
+			close(c.fd);
+			continue;
+		}
+		st.delivered++;
+		close_session(&c);
+	}
+	free(msg);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] harvest -n PROBES [-k PER_SESSION] [-P] [-g GIVEUP]\n"
+		"       smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] deliver -n MESSAGES [-z BYTES] [-t RCPT]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	long n = 10, per = 10, giveup = 3;
+	size_t body = 2000;
+	bool pipelined = false;
+	const char *mode, *rcpt = "alice@example.org";
+	int o;
+
+	while ((o = getopt(argc, argv, "+s:p:b:T:d:")) != -1) {
+		switch (o) {
+		case 's': server = optarg; break;
+		case 'p': port = atoi(optarg); break;
+		case 'b': bind_addr = optarg; break;
+		case 'T': timeout_ms = atoi(optarg); break;
+		case 'd': domain = optarg; break;
+		default: usage();
+		}
+	}
+	if (!server || optind >= argc)
+		usage();
+	mode = argv[optind];
+	optind++;
+	while ((o = getopt(argc, argv, "n:k:Pg:z:t:")) != -1) {
+		switch (o) {
+		case 'n': n = atol(optarg); break;
+		case 'k': per = atol(optarg); break;
+		case 'P': pipelined = true; break;
+		case 'g': giveup = atol(optarg); break;
+		case 'z': body = (size_t)atol(optarg); break;
+		case 't': rcpt = optarg; break;
+		default: usage();
+		}
+	}
+	if (n < 0 || per < 1 || giveup < 1)
+		usage();
+	if (!strcmp(mode, "harvest"))
+		harvest(n, per, pipelined, giveup);
+	else if (!strcmp(mode, "deliver"))
+		deliver(n, body, rcpt);
+	else
+		usage();
+	printf("sessions=%ld connect_failed=%ld timeouts=%ld probes=%ld rejected=%ld accepted=%ld "
+	       "other=%ld delivered=%ld failed=%ld harvested=%s\n",
+	       st.sessions, st.connect_failed, st.timeouts, st.probes, st.rejected, st.accepted,
+	       st.other, st.delivered, st.failed, st.harvested[0] ? st.harvested : "-");
+	return 0;
+}
