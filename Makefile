@@ -67,11 +67,8 @@ build/asan/unit: $(ASAN_OBJ) $(TEST_SRC) $(wildcard tests/unit/*.h tests/*.h) | 
 build/mkpcap: tests/mkpcap.c tests/pcapw.c tests/pcapw.h | build
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/mkpcap.c tests/pcapw.c
 
-build/pcapfloor: bench/pcapfloor.c | build
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
-
 build/mkbench: bench/mkbench.c tests/pcapw.c tests/pcapw.h | build
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ bench/mkbench.c tests/pcapw.c
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ bench/mkbench.c tests/pcapw.c -lm
 
 deps:
 	@missing=""; \
@@ -94,7 +91,7 @@ test check: deps
 demo: deps rcptguard build/smtpc
 	tests/demo.sh
 
-bench: deps rcptguard build/pcapfloor build/mkbench
+bench: deps rcptguard build/replaybench build/mkbench
 	bench/run.sh
 
 fixtures: rcptguard build/mkpcap
@@ -118,3 +115,6 @@ clean:
 
 build/smtpc: tests/smtpc.c | build
 	$(CC) $(ALL_CFLAGS) -o $@ $<
+
+build/replaybench: bench/replaybench.c $(OBJ) | build
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(OBJ) $(LDFLAGS) $(LDLIBS) -lm

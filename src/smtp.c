@@ -129,26 +129,26 @@ static void go_opaque(struct smtp *s)
 static int parse_verb(const char *l, size_t n)
 {
 	static const struct {
-		const char *name;
+		char name[9];
+		uint8_t len;
 		uint8_t verb;
 	} verbs[] = {
-		{ "HELO", V_HELO }, { "EHLO", V_EHLO }, { "MAIL", V_MAIL },
-		{ "RCPT", V_RCPT }, { "DATA", V_DATA }, { "BDAT", V_BDAT },
-		{ "RSET", V_RSET }, { "VRFY", V_VRFY }, { "EXPN", V_EXPN },
-		{ "NOOP", V_NOOP }, { "QUIT", V_QUIT }, { "AUTH", V_AUTH },
-		{ "HELP", V_HELP }, { "STARTTLS", V_STARTTLS },
+		{ "RCPT", 4, V_RCPT }, { "MAIL", 4, V_MAIL }, { "EHLO", 4, V_EHLO },
+		{ "HELO", 4, V_HELO }, { "DATA", 4, V_DATA }, { "BDAT", 4, V_BDAT },
+		{ "RSET", 4, V_RSET }, { "QUIT", 4, V_QUIT }, { "VRFY", 4, V_VRFY },
+		{ "EXPN", 4, V_EXPN }, { "NOOP", 4, V_NOOP }, { "AUTH", 4, V_AUTH },
+		{ "HELP", 4, V_HELP }, { "STARTTLS", 8, V_STARTTLS },
 	};
 	size_t len = 0;
 
-	while (len < n && l[len] != ' ' && l[len] != '\t')
+	while (len < n && len < 9 && l[len] != ' ' && l[len] != '\t')
 		len++;
 	for (size_t i = 0; i < ARRAY_LEN(verbs); i++) {
-		const char *v = verbs[i].name;
 		size_t j;
 
-		if (strlen(v) != len)
+		if (verbs[i].len != len)
 			continue;
-		for (j = 0; j < len && ascii_lower((unsigned char)l[j]) == ascii_lower((unsigned char)v[j]); j++)
+		for (j = 0; j < len && (l[j] & ~0x20) == verbs[i].name[j]; j++)
 			;
 		if (j == len)
 			return verbs[i].verb;
@@ -312,48 +312,74 @@ static uint32_t client_lines(struct smtp_ctx *c, struct smtp *s, const uint8_t *
 }
 
 /* Scan DATA content for the end marker; returns bytes consumed. A bare LF
- * is taken as a line end too, as servers do. */
+ * is taken as a line end too, as servers do. The marker needs a dot at the
+ * start of a line, so the scan jumps from dot to dot: base64 attachments,
+ * the bulk of mail by volume, hold no dot at all. */
 static uint32_t client_body(struct smtp_ctx *c, struct smtp *s, const uint8_t *d, uint32_t n)
 {
 	uint32_t i = 0;
+	bool end = false;
 
-	while (i < n) {
+	while (i < n && !end) {
 		switch (s->body_state) {
-		case B_MID: {
-			const uint8_t *lf = memchr(d + i, '\n', n - i);
-
-			if (!lf) {
-				i = n;
-				continue;
-			}
-			i = (uint32_t)(lf - d) + 1;
-			s->body_state = B_BOL;
-			continue;
-		}
 		case B_BOL:
-			s->body_state = d[i] == '.' ? B_DOT : d[i] == '\n' ? B_BOL : B_MID;
+			if (d[i] == '.') {
+				s->body_state = B_DOT;
+				i++;
+				break;
+			}
+			s->body_state = B_MID;
+			/* fall through */
+		case B_MID: {
+			const uint8_t *p = d + i, *stop = d + n, *dot;
+
+			for (;;) {
+				dot = memchr(p, '.', (size_t)(stop - p));
+				if (!dot) {
+					s->body_state = stop[-1] == '\n' ? B_BOL : B_MID;
+					i = n;
+					break;
+				}
+				/* dot > d + i: in B_MID the byte before d + i was
+				 * not a line end, so a dot there starts no line. */
+				if (dot > d + i && dot[-1] == '\n') {
+					s->body_state = B_DOT;
+					i = (uint32_t)(dot - d) + 1;
+					break;
+				}
+				p = dot + 1;
+			}
 			break;
+		}
 		case B_DOT:
-			s->body_state = d[i] == '\r' ? B_DOTCR : d[i] == '\n' ? 255 : B_MID;
+			if (d[i] == '\r')
+				s->body_state = B_DOTCR;
+			else if (d[i] == '\n')
+				end = true;
+			else
+				s->body_state = B_MID;
+			i++;
 			break;
 		case B_DOTCR:
-			s->body_state = d[i] == '\n' ? 255 : B_MID;
-			break;
-		}
-		i++;
-		if (s->body_state == 255) {
-			struct smtp_pending p = { .verb = V_EOM };
-
-			s->cmode = CM_CMD;
-			s->body_state = B_BOL;
-			if (s->synced && !q_push(c, s, &p)) {
-				c->st.pipeline_overflow++;
-				desync(c, s);
-			}
+			if (d[i] == '\n')
+				end = true;
+			else
+				s->body_state = B_MID;
+			i++;
 			break;
 		}
 	}
 	c->st.body_bytes += i;
+	if (end) {
+		struct smtp_pending p = { .verb = V_EOM };
+
+		s->cmode = CM_CMD;
+		s->body_state = B_BOL;
+		if (s->synced && !q_push(c, s, &p)) {
+			c->st.pipeline_overflow++;
+			desync(c, s);
+		}
+	}
 	return i;
 }
 

@@ -252,6 +252,7 @@ void sess_handshake(struct tcpsess *s)
 void sess_send(struct tcpsess *s, int from, const void *data, size_t len)
 {
 	const uint8_t *d = data;
+	uint32_t segs = 0;
 
 	while (len) {
 		uint32_t n = len < s->mss ? (uint32_t)len : s->mss;
@@ -260,6 +261,8 @@ void sess_send(struct tcpsess *s, int from, const void *data, size_t len)
 		s->seq[from] += n;
 		d += n;
 		len -= n;
+		if (s->ack_every && ++segs % s->ack_every == 0 && len)
+			sess_segment(s, 1 - from, 0x10, s->seq[1 - from], NULL, 0);
 	}
 	sess_segment(s, 1 - from, 0x10, s->seq[1 - from], NULL, 0);
 }

@@ -42,6 +42,7 @@ struct tcpsess {
 	uint16_t port[2];
 	uint32_t seq[2];	/* next sequence number each side sends */
 	uint32_t mss;		/* payload per segment */
+	uint32_t ack_every;	/* peer ACKs every n segments (0: once at the end) */
 	int64_t t;		/* current time, us */
 	int64_t step;		/* time between frames, us */
 	uint32_t ip_id;

@@ -1,0 +1,164 @@
+/* replaybench CAPTURE [ROUNDS]: time the pipeline over a capture against a
+ * plain libpcap read loop over the same file (the floor: reading packets
+ * and doing nothing), alternating, each round in a fresh child process so
+ * that peak memory is per run. Prints figures; asserts nothing. */
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "pipeline.h"
+
+struct result {
+	double secs;
+	uint64_t packets, bytes;
+	uint64_t bans, sources_peak, flows_peak, events_rejected;
+	uint64_t tracker_bytes;
+	size_t per_source;
+	long maxrss_kb;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void on_ban(void *arg, const struct ban *b)
+{
+	(void)b;
+	(*(uint64_t *)arg)++;
+}
+
+static void run(const char *path, bool floor, struct result *r)
+{
+	char err[PCAP_ERRBUF_SIZE];
+	pcap_t *pc = pcap_open_offline(path, err);
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	struct config cfg;
+	struct pipeline p;
+	uint64_t bans = 0;
+	int dlt;
+	double t0;
+
+	if (!pc) {
+		fprintf(stderr, "replaybench: %s\n", err);
+		exit(1);
+	}
+	dlt = pcap_datalink(pc);
+	config_defaults(&cfg);
+	config_load_string(&cfg, "", "defaults", stderr);
+	if (!floor)
+		pipeline_init(&p, &cfg, 1, on_ban, NULL, &bans);
+	memset(r, 0, sizeof(*r));
+	t0 = now();
+	if (floor) {
+		while (pcap_next_ex(pc, &h, &d) == 1) {
+			r->packets++;
+			r->bytes += h->caplen;
+		}
+	} else {
+		while (pcap_next_ex(pc, &h, &d) == 1)
+			pipeline_frame(&p, (usec_t)h->ts.tv_sec * USEC_PER_SEC + h->ts.tv_usec,
+				       dlt, d, h->caplen);
+	}
+	r->secs = now() - t0;
+	if (!floor) {
+		r->packets = p.st.packets;
+		r->bytes = p.st.bytes;
+		r->bans = bans;
+		r->sources_peak = tracker_stats(p.tracker)->sources_peak;
+		r->flows_peak = p.flows.st.peak;
+		r->events_rejected = p.st.events[EC_RCPT_REJECTED];
+		r->tracker_bytes = tracker_memory(p.tracker);
+		r->per_source = tracker_bytes_per_source(p.tracker);
+		pipeline_free(&p);
+	}
+	config_free(&cfg);
+	pcap_close(pc);
+}
+
+static void in_child(const char *path, bool floor, struct result *out)
+{
+	int fd[2];
+	pid_t pid;
+	struct rusage ru;
+	int st;
+
+	if (pipe(fd))
+		exit(1);
+	pid = fork();
+	if (pid == 0) {
+		struct result r;
+
+		close(fd[0]);
+		run(path, floor, &r);
+		if (write(fd[1], &r, sizeof(r)) != sizeof(r))
+			_exit(1);
+		_exit(0);
+	}
+	close(fd[1]);
+	if (read(fd[0], out, sizeof(*out)) != sizeof(*out)) {
+		fprintf(stderr, "replaybench: child failed\n");
+		exit(1);
+	}
+	close(fd[0]);
+	wait4(pid, &st, 0, &ru);
+	out->maxrss_kb = ru.ru_maxrss;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+	int rounds = argc > 2 ? atoi(argv[2]) : 3;
+	double tf[16], tp[16];
+	struct result f, p;
+
+	if (argc < 2 || rounds < 1 || rounds > 16) {
+		fprintf(stderr, "usage: replaybench CAPTURE [ROUNDS<=16]\n");
+		return 1;
+	}
+	in_child(argv[1], true, &f);	/* warm the page cache */
+	for (int i = 0; i < rounds; i++) {
+		in_child(argv[1], true, &f);
+		tf[i] = f.secs;
+		in_child(argv[1], false, &p);
+		tp[i] = p.secs;
+		printf("round %d: floor %.3f s, rcptguard %.3f s\n", i + 1, tf[i], tp[i]);
+	}
+	qsort(tf, (size_t)rounds, sizeof(double), cmp);
+	qsort(tp, (size_t)rounds, sizeof(double), cmp);
+	double mf = tf[rounds / 2], mp = tp[rounds / 2];
+
+	printf("\ncapture: %llu packets, %.1f MB\n", (unsigned long long)p.packets, (double)p.bytes / 1e6);
+	printf("libpcap read loop (floor): median %.3f s  %.2f Mpkt/s  %.0f MB/s  %.1f ns/pkt  peak RSS %ld KB\n",
+	       mf, (double)p.packets / mf / 1e6, (double)p.bytes / mf / 1e6, mf * 1e9 / (double)p.packets,
+	       f.maxrss_kb);
+	printf("rcptguard pipeline:        median %.3f s  %.2f Mpkt/s  %.0f MB/s  %.1f ns/pkt  peak RSS %ld KB\n",
+	       mp, (double)p.packets / mp / 1e6, (double)p.bytes / mp / 1e6, mp * 1e9 / (double)p.packets,
+	       p.maxrss_kb);
+	printf("ratio rcptguard / floor:   %.2fx (median), %.2fx (best of %d)\n", mp / mf, tp[0] / tf[0], rounds);
+	printf("pipeline cost above the floor: %.1f ns/pkt\n", (mp - mf) * 1e9 / (double)p.packets);
+	printf("rejected recipients %llu, bans %llu, tracked sources peak %llu, flows peak %llu\n",
+	       (unsigned long long)p.events_rejected, (unsigned long long)p.bans,
+	       (unsigned long long)p.sources_peak, (unsigned long long)p.flows_peak);
+	printf("bytes per tracked source: %zu (+ hits in window); tracker total %.1f MB\n",
+	       p.per_source, (double)p.tracker_bytes / 1e6);
+	printf("bytes per flow: %zu (+ %zu per pending command, + out-of-order data held)\n",
+	       sizeof(struct flow) + sizeof(uint32_t), sizeof(struct smtp_pending));
+	return 0;
+}
