@@ -133,27 +133,20 @@ void prefixlist_copy(struct prefixlist *dst, const struct prefixlist *src)
 
 bool addr_is_special(const struct ipaddr *a)
 {
-	static const char *const never[] = {
-		"127.0.0.0/8",	/* loopback */
-		"0.0.0.0/8",	/* "this network" */
-		"169.254.0.0/16", /* IPv4 link-local */
-		"224.0.0.0/4",	/* multicast: never a TCP client */
-		"255.255.255.255/32",
-		"::/127",	/* unspecified and ::1 */
-		"fe80::/10",	/* IPv6 link-local */
-		"ff00::/8",	/* multicast */
-		"::ffff:127.0.0.0/104", /* v4-mapped loopback */
-	};
-	static struct prefix parsed[ARRAY_LEN(never)];
-	static bool ready;
+	const uint8_t *b = a->b;
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const uint8_t zero[15];
 
-	if (!ready) {
-		for (size_t i = 0; i < ARRAY_LEN(never); i++)
-			prefix_parse(never[i], &parsed[i]);
-		ready = true;
-	}
-	for (size_t i = 0; i < ARRAY_LEN(never); i++)
-		if (prefix_contains(&parsed[i], a))
-			return true;
-	return false;
+	if (a->af == 4)
+		return b[0] == 127 ||			/* loopback */
+		       b[0] == 0 ||			/* "this network" */
+		       (b[0] == 169 && b[1] == 254) ||	/* link-local */
+		       b[0] >= 224;			/* multicast, reserved, broadcast */
+	if (b[0] == 0xff)				/* multicast */
+		return true;
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)	/* link-local */
+		return true;
+	if (!memcmp(b, zero, 15) && b[15] <= 1)		/* :: and ::1 */
+		return true;
+	return !memcmp(b, v4mapped, 12) && b[12] == 127; /* v4-mapped loopback */
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #define NIL UINT32_MAX
+#define LRU_GRAIN USEC_PER_SEC
 
 static uint32_t bucket_of(const struct flowtab *t, const struct flowkey *k)
 {
@@ -55,6 +56,7 @@ void flowtab_init(struct flowtab *t, uint32_t max, const usec_t timeout[FS_NSTAT
 		abort();
 	memset(t->bucket, 0xff, sizeof(*t->bucket) * t->nbucket);
 	t->free_list = NIL;
+	t->last = NIL;
 	for (int s = 0; s < FS_NSTATES; s++) {
 		t->head[s] = t->tail[s] = NIL;
 		t->timeout[s] = timeout[s];
@@ -76,9 +78,14 @@ void flowtab_free(struct flowtab *t)
 
 struct flow *flow_lookup(struct flowtab *t, const struct flowkey *k)
 {
-	for (uint32_t i = t->bucket[bucket_of(t, k)]; i != NIL; i = t->f[i].hnext)
-		if (memcmp(&t->f[i].key, k, sizeof(*k)) == 0)
+	if (t->last != NIL && memcmp(&t->f[t->last].key, k, sizeof(*k)) == 0)
+		return &t->f[t->last];
+	for (uint32_t i = t->bucket[bucket_of(t, k)]; i != NIL; i = t->f[i].hnext) {
+		if (memcmp(&t->f[i].key, k, sizeof(*k)) == 0) {
+			t->last = i;
 			return &t->f[i];
+		}
+	}
 	return NULL;
 }
 
@@ -89,6 +96,8 @@ void flow_remove(struct flowtab *t, struct flow *f)
 
 	if (t->release)
 		t->release(t->arg, f);
+	if (t->last == i)
+		t->last = NIL;
 	while (*pp != i)
 		pp = &t->f[*pp].hnext;
 	*pp = f->hnext;
@@ -138,7 +147,7 @@ struct flow *flow_create(struct flowtab *t, const struct flowkey *k, int st, use
 	memset(f, 0, sizeof(*f));
 	f->key = *k;
 	f->state = (uint8_t)st;
-	f->last = now;
+	f->last = f->moved = now;
 	b = bucket_of(t, k);
 	f->hnext = t->bucket[b];
 	t->bucket[b] = i;
@@ -158,10 +167,13 @@ void flow_touch(struct flowtab *t, struct flow *f, int st, usec_t now)
 	 * interfaces; the LRU stays ordered because time never goes back. */
 	if (now > f->last)
 		f->last = now;
-	if (t->head[f->state] == i && f->state == st)
+	/* Relinking touches two neighbours' cache lines; a list ordered to
+	 * the second is enough for timeouts of seconds to minutes. */
+	if (f->state == st && (t->head[f->state] == i || f->last - f->moved < LRU_GRAIN))
 		return;
 	list_unlink(t, i);
 	f->state = (uint8_t)st;
+	f->moved = f->last;
 	list_push(t, i);
 }
 
@@ -170,7 +182,16 @@ void flow_expire(struct flowtab *t, usec_t now)
 	for (int s = 0; s < FS_NSTATES; s++) {
 		uint32_t i;
 
-		while ((i = t->tail[s]) != NIL && t->f[i].last + t->timeout[s] < now) {
+		/* The lists are ordered by the time each flow was last moved,
+		 * so stop at the first flow not moved for a timeout; one that
+		 * saw packets since is moved to the head instead of freed. */
+		while ((i = t->tail[s]) != NIL && t->f[i].moved + t->timeout[s] < now) {
+			if (t->f[i].last + t->timeout[s] >= now) {
+				list_unlink(t, i);
+				t->f[i].moved = t->f[i].last;
+				list_push(t, i);
+				continue;
+			}
 			t->st.expired[s]++;
 			flow_remove(t, &t->f[i]);
 		}

@@ -31,7 +31,8 @@ struct flow {
 	bool verified;		/* three-way handshake seen */
 	bool smtp_on;		/* smtp is initialised */
 	bool fin[2];
-	usec_t last;
+	usec_t last;		/* last packet */
+	usec_t moved;		/* last moved to the head of its LRU list */
 	uint32_t cli_isn, srv_isn;
 	struct reasm r[2];	/* 0: client to server, 1: server to client */
 	struct smtp smtp;
@@ -59,6 +60,7 @@ struct flowtab {
 	uint32_t *bucket;
 	uint32_t nbucket;
 	uint32_t head[FS_NSTATES], tail[FS_NSTATES];
+	uint32_t last;		/* the flow found last: segments come in runs */
 	usec_t timeout[FS_NSTATES];
 	uint64_t seed;
 	flow_release_fn release;

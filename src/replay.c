@@ -30,6 +30,7 @@ struct replay {
 	struct srcsum *sum;
 	size_t nsum, capsum;
 	uint64_t sum_dropped;	/* sources beyond max_sources */
+	struct srcsum *last;	/* events come in runs from one source */
 	uint64_t bans;
 };
 
@@ -37,6 +38,8 @@ static struct srcsum *sum_slot(struct replay *r, const struct ipaddr *key, uint8
 {
 	size_t mask, i;
 
+	if (r->last && r->last->plen == plen && addr_eq(&r->last->key, key))
+		return r->last;
 	if (r->nsum * 2 >= r->capsum) {
 		struct srcsum *old = r->sum;
 		size_t oldcap = r->capsum;
@@ -55,13 +58,14 @@ static struct srcsum *sum_slot(struct replay *r, const struct ipaddr *key, uint8
 			r->sum[i] = old[j];
 		}
 		free(old);
+		r->last = NULL;
 	}
 probe:
 	mask = r->capsum - 1;
 	i = hash_bytes(key, sizeof(*key), plen) & mask;
 	while (r->sum[i].used) {
 		if (r->sum[i].plen == plen && addr_eq(&r->sum[i].key, key))
-			return &r->sum[i];
+			return r->last = &r->sum[i];
 		i = (i + 1) & mask;
 	}
 	if (r->nsum >= r->cfg->max_sources || r->nsum + 1 >= r->capsum) {
@@ -72,7 +76,7 @@ probe:
 	r->sum[i].key = *key;
 	r->sum[i].plen = plen;
 	r->nsum++;
-	return &r->sum[i];
+	return r->last = &r->sum[i];
 }
 
 static void on_event(void *arg, const struct flow_event *e)

@@ -58,6 +58,7 @@ struct tracker {
 	uint32_t *bucket;
 	uint32_t nbucket;	/* power of two */
 	uint32_t lru_head, lru_tail;	/* head = most recent */
+	uint32_t last;		/* the source found last: events come in runs */
 
 	struct hit *hit;
 	uint32_t nhit, hitcap, free_hit;
@@ -193,6 +194,8 @@ static void evict(struct tracker *t, uint32_t si)
 	*pp = s->hnext;
 	drop_hits(t, si);
 	lru_unlink(t, si);
+	if (t->last == si)
+		t->last = NIL;
 	memset(&s->key, 0, sizeof(s->key));
 	s->hnext = t->free_src;
 	t->free_src = si;
@@ -201,12 +204,15 @@ static void evict(struct tracker *t, uint32_t si)
 
 static uint32_t source_get(struct tracker *t, const struct ipaddr *key, uint8_t plen)
 {
-	uint32_t b = key_bucket(t, key, plen), i;
+	uint32_t b, i;
 	struct source *s;
 
+	if (t->last != NIL && t->src[t->last].plen == plen && addr_eq(&t->src[t->last].key, key))
+		return t->last;
+	b = key_bucket(t, key, plen);
 	for (i = t->bucket[b]; i != NIL; i = t->src[i].hnext)
 		if (t->src[i].plen == plen && addr_eq(&t->src[i].key, key))
-			return i;
+			return t->last = i;
 
 	if (t->free_src == NIL && t->cap < t->max) {
 		uint32_t ncap = t->cap ? t->cap * 2 : 1024;
@@ -251,7 +257,7 @@ static uint32_t source_get(struct tracker *t, const struct ipaddr *key, uint8_t 
 	lru_push_head(t, i);
 	if (++t->nsrc > t->st.sources_peak)
 		t->st.sources_peak = t->nsrc;
-	return i;
+	return t->last = i;
 }
 
 /* ---- bans ---- */
@@ -555,6 +561,7 @@ struct tracker *tracker_new(const struct config *cfg, ban_fn fn, void *arg)
 	t->free_src = NIL;
 	t->free_hit = NIL;
 	t->lru_head = t->lru_tail = NIL;
+	t->last = NIL;
 	t->evidence = xcalloc(EVIDENCE_SLOTS, sizeof(*t->evidence));
 	rehash(t, 1024);
 	for (size_t r = 0; r < cfg->nrules; r++) {

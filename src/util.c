@@ -142,6 +142,8 @@ static inline uint64_t mix64(uint64_t x)
 	return x;
 }
 
+/* One multiply per word and a full mix at the end: keys are short (a flow
+ * key is 38 bytes) and hashed once per packet. */
 uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 {
 	const unsigned char *b = p;
@@ -151,7 +153,8 @@ uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 		uint64_t w;
 
 		memcpy(&w, b, 8);
-		h = mix64(h ^ w);
+		h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+		h ^= h >> 29;
 		b += 8;
 		n -= 8;
 	}
@@ -159,9 +162,9 @@ uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 		uint64_t w = 0;
 
 		memcpy(&w, b, n);
-		h = mix64(h ^ w ^ ((uint64_t)n << 56));
+		h = (h ^ w) * UINT64_C(0xc4ceb9fe1a85ec53);
 	}
-	return h;
+	return mix64(h);
 }
 
 static void out_of_memory(void)

@@ -723,3 +723,27 @@ TEST(pipeline_overlong_line_and_overflow_counted)
 	CHECK(strstr(r->sig, "NOOP 250") != NULL);
 	rec_free(r);
 }
+
+TEST(pipeline_rset_closes_the_transaction)
+{
+	struct rec *r = rec_new(NULL, PW_EN10MB);
+	struct tcpsess s;
+
+	rec_sess(r, &s, "198.18.0.93", "198.18.1.1", 1, 2);
+	sess_handshake(&s);
+	sess_sendstr(&s, SRV, "220 mx\r\n");
+	sess_sendstr(&s, CLI, "MAIL FROM:<a@b.example>\r\n");
+	sess_sendstr(&s, SRV, "250 2.1.0 Ok\r\n");
+	sess_sendstr(&s, CLI, "RCPT TO:<x@example.org>\r\n");
+	sess_sendstr(&s, SRV, "550 5.1.1 no\r\n");
+	sess_sendstr(&s, CLI, "RSET\r\n");
+	sess_sendstr(&s, SRV, "250 2.0.0 Ok\r\n");
+	sess_sendstr(&s, CLI, "RCPT TO:<y@example.org>\r\n");
+	sess_sendstr(&s, SRV, "503 5.5.1 Error: need MAIL command\r\n");
+	sess_sendstr(&s, CLI, "NOOP\r\n");
+	sess_sendstr(&s, SRV, "250 2.0.0 Ok\r\n");
+	CHECK_EQ(r->ncls[EC_RCPT_REJECTED], 1);
+	CHECK_EQ(r->ncls[EC_RCPT_SEQUENCE], 1);
+	CHECK(strstr(r->sig, "RSET 250 none |RCPT 503 rcpt_sequence y@example.org|NOOP 250") != NULL);
+	rec_free(r);
+}
