@@ -30,7 +30,7 @@ LDLIBS     := $(PKG_LIBS)
 DEB_BUILD  := gcc make pkg-config libpcap-dev libmnl-dev libnftnl-dev \
               libnetfilter-queue-dev
 DEB_TEST   := clang libclang-rt-14-dev tshark tcpdump iproute2 nftables \
-              mandoc valgrind postfix jq openssl ethtool procps
+              mandoc valgrind postfix jq openssl ethtool procps iptables
 DEB_PKGS   := $(DEB_BUILD) $(DEB_TEST)
 
 SRC        := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -85,7 +85,7 @@ deps:
 
 test check: deps
 	$(MAKE) rcptguard build/asan/rcptguard build/unit build/asan/unit build/mkpcap \
-		build/smtpc CFLAGS="$(CFLAGS) -Werror"
+		build/smtpc build/forge CFLAGS="$(CFLAGS) -Werror"
 	tests/run.sh
 
 demo: deps rcptguard build/smtpc
@@ -104,11 +104,14 @@ install: rcptguard
 	install -m 0644 man/rcptguard.8 $(DESTDIR)$(MANDIR)/man8/rcptguard.8
 	install -m 0644 man/rcptguard.conf.5 $(DESTDIR)$(MANDIR)/man5/rcptguard.conf.5
 	install -m 0644 packaging/rcptguard.conf $(DESTDIR)$(SYSCONFDIR)/rcptguard/rcptguard.conf
-	install -m 0644 nft/rcptguard.nft $(DESTDIR)$(DATADIR)/rcptguard/rcptguard.nft
+	install -m 0644 nft/rcptguard.nft nft/queue-local.nft nft/queue-gateway.nft \
+		$(DESTDIR)$(DATADIR)/rcptguard/
+	install -m 0755 nft/queue-compat.sh $(DESTDIR)$(DATADIR)/rcptguard/queue-compat.sh
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/rcptguard $(DESTDIR)$(MANDIR)/man8/rcptguard.8 \
-		$(DESTDIR)$(MANDIR)/man5/rcptguard.conf.5 $(DESTDIR)$(DATADIR)/rcptguard/rcptguard.nft
+		$(DESTDIR)$(MANDIR)/man5/rcptguard.conf.5
+	rm -rf $(DESTDIR)$(DATADIR)/rcptguard
 
 clean:
 	rm -rf build rcptguard
@@ -118,3 +121,6 @@ build/smtpc: tests/smtpc.c | build
 
 build/replaybench: bench/replaybench.c $(OBJ) | build
 	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(OBJ) $(LDFLAGS) $(LDLIBS) -lm
+
+build/forge: tests/forge.c tests/pcapw.c tests/pcapw.h | build
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/forge.c tests/pcapw.c

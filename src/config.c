@@ -66,6 +66,15 @@ void config_defaults(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 	set_ports(c, DEF_SMTP_PORTS);
+	c->capture = CAPTURE_NFQUEUE;
+	c->queue_first = c->queue_last = 0;
+	c->queue_maxlen = DEF_QUEUE_MAXLEN;
+	c->queue_rcvbuf = DEF_QUEUE_RCVBUF;
+	snprintf(c->interface, sizeof(c->interface), "any");
+	c->pcap_buffer = DEF_PCAP_BUFFER;
+	/* The host's own addresses; replay, which cannot know whose host a
+	 * capture came from, follows every server instead. */
+	c->servers_mode = SERVERS_LOCAL;
 	c->servers_any = true;
 	c->max_flows = DEF_MAX_FLOWS;
 	c->max_sources = DEF_MAX_SOURCES;
@@ -301,9 +310,55 @@ static void global_key(struct parser *ps, const char *k, char *v)
 			perr(ps, "smtp_ports needs at least one port");
 	} else if (!strcmp(k, "servers")) {
 		prefixlist_free(&c->servers);
-		c->servers_any = !strcmp(v, "any");
-		if (!c->servers_any)
+		if (!strcmp(v, "local")) {
+			c->servers_mode = SERVERS_LOCAL;
+			c->servers_any = true;
+		} else if (!strcmp(v, "any")) {
+			c->servers_mode = SERVERS_ANY;
+			c->servers_any = true;
+		} else {
+			c->servers_mode = SERVERS_LIST;
+			c->servers_any = false;
 			parse_prefixes(ps, v, &c->servers, origin);
+		}
+	} else if (!strcmp(k, "capture")) {
+		if (!strcmp(v, "nfqueue"))
+			c->capture = CAPTURE_NFQUEUE;
+		else if (!strcmp(v, "pcap"))
+			c->capture = CAPTURE_PCAP;
+		else
+			perr(ps, "capture must be 'nfqueue' or 'pcap'");
+	} else if (!strcmp(k, "queue")) {
+		uint32_t a, b;
+		char *dash = strchr(v, '-');
+
+		if (dash)
+			*dash = 0;
+		if (parse_u32(v, 0, 65535, &a) || (dash && parse_u32(dash + 1, 0, 65535, &b)) ||
+		    (dash && (b < a || b - a >= 64))) {
+			perr(ps, "queue must be a queue number or a range such as 0-3 (at most 64)");
+		} else {
+			c->queue_first = (uint16_t)a;
+			c->queue_last = (uint16_t)(dash ? b : a);
+		}
+	} else if (!strcmp(k, "queue_maxlen")) {
+		if (parse_u32(v, 64, 1000000, &c->queue_maxlen))
+			perr(ps, "queue_maxlen must be from 64 to 1000000");
+	} else if (!strcmp(k, "queue_rcvbuf")) {
+		if (parse_size(v, &sz) || sz < 65536 || sz > (1ull << 30))
+			perr(ps, "queue_rcvbuf must be a size from 64k to 1g");
+		else
+			c->queue_rcvbuf = sz;
+	} else if (!strcmp(k, "interface")) {
+		if (strlen(v) >= sizeof(c->interface) || strchr(v, ' '))
+			perr(ps, "interface must be one interface name or 'any'");
+		else
+			snprintf(c->interface, sizeof(c->interface), "%s", v);
+	} else if (!strcmp(k, "pcap_buffer")) {
+		if (parse_size(v, &sz) || sz < 65536 || sz > (1ull << 31))
+			perr(ps, "pcap_buffer must be a size from 64k to 2g");
+		else
+			c->pcap_buffer = sz;
 	} else if (!strcmp(k, "allowlist")) {
 		parse_prefixes(ps, v, &c->allowlist, origin);
 	} else if (!strcmp(k, "allowlist_file")) {
@@ -494,7 +549,7 @@ static int finish(struct parser *ps)
 		if (c->rules[i].prefix6 == 0xff)
 			c->rules[i].prefix6 = c->prefix6;
 	}
-	if (!c->servers_any && !c->servers.n) {
+	if (c->servers_mode == SERVERS_LIST && !c->servers.n) {
 		ps->line = 0;
 		perr(ps, "servers lists no address");
 	}
@@ -571,7 +626,18 @@ void config_print(const struct config *c, FILE *out)
 	for (size_t i = 0; i < c->nports; i++)
 		fprintf(out, " %u", c->ports[i]);
 	fputc('\n', out);
-	if (c->servers_any)
+	fprintf(out, "capture = %s\n", c->capture == CAPTURE_PCAP ? "pcap" : "nfqueue");
+	if (c->queue_first == c->queue_last)
+		fprintf(out, "queue = %u\n", c->queue_first);
+	else
+		fprintf(out, "queue = %u-%u\n", c->queue_first, c->queue_last);
+	fprintf(out, "queue_maxlen = %u\n", c->queue_maxlen);
+	fprintf(out, "queue_rcvbuf = %s\n", fmt_size(c->queue_rcvbuf, a, sizeof(a)));
+	fprintf(out, "interface = %s\n", c->interface);
+	fprintf(out, "pcap_buffer = %s\n", fmt_size(c->pcap_buffer, a, sizeof(a)));
+	if (c->servers_mode == SERVERS_LOCAL)
+		fprintf(out, "servers = local\n");
+	else if (c->servers_mode == SERVERS_ANY)
 		fprintf(out, "servers = any\n");
 	else
 		print_prefixes(out, "servers", &c->servers);

@@ -33,6 +33,11 @@
  * quiet session. */
 #define DEF_TIMEOUT_ESTABLISHED	(600 * USEC_PER_SEC)
 #define DEF_TIMEOUT_CLOSING	(30 * USEC_PER_SEC)
+/* Live capture. A netlink receive buffer of 8 MB holds about 5,000
+ * full-size segments: a burst the daemon can fall behind by without loss. */
+#define DEF_QUEUE_MAXLEN	8192
+#define DEF_QUEUE_RCVBUF	(8u << 20)
+#define DEF_PCAP_BUFFER		(16u << 20)
 #define DEF_PREFIX4		32
 #define DEF_PREFIX6		64
 
@@ -70,11 +75,21 @@ struct rule {
 	int line;		/* where it was defined, 0 for a default */
 };
 
+enum capture_mode { CAPTURE_NFQUEUE, CAPTURE_PCAP };
+enum servers_mode { SERVERS_LOCAL, SERVERS_ANY, SERVERS_LIST };
+
 struct config {
 	char *path;
 	uint16_t ports[MAX_PORTS];
 	size_t nports;
-	bool servers_any;
+	int capture;		/* enum capture_mode */
+	uint16_t queue_first, queue_last;
+	uint32_t queue_maxlen;
+	uint64_t queue_rcvbuf;
+	char interface[64];
+	uint64_t pcap_buffer;
+	int servers_mode;	/* enum servers_mode */
+	bool servers_any;	/* in effect: follow every server */
 	struct prefixlist servers;
 	struct prefixlist allowlist;
 	char **traps;		/* lower-cased */

@@ -139,7 +139,8 @@ struct flow *flow_create(struct flowtab *t, const struct flowkey *k, int st, use
 		}
 		t->cap = ncap;
 	}
-	if (t->free_list == NIL)
+	/* Also when a reload lowered the cap below what was allocated. */
+	if (t->free_list == NIL || t->n >= t->max)
 		evict_one(t);
 	i = t->free_list;
 	f = &t->f[i];

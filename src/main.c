@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "replay.h"
 
 #ifndef RCPTGUARD_VERSION
@@ -18,6 +19,7 @@ static void usage(FILE *f)
 		"usage: rcptguard COMMAND [OPTIONS]\n"
 		"\n"
 		"commands:\n"
+		"  run [-c FILE] [-f] [--summary-json F]  the live daemon (NFQUEUE or libpcap)\n"
 		"  replay [-c FILE] [--json] CAPTURE...  run the detection on pcap/pcapng files\n"
 		"  check-config [-c FILE]                validate and print the configuration\n"
 		"  --version                             print the version\n"
@@ -76,6 +78,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "replay"))
 		return cmd_replay(argc - 1, argv + 1);
 	if (!strcmp(cmd, "check-config"))

@@ -83,8 +83,28 @@ void pipeline_init(struct pipeline *p, const struct config *cfg, uint64_t seed,
 	p->reasm.global_cap = cfg->reasm_total;
 	smtp_ctx_init(&p->smtp, cfg->max_pipeline, cfg->max_line, on_smtp_event);
 	p->tracker = tracker_new(cfg, on_ban, arg);
+	p->on_ban = on_ban;
 	p->on_event = on_event;
 	p->event_arg = arg;
+}
+
+void pipeline_reconfigure(struct pipeline *p, const struct config *cfg, bool rules_changed)
+{
+	p->cfg = cfg;
+	p->flows.max = cfg->max_flows;
+	p->flows.timeout[FS_EMBRYONIC] = cfg->timeout_embryonic;
+	p->flows.timeout[FS_ESTABLISHED] = cfg->timeout_established;
+	p->flows.timeout[FS_CLOSING] = cfg->timeout_closing;
+	p->reasm.dir_cap = (uint32_t)(cfg->reasm_flow > UINT32_MAX ? UINT32_MAX : cfg->reasm_flow);
+	p->reasm.global_cap = cfg->reasm_total;
+	p->smtp.max_pipeline = cfg->max_pipeline;
+	p->smtp.max_line = cfg->max_line;
+	if (rules_changed) {
+		tracker_free(p->tracker);
+		p->tracker = tracker_new(cfg, p->on_ban, p->event_arg);
+	} else {
+		tracker_set_config(p->tracker, cfg);
+	}
 }
 
 void pipeline_free(struct pipeline *p)

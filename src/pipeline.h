@@ -46,12 +46,17 @@ struct pipeline {
 	bool require_outbound_replies;
 	flow_event_fn on_event;
 	void *event_arg;
+	ban_fn on_ban;
 	usec_t last_expire;
 };
 
 void pipeline_init(struct pipeline *p, const struct config *cfg, uint64_t seed,
 		   ban_fn on_ban, flow_event_fn on_event, void *arg);
 void pipeline_free(struct pipeline *p);
+
+/* A new configuration (SIGHUP). Flows and their dialogue state are kept;
+ * the tracker's counts too unless the rules changed. cfg must outlive p. */
+void pipeline_reconfigure(struct pipeline *p, const struct config *cfg, bool rules_changed);
 
 /* One captured frame of the given link type. */
 void pipeline_frame(struct pipeline *p, usec_t now, int link, const uint8_t *data,

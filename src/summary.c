@@ -28,6 +28,11 @@ struct summary *summary_new(const struct config *cfg)
 	return s;
 }
 
+void summary_reconfigure(struct summary *s, const struct config *cfg)
+{
+	s->cfg = cfg;
+}
+
 void summary_free(struct summary *s)
 {
 	if (!s)

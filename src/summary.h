@@ -11,6 +11,7 @@ struct summary;
 
 struct summary *summary_new(const struct config *cfg);
 void summary_free(struct summary *s);
+void summary_reconfigure(struct summary *s, const struct config *cfg);
 /* Count one paired reply; meant as (part of) the pipeline's event hook. */
 void summary_event(struct summary *s, const struct flow_event *e);
 void summary_text(const struct summary *s, const struct pipeline *p, FILE *o);

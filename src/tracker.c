@@ -590,6 +590,11 @@ void tracker_free(struct tracker *t)
 	free(t);
 }
 
+void tracker_set_config(struct tracker *t, const struct config *cfg)
+{
+	t->cfg = cfg;
+}
+
 const struct tracker_stats *tracker_stats(const struct tracker *t)
 {
 	return &t->st;

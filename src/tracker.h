@@ -50,6 +50,8 @@ struct tracker;
 
 struct tracker *tracker_new(const struct config *cfg, ban_fn fn, void *arg);
 void tracker_free(struct tracker *t);
+/* Same rules, new everything else (allowlist, traps): counts are kept. */
+void tracker_set_config(struct tracker *t, const struct config *cfg);
 
 /* One classified event from client address a. */
 void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cls,

@@ -125,12 +125,22 @@ else
 fi
 t "the lab left no namespace behind" bash -c "! ip netns list | grep -q 't$$'"
 
+echo "== the live daemon against Postfix in network namespaces"
+. tests/live.sh
+live_tests
+t "the live tests left no namespace behind" bash -c "! ip netns list | grep -q 'lv$$'"
+
 echo "== documentation"
 for m in man/*.[0-9]; do
 	t "mandoc -Tlint $m" bash -c "out=\$(mandoc -Tlint -W warning $m 2>&1); [ -z \"\$out\" ] || { echo \"\$out\"; false; }"
 done
 t "man page defaults match the code" tests/defaults.sh
 t "nft/rcptguard.nft is accepted by nft (dry run)" nft -c -f nft/rcptguard.nft
+for f in nft/queue-local.nft nft/queue-gateway.nft; do
+	# Kernels without the nft queue expression (this one) refuse the rule
+	# with ENOENT; anything else, a syntax error above all, is a failure.
+	t "$f parses; the kernel accepts it or lacks only the queue expression" bash -c \
+		"out=\$(nft -c -f $f 2>&1) || echo \"\$out\" | grep -q 'No such file or directory'; ! echo \"\$out\" | grep -qi 'syntax error'"
 t "make install puts every file in place" bash -c \
 	"make -s install DESTDIR=$work/stage PREFIX=/usr >/dev/null && for f in usr/sbin/rcptguard usr/share/man/man8/rcptguard.8 usr/share/man/man5/rcptguard.conf.5 etc/rcptguard/rcptguard.conf usr/share/rcptguard/rcptguard.nft; do test -f $work/stage/\$f || { echo missing \$f; exit 1; }; done && $work/stage/usr/sbin/rcptguard check-config -c $work/stage/etc/rcptguard/rcptguard.conf >/dev/null"
 

@@ -1,0 +1,416 @@
+/* rcptguard run: the live daemon. One epoll loop, single-threaded, over the
+ * capture descriptor, a signalfd and a timerfd; every packet goes through
+ * the same pipeline as `rcptguard replay`. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "livepcap.h"
+#include "log.h"
+#include "nfqcap.h"
+#include "pipeline.h"
+#include "summary.h"
+
+/* The timer turns the wheels and expires flows when traffic is quiet. */
+#define TICK_SEC 1
+
+struct daemon {
+	const char *cfgpath;
+	const char *summary_path;
+	struct config *cfg;
+	struct pipeline p;
+	struct summary *sum;
+	struct nfqcap *nfq;
+	struct livepcap *pcap;
+	int epfd, sigfd, timerfd, capfd;
+	usec_t started;
+	uint64_t reloads, reload_errors;
+};
+
+static usec_t wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+static void on_event(void *arg, const struct flow_event *e)
+{
+	struct daemon *d = arg;
+
+	summary_event(d->sum, e);
+}
+
+static void on_ban(void *arg, const struct ban *b)
+{
+	char line[2048];
+
+	(void)arg;
+	/* No enforcer yet: the decision is logged with its evidence. */
+	ban_format(b, false, line, sizeof(line));
+	logmsg(LOG_NOTICE, "%s", line);
+}
+
+/* servers = local: the addresses of this host, each a full-length prefix. */
+static int local_servers(struct config *c)
+{
+	struct ifaddrs *ifa, *i;
+
+	if (c->servers_mode != SERVERS_LOCAL)
+		return 0;
+	if (getifaddrs(&ifa) < 0) {
+		logmsg(LOG_ERR, "cannot list local addresses: %s", strerror(errno));
+		return -1;
+	}
+	prefixlist_free(&c->servers);
+	for (i = ifa; i; i = i->ifa_next) {
+		struct prefix p = { 0 };
+
+		if (!i->ifa_addr)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET) {
+			p.a.af = 4;
+			p.len = 32;
+			memcpy(p.a.b, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			p.a.af = 6;
+			p.len = 128;
+			memcpy(p.a.b, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
+		} else {
+			continue;
+		}
+		prefixlist_add(&c->servers, &p, "local address");
+	}
+	freeifaddrs(ifa);
+	c->servers_any = false;
+	return 0;
+}
+
+static struct config *load(const char *path, int *errors)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+
+	config_defaults(c);
+	*errors = path ? config_load(c, path, stderr) : config_load_string(c, "", "defaults", stderr);
+	if (*errors) {
+		config_free(c);
+		free(c);
+		return NULL;
+	}
+	local_servers(c);
+	return c;
+}
+
+static bool capture_changed(const struct config *a, const struct config *b)
+{
+	return a->capture != b->capture || a->queue_first != b->queue_first ||
+	       a->queue_last != b->queue_last || strcmp(a->interface, b->interface) ||
+	       a->nports != b->nports || memcmp(a->ports, b->ports, sizeof(a->ports));
+}
+
+static bool rules_changed(const struct config *a, const struct config *b)
+{
+	if (a->nrules != b->nrules || a->max_sources != b->max_sources)
+		return true;
+	for (size_t i = 0; i < a->nrules; i++) {
+		const struct rule *x = &a->rules[i], *y = &b->rules[i];
+
+		if (strcmp(x->name, y->name) || x->cls != y->cls || x->threshold != y->threshold ||
+		    x->window != y->window || x->ban != y->ban || x->factor != y->factor ||
+		    x->max_ban != y->max_ban || x->distinct != y->distinct ||
+		    x->prefix4 != y->prefix4 || x->prefix6 != y->prefix6)
+			return true;
+	}
+	return false;
+}
+
+/* SIGHUP: the new file replaces the old one only when it is valid. */
+static void reload(struct daemon *d)
+{
+	int errors;
+	struct config *c = load(d->cfgpath, &errors);
+
+	if (!c) {
+		d->reload_errors++;
+		logmsg(LOG_ERR, "reload: %s has %d error%s (listed above); keeping the running configuration",
+		       d->cfgpath ? d->cfgpath : "defaults", errors, errors == 1 ? "" : "s");
+		return;
+	}
+	if (capture_changed(d->cfg, c))
+		logmsg(LOG_WARNING, "reload: capture settings (capture, queue, interface, smtp_ports) "
+		       "take effect at the next start");
+	/* Keep what the capture was opened with. */
+	c->capture = d->cfg->capture;
+	c->queue_first = d->cfg->queue_first;
+	c->queue_last = d->cfg->queue_last;
+	memcpy(c->interface, d->cfg->interface, sizeof(c->interface));
+	memcpy(c->ports, d->cfg->ports, sizeof(c->ports));
+	c->nports = d->cfg->nports;
+	if (rules_changed(d->cfg, c))
+		logmsg(LOG_NOTICE, "reload: rules changed; counting starts afresh");
+	pipeline_reconfigure(&d->p, c, rules_changed(d->cfg, c));
+	summary_reconfigure(d->sum, c);
+	config_free(d->cfg);
+	free(d->cfg);
+	d->cfg = c;
+	d->reloads++;
+	logmsg(LOG_NOTICE, "reload: %s loaded", d->cfgpath ? d->cfgpath : "defaults");
+}
+
+static void write_summary(struct daemon *d)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+
+	if (m) {
+		char *line, *save = NULL;
+
+		summary_text(d->sum, &d->p, m);
+		fclose(m);
+		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			logmsg(LOG_INFO, "%s", line);
+		free(text);
+	}
+	if (d->nfq) {
+		const struct nfqcap_stats *s = nfqcap_stats(d->nfq);
+
+		logmsg(LOG_INFO, "  nfqueue: packets %llu, verdict messages %llu, receive overruns %llu, "
+		       "verdict errors %llu", (unsigned long long)s->packets,
+		       (unsigned long long)s->verdicts, (unsigned long long)s->enobufs,
+		       (unsigned long long)s->verdict_errors);
+	}
+	if (d->pcap) {
+		const struct livepcap_stats *s = livepcap_stats(d->pcap);
+
+		logmsg(LOG_INFO, "  pcap: packets %llu, kernel drops %llu, interface drops %llu",
+		       (unsigned long long)s->packets, (unsigned long long)s->kernel_drops,
+		       (unsigned long long)s->interface_drops);
+	}
+	if (d->summary_path) {
+		char tmp[4096];
+		FILE *f;
+
+		/* Written whole, then renamed: readers never see half a file. */
+		snprintf(tmp, sizeof(tmp), "%s.tmp", d->summary_path);
+		f = fopen(tmp, "w");
+		if (!f || (summary_json(d->sum, &d->p, f), fclose(f)) || rename(tmp, d->summary_path))
+			logmsg(LOG_ERR, "cannot write %s: %s", d->summary_path, strerror(errno));
+	}
+}
+
+static int setup(struct daemon *d)
+{
+	char err[512];
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct itimerspec its = { { TICK_SEC, 0 }, { TICK_SEC, 0 } };
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->sigfd < 0 || d->timerfd < 0 || d->epfd < 0) {
+		logmsg(LOG_ERR, "cannot set up the event loop: %s", strerror(errno));
+		return -1;
+	}
+	timerfd_settime(d->timerfd, 0, &its, NULL);
+	if (d->cfg->capture == CAPTURE_NFQUEUE) {
+		d->nfq = nfqcap_open(d->cfg, err, sizeof(err));
+		if (!d->nfq) {
+			logmsg(LOG_ERR, "%s", err);
+			return -1;
+		}
+		d->capfd = nfqcap_fd(d->nfq);
+	} else {
+		d->pcap = livepcap_open(d->cfg, err, sizeof(err));
+		if (!d->pcap) {
+			logmsg(LOG_ERR, "%s", err);
+			return -1;
+		}
+		d->capfd = livepcap_fd(d->pcap);
+	}
+	ev.data.fd = d->capfd;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->capfd, &ev);
+	ev.data.fd = d->sigfd;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev);
+	ev.data.fd = d->timerfd;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->timerfd, &ev);
+	return 0;
+}
+
+static void announce(struct daemon *d)
+{
+	char servers[256] = "any";
+
+	if (!d->cfg->servers_any) {
+		size_t o = 0;
+
+		for (size_t i = 0; i < d->cfg->servers.n && o + ADDR_STRLEN + 2 < sizeof(servers); i++) {
+			char a[ADDR_STRLEN];
+
+			if (addr_is_special(&d->cfg->servers.v[i].a))
+				continue;
+			o += (size_t)snprintf(servers + o, sizeof(servers) - o, "%s%s", o ? " " : "",
+					      addr_fmt(&d->cfg->servers.v[i].a, a, sizeof(a)));
+		}
+	}
+	if (d->nfq)
+		logmsg(LOG_NOTICE, "running: capture nfqueue %u-%u, protecting %s, %zu rule%s",
+		       d->cfg->queue_first, d->cfg->queue_last, servers, d->cfg->nrules,
+		       d->cfg->nrules == 1 ? "" : "s");
+	else
+		logmsg(LOG_NOTICE, "running: capture pcap '%s', protecting %s, %zu rule%s",
+		       livepcap_filter(d->pcap), servers, d->cfg->nrules, d->cfg->nrules == 1 ? "" : "s");
+}
+
+static int loop(struct daemon *d)
+{
+	struct epoll_event evs[8];
+
+	for (;;) {
+		int n = epoll_wait(d->epfd, evs, 8, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			logmsg(LOG_ERR, "epoll: %s", strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == d->capfd) {
+				if (d->nfq)
+					nfqcap_read(d->nfq, &d->p);
+				else
+					livepcap_read(d->pcap, &d->p);
+			} else if (fd == d->timerfd) {
+				uint64_t ticks;
+
+				if (read(d->timerfd, &ticks, sizeof(ticks)) < 0)
+					continue;
+				pipeline_tick(&d->p, wall_now());
+				if (d->pcap) {
+					uint64_t drops = livepcap_poll_drops(d->pcap);
+
+					if (drops)
+						logmsg(LOG_WARNING, "pcap: the kernel dropped %llu packets "
+						       "(raise pcap_buffer)", (unsigned long long)drops);
+				}
+			} else if (fd == d->sigfd) {
+				struct signalfd_siginfo si;
+
+				while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGHUP) {
+						reload(d);
+					} else if (si.ssi_signo == SIGUSR1) {
+						write_summary(d);
+					} else {
+						logmsg(LOG_NOTICE, "stopping on signal %u", si.ssi_signo);
+						return 0;
+					}
+				}
+			}
+		}
+	}
+}
+
+static void usage_run(FILE *f)
+{
+	fprintf(f, "usage: rcptguard run [-c FILE] [-f] [--summary-json FILE]\n");
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground-log", no_argument, NULL, 'f' },
+		{ "summary-json", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d = { .epfd = -1, .sigfd = -1, .timerfd = -1, .capfd = -1 };
+	bool to_stderr = false;
+	int c, errors, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:fs:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			d.cfgpath = optarg;
+			break;
+		case 'f':
+			to_stderr = true;
+			break;
+		case 's':
+			d.summary_path = optarg;
+			break;
+		case 'h':
+			usage_run(stdout);
+			return 0;
+		default:
+			usage_run(stderr);
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		usage_run(stderr);
+		return 1;
+	}
+	if (!d.cfgpath && access(DEFAULT_CONFIG_PATH, F_OK) == 0)
+		d.cfgpath = DEFAULT_CONFIG_PATH;
+	log_open(to_stderr);
+	d.cfg = load(d.cfgpath, &errors);
+	if (!d.cfg) {
+		logmsg(LOG_ERR, "%s has %d error%s; not starting", d.cfgpath, errors,
+		       errors == 1 ? "" : "s");
+		return 1;
+	}
+	d.sum = summary_new(d.cfg);
+	d.started = wall_now();
+	pipeline_init(&d.p, d.cfg, (uint64_t)d.started ^ ((uint64_t)getpid() << 32), on_ban, on_event, &d);
+	/* Replies count only when they leave this host (or pass through it):
+	 * a packet forged from outside cannot get a client banned. */
+	d.p.require_outbound_replies = true;
+	if (setup(&d) == 0) {
+		announce(&d);
+		rc = loop(&d);
+		write_summary(&d);
+	} else {
+		rc = 1;
+	}
+	nfqcap_close(d.nfq);
+	livepcap_close(d.pcap);
+	if (d.epfd >= 0)
+		close(d.epfd);
+	if (d.sigfd >= 0)
+		close(d.sigfd);
+	if (d.timerfd >= 0)
+		close(d.timerfd);
+	pipeline_free(&d.p);
+	summary_free(d.sum);
+	config_free(d.cfg);
+	free(d.cfg);
+	return rc;
+}

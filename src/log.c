@@ -1,0 +1,29 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static int use_stderr = 1;
+
+void log_open(int to_stderr)
+{
+	use_stderr = to_stderr;
+	if (!use_stderr)
+		openlog("rcptguard", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void logmsg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (use_stderr) {
+		fputs("rcptguard: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		fflush(stderr);
+	} else {
+		vsyslog(prio, fmt, ap);
+	}
+	va_end(ap);
+}

@@ -1,0 +1,33 @@
+/* NFQUEUE capture: packets lent by the kernel, parsed, and accepted at once
+ * (rcptguard never holds or changes mail traffic). libmnl with
+ * libnetfilter_queue's netlink-message helpers. */
+#ifndef RCPTGUARD_NFQCAP_H
+#define RCPTGUARD_NFQCAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "pipeline.h"
+
+struct nfqcap_stats {
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t truncated;	/* the kernel copied less than the packet */
+	uint64_t enobufs;	/* receive buffer overran: the kernel accepted them unseen */
+	uint64_t verdicts;	/* batch verdict messages sent */
+	uint64_t verdict_errors;
+	uint64_t bad_messages;
+};
+
+struct nfqcap;
+
+/* Bind the configured queues; on failure returns NULL with the reason. */
+struct nfqcap *nfqcap_open(const struct config *cfg, char *err, size_t errlen);
+int nfqcap_fd(const struct nfqcap *q);
+/* Read what is waiting (bounded), feed the pipeline, accept it all. */
+void nfqcap_read(struct nfqcap *q, struct pipeline *p);
+const struct nfqcap_stats *nfqcap_stats(const struct nfqcap *q);
+void nfqcap_close(struct nfqcap *q);
+
+#endif
