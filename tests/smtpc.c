@@ -6,6 +6,7 @@
  *   smtpc -s ADDR [-p PORT] [-b BIND] deliver -n MESSAGES [-z BODY_BYTES] [-t RCPT]
  *
  * It prints one summary line of key=value pairs. */
+#define _GNU_SOURCE 1
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,6 +30,19 @@ static struct {
 	long delivered, failed;
 	char harvested[4096];
 } st;
+
+/* Connect times (SYN to SYN-ACK, through whatever sits on the path). */
+static double *lat_us;
+static size_t nlat, caplat;
+static bool want_lat;
+
+static double mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
 
 /* Common names and role accounts; more are made up as name<N>. */
 static const char *const dict[] = {
@@ -119,6 +134,8 @@ static int sock_connect(struct conn *c)
 	}
 	fl = fcntl(c->fd, F_GETFL);
 	fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
+	double t0 = mono_us();
+
 	if (connect(c->fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)
 		goto fail;
 	pfd.fd = c->fd;
@@ -129,6 +146,13 @@ static int sock_connect(struct conn *c)
 	getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl);
 	if (err)
 		goto fail;
+	if (want_lat) {
+		if (nlat == caplat) {
+			caplat = caplat ? caplat * 2 : 1024;
+			lat_us = realloc(lat_us, caplat * sizeof(*lat_us));
+		}
+		lat_us[nlat++] = mono_us() - t0;
+	}
 	return 0;
 fail:
 	close(c->fd);
@@ -340,11 +364,143 @@ static void deliver(long n, size_t body, const char *rcpt)
 	free(msg);
 }
 
+/* A whole dialogue without a message: what a session costs the server. */
+static void sessions(long n)
+{
+	for (long i = 0; i < n; i++) {
+		struct conn c;
+
+		if (open_session(&c)) {
+			st.failed++;
+			continue;
+		}
+		if (cmd(&c, "MAIL FROM:<s@good.example>\r\n") != 250 ||
+		    cmd(&c, "RCPT TO:<alice@example.org>\r\n") != 250 || cmd(&c, "RSET\r\n") != 250) {
+			st.failed++;
+			close(c.fd);
+			continue;
+		}
+		st.delivered++;
+		close_session(&c);
+	}
+}
+
+/* One message of `bytes` as fast as the path allows. */
+static void blast(size_t bytes)
+{
+	static char chunk[65536];
+	struct conn c;
+	size_t left = bytes;
+
+	for (size_t i = 0; i < sizeof(chunk); i++)
+		chunk[i] = (i % 76 == 75) ? '\n' : (char)('A' + i % 26);
+	if (open_session(&c) || cmd(&c, "MAIL FROM:<b@good.example>\r\n") != 250 ||
+	    cmd(&c, "RCPT TO:<alice@example.org>\r\n") != 250 || cmd(&c, "DATA\r\n") != 354) {
+		st.failed++;
+		return;
+	}
+	while (left) {
+		size_t k = left < sizeof(chunk) ? left : sizeof(chunk);
+
+		if (send_all(&c, chunk, k)) {
+			st.failed++;
+			close(c.fd);
+			return;
+		}
+		left -= k;
+	}
+	if (send_str(&c, "\r\n.\r\n") || read_reply(&c, NULL, 0) != 250)
+		st.failed++;
+	else
+		st.delivered++;
+	close_session(&c);
+}
+
+/* A minimal SMTP server for the packet-rate benchmark: accepts everything,
+ * stores nothing. One connection at a time, for `secs` seconds. */
+static void sink(long secs)
+{
+	int ls = socket(AF_INET6, SOCK_STREAM, 0), one = 1, zero = 0;
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
+	int64_t deadline = now_ms() + secs * 1000;
+
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(ls, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(ls, (struct sockaddr *)&a, sizeof(a)) || listen(ls, 64)) {
+		perror("smtpc: sink");
+		exit(2);
+	}
+	while (now_ms() < deadline) {
+		struct pollfd pfd = { .fd = ls, .events = POLLIN };
+		static char buf[1 << 16];
+		size_t have = 0;
+		bool body = false;
+		int fd;
+
+		if (poll(&pfd, 1, 200) != 1)
+			continue;
+		fd = accept(ls, NULL, NULL);
+		if (fd < 0)
+			continue;
+		if (write(fd, "220 sink\r\n", 10) < 0) {
+			close(fd);
+			continue;
+		}
+		for (;;) {
+			char *lf, *mark;
+			ssize_t r;
+
+			if (body && (mark = memmem(buf, have, "\r\n.\r\n", 5))) {
+				body = false;
+				have -= (size_t)(mark + 5 - buf);
+				memmove(buf, mark + 5, have);
+				if (write(fd, "250 ok\r\n", 8) < 0)
+					break;
+				continue;
+			}
+			if (body && have > 8) {
+				/* Keep the tail: the marker may straddle reads. */
+				memmove(buf, buf + have - 8, 8);
+				have = 8;
+			}
+			if (!body && (lf = memchr(buf, '\n', have))) {
+				size_t ll = (size_t)(lf - buf) + 1;
+				bool data = !strncasecmp(buf, "DATA", 4), quit = !strncasecmp(buf, "QUIT", 4);
+				const char *rep = data ? "354 go\r\n" : quit ? "221 bye\r\n" : "250 ok\r\n";
+
+				memmove(buf, buf + ll, have - ll);
+				have -= ll;
+				body = data;
+				if (write(fd, rep, strlen(rep)) < 0 || quit)
+					break;
+				continue;
+			}
+			r = recv(fd, buf + have, sizeof(buf) - have, 0);
+			if (r <= 0)
+				break;
+			have += (size_t)r;
+		}
+		close(fd);
+		st.sessions++;
+	}
+	close(ls);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] harvest -n PROBES [-k PER_SESSION] [-P] [-g GIVEUP]\n"
-		"       smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] deliver -n MESSAGES [-z BYTES] [-t RCPT]\n");
+		"       smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] deliver -n MESSAGES [-z BYTES] [-t RCPT]\n"
+		"       smtpc -s ADDR [-p PORT] [-L] session -n SESSIONS\n"
+		"       smtpc -s ADDR [-p PORT] blast -z BYTES\n"
+		"       smtpc -s ANY -p PORT sink -n SECONDS\n");
 	exit(2);
 }
 
@@ -356,8 +512,9 @@ int main(int argc, char **argv)
 	const char *mode, *rcpt = "alice@example.org";
 	int o;
 
-	while ((o = getopt(argc, argv, "+s:p:b:T:d:")) != -1) {
+	while ((o = getopt(argc, argv, "+s:p:b:T:d:L")) != -1) {
 		switch (o) {
+		case 'L': want_lat = true; break;
 		case 's': server = optarg; break;
 		case 'p': port = atoi(optarg); break;
 		case 'b': bind_addr = optarg; break;
@@ -387,8 +544,19 @@ int main(int argc, char **argv)
 		harvest(n, per, pipelined, giveup);
 	else if (!strcmp(mode, "deliver"))
 		deliver(n, body, rcpt);
+	else if (!strcmp(mode, "session"))
+		sessions(n);
+	else if (!strcmp(mode, "blast"))
+		blast(body);
+	else if (!strcmp(mode, "sink"))
+		sink(n);
 	else
 		usage();
+	if (want_lat && nlat) {
+		qsort(lat_us, nlat, sizeof(*lat_us), cmp_d);
+		printf("connect_us_median=%.1f connect_us_p99=%.1f ", lat_us[nlat / 2],
+		       lat_us[nlat * 99 / 100]);
+	}
 	printf("sessions=%ld connect_failed=%ld timeouts=%ld probes=%ld rejected=%ld accepted=%ld "
 	       "other=%ld delivered=%ld failed=%ld harvested=%s\n",
 	       st.sessions, st.connect_failed, st.timeouts, st.probes, st.rejected, st.accepted,
