@@ -91,8 +91,9 @@ test check: deps
 demo: deps rcptguard build/smtpc
 	tests/demo.sh
 
-bench: deps rcptguard build/replaybench build/mkbench
+bench: deps rcptguard build/replaybench build/mkbench build/nfqfloor build/smtpc
 	bench/run.sh
+	bench/live.sh
 
 fixtures: rcptguard build/mkpcap
 	tests/fixtures/make-synthetic.sh
@@ -124,3 +125,6 @@ build/replaybench: bench/replaybench.c $(OBJ) | build
 
 build/forge: tests/forge.c tests/pcapw.c tests/pcapw.h | build
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/forge.c tests/pcapw.c
+
+build/nfqfloor: bench/nfqfloor.c $(OBJ) | build
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(OBJ) $(LDFLAGS) $(LDLIBS)

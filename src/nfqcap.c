@@ -176,6 +176,8 @@ static int on_packet(const struct nlmsghdr *nlh, void *data)
 	len = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
 	q->st.packets++;
 	q->st.bytes += len;
+	if (!q->p)
+		return MNL_CB_OK;	/* no pipeline: the accept-only floor */
 	if (attr[NFQA_CAP_LEN] && ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN])) != len)
 		q->st.truncated++;
 	if (attr[NFQA_TIMESTAMP]) {

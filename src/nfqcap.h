@@ -25,7 +25,8 @@ struct nfqcap;
 /* Bind the configured queues; on failure returns NULL with the reason. */
 struct nfqcap *nfqcap_open(const struct config *cfg, char *err, size_t errlen);
 int nfqcap_fd(const struct nfqcap *q);
-/* Read what is waiting (bounded), feed the pipeline, accept it all. */
+/* Read what is waiting (bounded), feed the pipeline, accept it all. With
+ * p NULL, only accept: the floor the benchmark compares against. */
 void nfqcap_read(struct nfqcap *q, struct pipeline *p);
 const struct nfqcap_stats *nfqcap_stats(const struct nfqcap *q);
 void nfqcap_close(struct nfqcap *q);

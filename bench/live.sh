@@ -1,0 +1,102 @@
+#!/bin/bash
+# The live paths' cost, measured between two network namespaces with a real
+# Postfix (make bench runs it). Figures printed and kept in bench/results/;
+# nothing asserted.
+#
+# 1. SMTP sessions per second (EHLO, MAIL, RCPT, RSET, QUIT), 4 clients in
+#    parallel: no queue rule; the queue rule with rcptguard attached; pcap.
+#    Connect time (SYN to SYN-ACK) shows the queue's round trip: the SYN
+#    passes the input hook and the SYN-ACK the output hook.
+# 2. Packets per second through NFQUEUE: one large message to a minimal
+#    SMTP sink, with rcptguard parsing, and with an accept-only consumer
+#    (the floor) in the same run.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+SESSIONS=${BENCH_SESSIONS_LIVE:-300}
+CLIENTS=4
+BLAST=${BENCH_BLAST_BYTES:-300000000}
+. tests/lab/lab.sh
+rgpid=
+cleanup() { [ -n "$rgpid" ] && kill "$rgpid" 2>/dev/null; lab_down; }
+trap cleanup EXIT
+lab_up
+postfix_up
+mkdir -p bench/results
+out=bench/results/live-$(date -u +%Y%m%dT%H%M%SZ).txt
+exec > >(tee "$out")
+
+rg_start() {	# extra config
+	printf '%b\n' "$1" >"$LAB_DIR/rg.conf"
+	: >"$LAB_DIR/rg.log"
+	ip netns exec "$LAB_SRV" "$top/rcptguard" run -f -c "$LAB_DIR/rg.conf" \
+		--summary-json "$LAB_DIR/sum.json" 2>>"$LAB_DIR/rg.log" &
+	rgpid=$!
+	for i in $(seq 1 50); do grep -q running: "$LAB_DIR/rg.log" && return; sleep 0.1; done
+	echo "rcptguard did not start" >&2; cat "$LAB_DIR/rg.log" >&2; exit 1
+}
+rg_stop() { kill -TERM "$rgpid"; wait "$rgpid" 2>/dev/null || true; rgpid=; }
+
+# Parallel sessions; prints "rate median_connect_us p99_connect_us".
+session_rate() {
+	local s e i pids=()
+	s=$(date +%s.%N)
+	for i in $(seq 1 $CLIENTS); do
+		lab_cli "$top/build/smtpc" -L -s $SRV4 session -n $SESSIONS >"$LAB_DIR/sess.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	e=$(date +%s.%N)
+	cat "$LAB_DIR"/sess.* | awk -v s="$s" -v e="$e" -v n=$((CLIENTS * SESSIONS)) '
+		{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] += kv[2]; c[kv[1]]++ } }
+		END { if (v["failed"] > 0) printf "(%d failed) ", v["failed"];
+		      printf "%.0f %.1f %.1f\n", n / (e - s), v["connect_us_median"] / c["connect_us_median"],
+		             v["connect_us_p99"] / c["connect_us_p99"] }'
+}
+
+echo "# $(uname -srm), $(nproc) cores; $CLIENTS clients x $SESSIONS sessions each, Postfix $(postconf -c "$LAB_DIR/postfix" -h mail_version 2>/dev/null || echo ?)"
+lab_cli "$top/build/smtpc" -s $SRV4 session -n 20 >/dev/null	# warm up Postfix
+read -r bare bare_lat bare_p99 <<<"$(session_rate)"
+lab_srv sh nft/queue-compat.sh add local 0 25
+rg_start "capture = nfqueue\nservers = local"
+read -r nfq nfq_lat nfq_p99 <<<"$(session_rate)"
+rg_stop
+lab_srv sh nft/queue-compat.sh del local 0 25
+rg_start "capture = pcap\nservers = local"
+read -r pc pc_lat pc_p99 <<<"$(session_rate)"
+rg_stop
+awk -v b="$bare" -v q="$nfq" -v p="$pc" -v bl="$bare_lat" -v ql="$nfq_lat" -v pl="$pc_lat" \
+    -v b99="$bare_p99" -v q99="$nfq_p99" -v p99="$pc_p99" 'BEGIN {
+	printf "sessions/s: bare %d, nfqueue+rcptguard %d (%.1f%%), pcap+rcptguard %d (%.1f%%)\n", b, q, 100 * q / b, p, 100 * p / b
+	printf "connect time median (p99), us: bare %.1f (%.1f), nfqueue %.1f (%.1f), pcap %.1f (%.1f)\n", bl, b99, ql, q99, pl, p99
+	printf "queue round trip added per packet (median): %.1f us (SYN and SYN-ACK each queued once)\n", (ql - bl) / 2
+}'
+
+# Packet rate through the queue.
+lab_srv "$top/build/smtpc" -s :: -p 2525 sink -n 120 >/dev/null &
+sinkpid=$!
+sleep 0.3
+lab_srv sh nft/queue-compat.sh add local 0 2525
+blast_pps() {	# label; prints packets/s from the consumer's count
+	local s e
+	s=$(date +%s.%N)
+	lab_cli "$top/build/smtpc" -T 30000 -s $SRV4 -p 2525 blast -z $BLAST >/dev/null
+	e=$(date +%s.%N)
+	echo "$s $e"
+}
+ip netns exec "$LAB_SRV" "$top/build/nfqfloor" 0 >"$LAB_DIR/floor.out" 2>"$LAB_DIR/floor.err" &
+fpid=$!
+for i in $(seq 1 50); do grep -q ready "$LAB_DIR/floor.err" && break; sleep 0.1; done
+read -r s e <<<"$(blast_pps)"
+kill -TERM $fpid; wait $fpid || true
+floor_pk=$(sed 's/packets=\([0-9]*\).*/\1/' "$LAB_DIR/floor.out")
+floor_pps=$(awk -v n="$floor_pk" -v s="$s" -v e="$e" 'BEGIN { printf "%.0f", n / (e - s) }')
+rg_start "capture = nfqueue\nservers = local\nsmtp_ports = 2525"
+read -r s e <<<"$(blast_pps)"
+rg_stop
+rg_pk=$(jq .packets "$LAB_DIR/sum.json")
+rg_pps=$(awk -v n="$rg_pk" -v s="$s" -v e="$e" 'BEGIN { printf "%.0f", n / (e - s) }')
+lab_srv sh nft/queue-compat.sh del local 0 2525
+kill $sinkpid 2>/dev/null || true
+echo "NFQUEUE packets/s, one $((BLAST / 1000000)) MB message: accept-only floor $floor_pps ($floor_pk packets), rcptguard parsing $rg_pps ($rg_pk packets), ratio $(awk -v a="$rg_pps" -v b="$floor_pps" 'BEGIN { printf "%.2f", a / b }')"
+echo "written to $out"
