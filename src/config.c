@@ -72,6 +72,12 @@ void config_defaults(struct config *c)
 	c->queue_rcvbuf = DEF_QUEUE_RCVBUF;
 	snprintf(c->interface, sizeof(c->interface), "any");
 	c->pcap_buffer = DEF_PCAP_BUFFER;
+	c->observe = false;
+	c->manage_ruleset = true;
+	snprintf(c->table, sizeof(c->table), "rcptguard");
+	c->drop = DROP_ALL;
+	c->gateway = false;
+	c->remove_on_exit = false;
 	/* The host's own addresses; replay, which cannot know whose host a
 	 * capture came from, follows every server instead. */
 	c->servers_mode = SERVERS_LOCAL;
@@ -341,6 +347,45 @@ static void global_key(struct parser *ps, const char *k, char *v)
 			c->queue_first = (uint16_t)a;
 			c->queue_last = (uint16_t)(dash ? b : a);
 		}
+	} else if (!strcmp(k, "mode")) {
+		if (!strcmp(v, "enforce"))
+			c->observe = false;
+		else if (!strcmp(v, "observe"))
+			c->observe = true;
+		else
+			perr(ps, "mode must be 'enforce' or 'observe'");
+	} else if (!strcmp(k, "manage_ruleset")) {
+		if (parse_bool(v, &c->manage_ruleset))
+			perr(ps, "manage_ruleset must be yes or no");
+	} else if (!strcmp(k, "table")) {
+		size_t n = strlen(v);
+		bool okname = n && n < sizeof(c->table);
+
+		for (size_t i = 0; i < n; i++)
+			if (!isalnum((unsigned char)v[i]) && v[i] != '_' && v[i] != '-')
+				okname = false;
+		if (!okname)
+			perr(ps, "table must be a name of letters, digits, '_' and '-' (at most %zu)",
+			     sizeof(c->table) - 1);
+		else
+			snprintf(c->table, sizeof(c->table), "%s", v);
+	} else if (!strcmp(k, "drop")) {
+		if (!strcmp(v, "all"))
+			c->drop = DROP_ALL;
+		else if (!strcmp(v, "new"))
+			c->drop = DROP_NEW;
+		else
+			perr(ps, "drop must be 'all' (every packet) or 'new' (new connections)");
+	} else if (!strcmp(k, "gateway")) {
+		if (parse_bool(v, &c->gateway))
+			perr(ps, "gateway must be yes or no");
+	} else if (!strcmp(k, "on_exit")) {
+		if (!strcmp(v, "keep"))
+			c->remove_on_exit = false;
+		else if (!strcmp(v, "remove"))
+			c->remove_on_exit = true;
+		else
+			perr(ps, "on_exit must be 'keep' (bans expire by themselves) or 'remove'");
 	} else if (!strcmp(k, "queue_maxlen")) {
 		if (parse_u32(v, 64, 1000000, &c->queue_maxlen))
 			perr(ps, "queue_maxlen must be from 64 to 1000000");
@@ -635,6 +680,12 @@ void config_print(const struct config *c, FILE *out)
 	fprintf(out, "queue_rcvbuf = %s\n", fmt_size(c->queue_rcvbuf, a, sizeof(a)));
 	fprintf(out, "interface = %s\n", c->interface);
 	fprintf(out, "pcap_buffer = %s\n", fmt_size(c->pcap_buffer, a, sizeof(a)));
+	fprintf(out, "mode = %s\n", c->observe ? "observe" : "enforce");
+	fprintf(out, "manage_ruleset = %s\n", c->manage_ruleset ? "yes" : "no");
+	fprintf(out, "table = %s\n", c->table);
+	fprintf(out, "drop = %s\n", c->drop == DROP_NEW ? "new" : "all");
+	fprintf(out, "gateway = %s\n", c->gateway ? "yes" : "no");
+	fprintf(out, "on_exit = %s\n", c->remove_on_exit ? "remove" : "keep");
 	if (c->servers_mode == SERVERS_LOCAL)
 		fprintf(out, "servers = local\n");
 	else if (c->servers_mode == SERVERS_ANY)

@@ -76,6 +76,7 @@ struct rule {
 };
 
 enum capture_mode { CAPTURE_NFQUEUE, CAPTURE_PCAP };
+enum drop_mode { DROP_ALL, DROP_NEW };
 enum servers_mode { SERVERS_LOCAL, SERVERS_ANY, SERVERS_LIST };
 
 struct config {
@@ -88,6 +89,12 @@ struct config {
 	uint64_t queue_rcvbuf;
 	char interface[64];
 	uint64_t pcap_buffer;
+	bool observe;		/* mode = observe: log "would ban", touch nothing */
+	bool manage_ruleset;
+	char table[32];		/* inet table of our own (managed mode) */
+	int drop;		/* enum drop_mode */
+	bool gateway;		/* also drop on the forward hook */
+	bool remove_on_exit;
 	int servers_mode;	/* enum servers_mode */
 	bool servers_any;	/* in effect: follow every server */
 	struct prefixlist servers;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "enforce.h"
 #include "livepcap.h"
 #include "log.h"
 #include "nfqcap.h"
@@ -35,6 +36,7 @@ struct daemon {
 	struct summary *sum;
 	struct nfqcap *nfq;
 	struct livepcap *pcap;
+	struct enforcer *enf;
 	int epfd, sigfd, timerfd, capfd;
 	usec_t started;
 	uint64_t reloads, reload_errors;
@@ -57,12 +59,18 @@ static void on_event(void *arg, const struct flow_event *e)
 
 static void on_ban(void *arg, const struct ban *b)
 {
+	struct daemon *d = arg;
 	char line[2048];
 
-	(void)arg;
-	/* No enforcer yet: the decision is logged with its evidence. */
 	ban_format(b, false, line, sizeof(line));
+	if (d->cfg->observe) {
+		logmsg(LOG_NOTICE, "would %s", strstr(line, "ban "));
+		return;
+	}
 	logmsg(LOG_NOTICE, "%s", line);
+	/* Sent with the others of this loop iteration, in one batch. */
+	if (d->enf)
+		enforcer_queue(d->enf, b);
 }
 
 /* servers = local: the addresses of this host, each a full-length prefix. */
@@ -201,6 +209,13 @@ static void write_summary(struct daemon *d)
 		       (unsigned long long)s->packets, (unsigned long long)s->kernel_drops,
 		       (unsigned long long)s->interface_drops);
 	}
+	if (d->enf) {
+		const struct enforce_stats *s = enforcer_stats(d->enf);
+
+		logmsg(LOG_INFO, "  nftables: elements %llu in %llu batches, refused %llu, last round trip %llu us",
+		       (unsigned long long)s->elements, (unsigned long long)s->batches,
+		       (unsigned long long)s->element_errors, (unsigned long long)s->last_batch_us);
+	}
 	if (d->summary_path) {
 		char tmp[4096];
 		FILE *f;
@@ -250,6 +265,14 @@ static int setup(struct daemon *d)
 		}
 		d->capfd = livepcap_fd(d->pcap);
 	}
+	if (!d->cfg->observe) {
+		d->enf = enforcer_open(d->cfg, err, sizeof(err));
+		if (!d->enf) {
+			/* Keep watching: a ban that cannot be enforced is still
+			 * logged, and mail is never affected. */
+			logmsg(LOG_ERR, "%s; bans will be logged but not enforced", err);
+		}
+	}
 	ev.data.fd = d->capfd;
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->capfd, &ev);
 	ev.data.fd = d->sigfd;
@@ -275,6 +298,11 @@ static void announce(struct daemon *d)
 					      addr_fmt(&d->cfg->servers.v[i].a, a, sizeof(a)));
 		}
 	}
+	if (d->cfg->observe)
+		logmsg(LOG_NOTICE, "mode = observe: bans are logged, nothing is changed");
+	else if (d->enf)
+		logmsg(LOG_NOTICE, "enforcing in table inet %s (%s)", d->cfg->table,
+		       d->cfg->manage_ruleset ? "managed" : "sets only");
 	if (d->nfq)
 		logmsg(LOG_NOTICE, "running: capture nfqueue %u-%u, protecting %s, %zu rule%s",
 		       d->cfg->queue_first, d->cfg->queue_last, servers, d->cfg->nrules,
@@ -305,12 +333,16 @@ static int loop(struct daemon *d)
 					nfqcap_read(d->nfq, &d->p);
 				else
 					livepcap_read(d->pcap, &d->p);
+				if (d->enf && enforcer_pending(d->enf))
+					enforcer_flush(d->enf);
 			} else if (fd == d->timerfd) {
 				uint64_t ticks;
 
 				if (read(d->timerfd, &ticks, sizeof(ticks)) < 0)
 					continue;
 				pipeline_tick(&d->p, wall_now());
+				if (d->enf && enforcer_pending(d->enf))
+					enforcer_flush(d->enf);
 				if (d->pcap) {
 					uint64_t drops = livepcap_poll_drops(d->pcap);
 
@@ -402,6 +434,8 @@ int cmd_run(int argc, char **argv)
 	}
 	nfqcap_close(d.nfq);
 	livepcap_close(d.pcap);
+	/* By default bans stay in the kernel and expire by themselves. */
+	enforcer_close(d.enf, d.cfg->remove_on_exit);
 	if (d.epfd >= 0)
 		close(d.epfd);
 	if (d.sigfd >= 0)

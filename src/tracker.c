@@ -527,7 +527,9 @@ void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cl
 				t->st.allowlisted++;
 				return;
 			}
-			if (addr_is_special(a)) {
+			if (addr_is_special(a) ||
+			    (!cfg->servers_any && prefixlist_match(&cfg->servers, a))) {
+				/* Loopback, link-local, and our own servers. */
 				t->st.never_ban++;
 				return;
 			}

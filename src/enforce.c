@@ -1,0 +1,534 @@
+#include "enforce.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+
+#include "log.h"
+
+/* nft's datatype numbers for the set keys, so that `nft list` shows them. */
+#define NFT_TYPE_IPADDR 7
+#define NFT_TYPE_IP6ADDR 8
+/* Before the usual filter chains (priority 0): a banned source costs
+ * nothing further down. */
+#define CHAIN_PRIORITY -10
+
+struct pending {
+	struct prefix key;
+	uint64_t timeout_ms;
+	bool reban;		/* the element may still be in the set */
+};
+
+struct setdef {
+	int af;
+	unsigned plen;
+	char name[32];
+};
+
+struct enforcer {
+	const struct config *cfg;
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;
+	struct setdef sets[2 * MAX_RULES];
+	size_t nsets;
+	struct pending *q;
+	size_t nq, capq;
+	char *buf;		/* batch buffer */
+	size_t buflen;
+	struct enforce_stats st;
+};
+
+void enforcer_set_name(int af, unsigned plen, char *buf, size_t len)
+{
+	snprintf(buf, len, "banned%d_%u", af, plen);
+}
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- batches ---- */
+
+struct batch {
+	struct mnl_nlmsg_batch *b;
+	uint32_t first, next;	/* sequence numbers of our messages */
+};
+
+static void batch_begin(struct enforcer *e, struct batch *bt, size_t need)
+{
+	if (need > e->buflen) {
+		free(e->buf);
+		e->buflen = need;
+		e->buf = xcalloc(1, e->buflen);
+	}
+	bt->b = mnl_nlmsg_batch_start(e->buf, e->buflen);
+	nftnl_batch_begin(mnl_nlmsg_batch_current(bt->b), e->seq++);
+	mnl_nlmsg_batch_next(bt->b);
+	bt->first = bt->next = e->seq;
+}
+
+static struct nlmsghdr *batch_msg(struct enforcer *e, struct batch *bt, uint16_t type,
+				  uint16_t family, uint16_t flags)
+{
+	bt->next = e->seq + 1;
+	return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(bt->b), type, family,
+				     flags | NLM_F_ACK, e->seq++);
+}
+
+static void batch_next(struct batch *bt)
+{
+	mnl_nlmsg_batch_next(bt->b);
+}
+
+/* Send and read one answer per message. failed[i] (when given) is set to
+ * the errno of message first + i. Returns the number of failed messages,
+ * or -1 when the exchange itself failed. */
+static int batch_send(struct enforcer *e, struct batch *bt, int *failed)
+{
+	uint32_t n = bt->next - bt->first, got = 0;
+	int bad = 0;
+	char rbuf[65536];
+
+	nftnl_batch_end(mnl_nlmsg_batch_current(bt->b), e->seq++);
+	mnl_nlmsg_batch_next(bt->b);
+	if (mnl_socket_sendto(e->nl, mnl_nlmsg_batch_head(bt->b), mnl_nlmsg_batch_size(bt->b)) < 0) {
+		mnl_nlmsg_batch_stop(bt->b);
+		return -1;
+	}
+	mnl_nlmsg_batch_stop(bt->b);
+	while (got < n) {
+		ssize_t r = mnl_socket_recvfrom(e->nl, rbuf, sizeof(rbuf));
+		struct nlmsghdr *nlh = (struct nlmsghdr *)rbuf;
+		int left = (int)r;
+
+		if (r < 0)
+			return -1;
+		while (mnl_nlmsg_ok(nlh, left)) {
+			if (nlh->nlmsg_type == NLMSG_ERROR && nlh->nlmsg_seq >= bt->first &&
+			    nlh->nlmsg_seq < bt->next) {
+				const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
+
+				got++;
+				if (err->error) {
+					bad++;
+					if (failed)
+						failed[nlh->nlmsg_seq - bt->first] = -err->error;
+				}
+			}
+			nlh = mnl_nlmsg_next(nlh, &left);
+		}
+	}
+	return bad;
+}
+
+/* ---- the ruleset (managed mode) ---- */
+
+static struct nftnl_expr *ex_meta(uint32_t key)
+{
+	struct nftnl_expr *x = nftnl_expr_alloc("meta");
+
+	nftnl_expr_set_u32(x, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(x, NFTNL_EXPR_META_DREG, NFT_REG_1);
+	return x;
+}
+
+static struct nftnl_expr *ex_cmp(uint32_t op, const void *data, uint32_t len)
+{
+	struct nftnl_expr *x = nftnl_expr_alloc("cmp");
+
+	nftnl_expr_set_u32(x, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(x, NFTNL_EXPR_CMP_OP, op);
+	nftnl_expr_set(x, NFTNL_EXPR_CMP_DATA, data, len);
+	return x;
+}
+
+static struct nftnl_expr *ex_payload(uint32_t base, uint32_t off, uint32_t len)
+{
+	struct nftnl_expr *x = nftnl_expr_alloc("payload");
+
+	nftnl_expr_set_u32(x, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(x, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+	nftnl_expr_set_u32(x, NFTNL_EXPR_PAYLOAD_LEN, len);
+	nftnl_expr_set_u32(x, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+	return x;
+}
+
+static struct nftnl_expr *ex_mask(const void *mask, uint32_t len)
+{
+	static const uint8_t zero[16];
+	struct nftnl_expr *x = nftnl_expr_alloc("bitwise");
+
+	nftnl_expr_set_u32(x, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(x, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(x, NFTNL_EXPR_BITWISE_LEN, len);
+	nftnl_expr_set(x, NFTNL_EXPR_BITWISE_MASK, mask, len);
+	nftnl_expr_set(x, NFTNL_EXPR_BITWISE_XOR, zero, len);
+	return x;
+}
+
+/* meta nfproto AF meta l4proto tcp tcp dport PORT [tcp flags & (syn|ack)
+ * == syn] ip(6) saddr [& MASK] @SET counter drop */
+static struct nftnl_rule *drop_rule(const struct enforcer *e, const char *chain,
+				    const struct setdef *sd, uint16_t port)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	uint8_t nfproto = sd->af == 4 ? NFPROTO_IPV4 : NFPROTO_IPV6, tcp = IPPROTO_TCP;
+	uint16_t nport = htons(port);
+	uint32_t alen = sd->af == 4 ? 4 : 16;
+	struct nftnl_expr *lk;
+
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, e->cfg->table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_add_expr(r, ex_meta(NFT_META_NFPROTO));
+	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &nfproto, 1));
+	nftnl_rule_add_expr(r, ex_meta(NFT_META_L4PROTO));
+	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &tcp, 1));
+	nftnl_rule_add_expr(r, ex_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2));
+	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &nport, 2));
+	if (e->cfg->drop == DROP_NEW) {
+		/* A SYN without ACK opens a connection; sessions in progress
+		 * are left alone. */
+		uint8_t synack = 0x12, syn = 0x02;
+
+		nftnl_rule_add_expr(r, ex_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1));
+		nftnl_rule_add_expr(r, ex_mask(&synack, 1));
+		nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &syn, 1));
+	}
+	nftnl_rule_add_expr(r, ex_payload(NFT_PAYLOAD_NETWORK_HEADER, sd->af == 4 ? 12 : 8, alen));
+	if (sd->plen < alen * 8) {
+		struct ipaddr ones, m;
+
+		memset(&ones, 0xff, sizeof(ones));
+		ones.af = (uint8_t)sd->af;
+		addr_mask(&ones, sd->plen, &m);
+		nftnl_rule_add_expr(r, ex_mask(m.b, alen));
+	}
+	lk = nftnl_expr_alloc("lookup");
+	nftnl_expr_set_u32(lk, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_str(lk, NFTNL_EXPR_LOOKUP_SET, sd->name);
+	nftnl_rule_add_expr(r, lk);
+	nftnl_rule_add_expr(r, nftnl_expr_alloc("counter"));
+	{
+		struct nftnl_expr *v = nftnl_expr_alloc("immediate");
+
+		nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, NF_DROP);
+		nftnl_rule_add_expr(r, v);
+	}
+	return r;
+}
+
+static void add_chain(struct enforcer *e, struct batch *bt, const char *name, uint32_t hook)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nftnl_rule *flush = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, e->cfg->table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, CHAIN_PRIORITY);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nlh = batch_msg(e, bt, NFT_MSG_NEWCHAIN, NFPROTO_INET, NLM_F_CREATE);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	batch_next(bt);
+	nftnl_chain_free(c);
+	/* Adopting our own chain: replace whatever rules it holds. */
+	nftnl_rule_set_u32(flush, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(flush, NFTNL_RULE_TABLE, e->cfg->table);
+	nftnl_rule_set_str(flush, NFTNL_RULE_CHAIN, name);
+	nlh = batch_msg(e, bt, NFT_MSG_DELRULE, NFPROTO_INET, 0);
+	nftnl_rule_nlmsg_build_payload(nlh, flush);
+	batch_next(bt);
+	nftnl_rule_free(flush);
+	for (size_t s = 0; s < e->nsets; s++) {
+		for (size_t p = 0; p < e->cfg->nports; p++) {
+			struct nftnl_rule *r = drop_rule(e, name, &e->sets[s], e->cfg->ports[p]);
+
+			nlh = batch_msg(e, bt, NFT_MSG_NEWRULE, NFPROTO_INET, NLM_F_CREATE | NLM_F_APPEND);
+			nftnl_rule_nlmsg_build_payload(nlh, r);
+			batch_next(bt);
+			nftnl_rule_free(r);
+		}
+	}
+}
+
+static int install(struct enforcer *e, char *err, size_t errlen)
+{
+	struct batch bt;
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+	int rc;
+
+	batch_begin(e, &bt, 1 << 20);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, e->cfg->table);
+	nlh = batch_msg(e, &bt, NFT_MSG_NEWTABLE, NFPROTO_INET, NLM_F_CREATE);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	batch_next(&bt);
+	nftnl_table_free(t);
+	for (size_t i = 0; i < e->nsets; i++) {
+		struct nftnl_set *s = nftnl_set_alloc();
+
+		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, e->cfg->table);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, e->sets[i].name);
+		nftnl_set_set_u32(s, NFTNL_SET_ID, (uint32_t)i + 1);
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, e->sets[i].af == 4 ? 4 : 16);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE,
+				  e->sets[i].af == 4 ? NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR);
+		/* Per-element counters: how much each ban dropped. */
+		nftnl_set_add_expr(s, nftnl_expr_alloc("counter"));
+		nlh = batch_msg(e, &bt, NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE);
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		batch_next(&bt);
+		nftnl_set_free(s);
+	}
+	add_chain(e, &bt, "input", NF_INET_LOCAL_IN);
+	if (e->cfg->gateway)
+		add_chain(e, &bt, "forward", NF_INET_FORWARD);
+	rc = batch_send(e, &bt, NULL);
+	if (rc) {
+		snprintf(err, errlen, "cannot install table inet %s: %s", e->cfg->table,
+			 rc < 0 ? strerror(errno) : "the kernel refused the batch (nf_tables missing, or a set of ours with other properties exists)");
+		return -1;
+	}
+	e->st.installs++;
+	return 0;
+}
+
+/* ---- elements ---- */
+
+static const struct setdef *set_for(const struct enforcer *e, const struct prefix *k)
+{
+	for (size_t i = 0; i < e->nsets; i++)
+		if (e->sets[i].af == k->a.af && e->sets[i].plen == k->len)
+			return &e->sets[i];
+	return NULL;
+}
+
+static void elem_msg(struct enforcer *e, struct batch *bt, const struct pending *p, uint16_t type)
+{
+	const struct setdef *sd = set_for(e, &p->key);
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elem *el = nftnl_set_elem_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, e->cfg->table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, sd->name);
+	nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, p->key.a.b, p->key.a.af == 4 ? 4 : 16);
+	if (type == NFT_MSG_NEWSETELEM)
+		nftnl_set_elem_set_u64(el, NFTNL_SET_ELEM_TIMEOUT, p->timeout_ms);
+	nftnl_set_elem_add(s, el);
+	nlh = batch_msg(e, bt, type, NFPROTO_INET, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	batch_next(bt);
+	nftnl_set_free(s);
+}
+
+/* One batch for elements [from, to). reban_del: precede re-bans with a
+ * delete, so that kernels that ignore a re-add still get the new timeout
+ * with no moment unprotected. */
+static int send_elems(struct enforcer *e, size_t from, size_t to, bool reban_del, int *failed)
+{
+	struct batch bt;
+
+	batch_begin(e, &bt, (to - from) * 512 + 4096);
+	for (size_t i = from; i < to; i++) {
+		if (reban_del && e->q[i].reban)
+			elem_msg(e, &bt, &e->q[i], NFT_MSG_DELSETELEM);
+		elem_msg(e, &bt, &e->q[i], NFT_MSG_NEWSETELEM);
+	}
+	return batch_send(e, &bt, failed);
+}
+
+int enforcer_flush(struct enforcer *e)
+{
+	uint64_t t0 = mono_us();
+	int rc, errors = 0;
+
+	if (!e->nq)
+		return 0;
+	rc = send_elems(e, 0, e->nq, true, NULL);
+	e->st.batches++;
+	if (rc != 0) {
+		/* The kernel took none of it (a batch is all or nothing): find
+		 * the elements it refuses, one at a time, and keep the rest. */
+		e->st.retries++;
+		for (size_t i = 0; i < e->nq; i++) {
+			int failed[2] = { 0, 0 };
+			char k[ADDR_STRLEN];
+
+			if (send_elems(e, i, i + 1, true, failed) == 0)
+				continue;
+			/* A re-ban whose element already expired: no delete. */
+			if (e->q[i].reban && send_elems(e, i, i + 1, false, failed) == 0)
+				continue;
+			errors++;
+			e->st.element_errors++;
+			logmsg(LOG_ERR, "nft: cannot add %s to inet %s %s: %s",
+			       prefix_fmt(&e->q[i].key, k, sizeof(k)), e->cfg->table,
+			       set_for(e, &e->q[i].key)->name,
+			       strerror(failed[0] ? failed[0] : failed[1] ? failed[1] : errno));
+		}
+	}
+	e->st.elements += e->nq - (size_t)errors;
+	e->st.last_batch_us = mono_us() - t0;
+	e->nq = 0;
+	return errors;
+}
+
+void enforcer_queue_key(struct enforcer *e, const struct prefix *key, usec_t timeout, bool reban)
+{
+	char k[ADDR_STRLEN];
+
+	if (!set_for(e, key)) {
+		logmsg(LOG_ERR, "nft: no set for %s", prefix_fmt(key, k, sizeof(k)));
+		return;
+	}
+	if (e->nq == e->capq) {
+		e->capq = e->capq ? e->capq * 2 : 64;
+		e->q = xrealloc(e->q, e->capq * sizeof(*e->q));
+	}
+	e->q[e->nq].key = *key;
+	e->q[e->nq].timeout_ms = (uint64_t)(timeout / 1000);
+	e->q[e->nq].reban = reban;
+	e->nq++;
+}
+
+void enforcer_queue(struct enforcer *e, const struct ban *b)
+{
+	enforcer_queue_key(e, &b->key, b->duration, b->nth > 1);
+}
+
+size_t enforcer_pending(const struct enforcer *e)
+{
+	return e->nq;
+}
+
+const struct enforce_stats *enforcer_stats(const struct enforcer *e)
+{
+	return &e->st;
+}
+
+static void add_set(struct enforcer *e, int af, unsigned plen)
+{
+	for (size_t i = 0; i < e->nsets; i++)
+		if (e->sets[i].af == af && e->sets[i].plen == plen)
+			return;
+	e->sets[e->nsets].af = af;
+	e->sets[e->nsets].plen = plen;
+	enforcer_set_name(af, plen, e->sets[e->nsets].name, sizeof(e->sets[e->nsets].name));
+	e->nsets++;
+}
+
+/* Self-managed mode: the sets must exist already. */
+static int check_sets(struct enforcer *e, char *err, size_t errlen)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+
+	for (size_t i = 0; i < e->nsets; i++) {
+		struct nftnl_set *s = nftnl_set_alloc();
+		struct nlmsghdr *nlh;
+		int n;
+
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, e->cfg->table);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, e->sets[i].name);
+		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, NFPROTO_INET, NLM_F_ACK, e->seq++);
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		nftnl_set_free(s);
+		if (mnl_socket_sendto(e->nl, nlh, nlh->nlmsg_len) < 0 ||
+		    (n = (int)mnl_socket_recvfrom(e->nl, buf, sizeof(buf))) < 0 ||
+		    mnl_cb_run(buf, (size_t)n, 0, e->portid, NULL, NULL) < 0) {
+			snprintf(err, errlen, "set inet %s %s: %s (manage_ruleset = no: load nft/rcptguard.nft first)",
+				 e->cfg->table, e->sets[i].name, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct enforcer *enforcer_open(const struct config *cfg, char *err, size_t errlen)
+{
+	struct enforcer *e = xcalloc(1, sizeof(*e));
+	int sz = 16 << 20;
+
+	e->cfg = cfg;
+	e->seq = (uint32_t)time(NULL);
+	for (size_t i = 0; i < cfg->nrules; i++) {
+		add_set(e, 4, cfg->rules[i].prefix4);
+		add_set(e, 6, cfg->rules[i].prefix6);
+	}
+	e->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!e->nl || mnl_socket_bind(e->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		snprintf(err, errlen, "netlink: %s", strerror(errno));
+		goto fail;
+	}
+	e->portid = mnl_socket_get_portid(e->nl);
+	/* Room for a batch of many thousand elements and their answers. */
+	setsockopt(mnl_socket_get_fd(e->nl), SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
+	setsockopt(mnl_socket_get_fd(e->nl), SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
+	/* The kernel answers every message; should an answer never come, the
+	 * loop must not wait for it forever. */
+	{
+		struct timeval tv = { .tv_sec = 1 };
+
+		setsockopt(mnl_socket_get_fd(e->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	if (cfg->manage_ruleset ? install(e, err, errlen) : check_sets(e, err, errlen))
+		goto fail;
+	return e;
+fail:
+	enforcer_close(e, false);
+	return NULL;
+}
+
+void enforcer_close(struct enforcer *e, bool remove)
+{
+	if (!e)
+		return;
+	if (remove && e->nl && e->cfg->manage_ruleset) {
+		struct batch bt;
+		struct nftnl_table *t = nftnl_table_alloc();
+		struct nlmsghdr *nlh;
+
+		batch_begin(e, &bt, 4096);
+		nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+		nftnl_table_set_str(t, NFTNL_TABLE_NAME, e->cfg->table);
+		nlh = batch_msg(e, &bt, NFT_MSG_DELTABLE, NFPROTO_INET, 0);
+		nftnl_table_nlmsg_build_payload(nlh, t);
+		batch_next(&bt);
+		nftnl_table_free(t);
+		if (batch_send(e, &bt, NULL))
+			logmsg(LOG_WARNING, "nft: could not remove table inet %s", e->cfg->table);
+	}
+	if (e->nl)
+		mnl_socket_close(e->nl);
+	free(e->q);
+	free(e->buf);
+	free(e);
+}

@@ -1,0 +1,47 @@
+/* The enforcer: ban decisions into nftables sets, through libnftnl and
+ * libmnl. Each ban is a set element with its own timeout; a rule in the
+ * kernel drops the source's packets to the SMTP ports. Bans decided in one
+ * loop iteration go out in one batch: one netlink round trip.
+ *
+ * Sets: one per address family and prefix length the rules use, named
+ * banned4_<len> and banned6_<len> (banned4_32, banned6_64 by default). A
+ * prefix ban is a masked lookup in a hash set, not an interval set. */
+#ifndef RCPTGUARD_ENFORCE_H
+#define RCPTGUARD_ENFORCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "tracker.h"
+
+struct enforce_stats {
+	uint64_t batches;		/* netlink round trips for bans */
+	uint64_t elements;		/* elements added */
+	uint64_t element_errors;	/* elements the kernel refused */
+	uint64_t retries;		/* batches resent element by element */
+	uint64_t installs;		/* rulesets installed (start, repairs) */
+	uint64_t last_batch_us;		/* time of the last round trip */
+};
+
+struct enforcer;
+
+/* Managed mode: create or adopt the table, sets and drop rules in one
+ * atomic batch. Self-managed: check that the sets exist. NULL with the
+ * reason on failure. */
+struct enforcer *enforcer_open(const struct config *cfg, char *err, size_t errlen);
+/* Queue a ban; nothing is sent until enforcer_flush. */
+void enforcer_queue(struct enforcer *e, const struct ban *b);
+size_t enforcer_pending(const struct enforcer *e);
+/* Send every queued ban in one batch and read the kernel's answer. Returns
+ * the number of elements refused (each logged). */
+int enforcer_flush(struct enforcer *e);
+/* Add one element directly (tests, benchmarks): key, prefix, timeout. */
+void enforcer_queue_key(struct enforcer *e, const struct prefix *key, usec_t timeout, bool reban);
+const struct enforce_stats *enforcer_stats(const struct enforcer *e);
+/* Set name for a family and prefix length. */
+void enforcer_set_name(int af, unsigned plen, char *buf, size_t len);
+/* remove: delete the table (managed mode, on_exit = remove). */
+void enforcer_close(struct enforcer *e, bool remove);
+
+#endif
