@@ -85,7 +85,7 @@ deps:
 
 test check: deps
 	$(MAKE) rcptguard build/asan/rcptguard build/unit build/asan/unit build/mkpcap \
-		build/smtpc build/forge CFLAGS="$(CFLAGS) -Werror"
+		build/smtpc build/forge build/nftbatch CFLAGS="$(CFLAGS) -Werror"
 	tests/run.sh
 
 demo: deps rcptguard build/smtpc
@@ -127,4 +127,7 @@ build/forge: tests/forge.c tests/pcapw.c tests/pcapw.h | build
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/forge.c tests/pcapw.c
 
 build/nfqfloor: bench/nfqfloor.c $(OBJ) | build
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(OBJ) $(LDFLAGS) $(LDLIBS)
+
+build/nftbatch: tests/nftbatch.c $(OBJ) | build
 	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(OBJ) $(LDFLAGS) $(LDLIBS)

@@ -228,6 +228,14 @@ static void write_summary(struct daemon *d)
 	}
 }
 
+static void flush_bans(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->enf && enforcer_pending(d->enf))
+		enforcer_flush(d->enf);
+}
+
 static int setup(struct daemon *d)
 {
 	char err[512];
@@ -273,6 +281,8 @@ static int setup(struct daemon *d)
 			logmsg(LOG_ERR, "%s; bans will be logged but not enforced", err);
 		}
 	}
+	if (d->nfq)
+		nfqcap_set_hook(d->nfq, flush_bans, d);
 	ev.data.fd = d->capfd;
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->capfd, &ev);
 	ev.data.fd = d->sigfd;
@@ -333,16 +343,14 @@ static int loop(struct daemon *d)
 					nfqcap_read(d->nfq, &d->p);
 				else
 					livepcap_read(d->pcap, &d->p);
-				if (d->enf && enforcer_pending(d->enf))
-					enforcer_flush(d->enf);
+				flush_bans(d);
 			} else if (fd == d->timerfd) {
 				uint64_t ticks;
 
 				if (read(d->timerfd, &ticks, sizeof(ticks)) < 0)
 					continue;
 				pipeline_tick(&d->p, wall_now());
-				if (d->enf && enforcer_pending(d->enf))
-					enforcer_flush(d->enf);
+				flush_bans(d);
 				if (d->pcap) {
 					uint64_t drops = livepcap_poll_drops(d->pcap);
 

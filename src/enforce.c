@@ -330,39 +330,65 @@ static const struct setdef *set_for(const struct enforcer *e, const struct prefi
 	return NULL;
 }
 
-static void elem_msg(struct enforcer *e, struct batch *bt, const struct pending *p, uint16_t type)
+/* One message adding (or deleting) the elements of q[from, to) that go to
+ * set sd; up to ELEMS_PER_MSG of them. */
+#define ELEMS_PER_MSG 1024
+
+static void elem_msg(struct enforcer *e, struct batch *bt, const struct setdef *sd,
+		     const struct pending *const *v, size_t n, uint16_t type)
 {
-	const struct setdef *sd = set_for(e, &p->key);
 	struct nftnl_set *s = nftnl_set_alloc();
-	struct nftnl_set_elem *el = nftnl_set_elem_alloc();
 	struct nlmsghdr *nlh;
 
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, e->cfg->table);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, sd->name);
-	nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, p->key.a.b, p->key.a.af == 4 ? 4 : 16);
-	if (type == NFT_MSG_NEWSETELEM)
-		nftnl_set_elem_set_u64(el, NFTNL_SET_ELEM_TIMEOUT, p->timeout_ms);
-	nftnl_set_elem_add(s, el);
+	for (size_t i = 0; i < n; i++) {
+		struct nftnl_set_elem *el = nftnl_set_elem_alloc();
+
+		nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, v[i]->key.a.b, v[i]->key.a.af == 4 ? 4 : 16);
+		if (type == NFT_MSG_NEWSETELEM)
+			nftnl_set_elem_set_u64(el, NFTNL_SET_ELEM_TIMEOUT, v[i]->timeout_ms);
+		nftnl_set_elem_add(s, el);
+	}
 	nlh = batch_msg(e, bt, type, NFPROTO_INET, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0);
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	batch_next(bt);
 	nftnl_set_free(s);
 }
 
-/* One batch for elements [from, to). reban_del: precede re-bans with a
- * delete, so that kernels that ignore a re-add still get the new timeout
- * with no moment unprotected. */
+/* One batch for the elements [from, to): per set, the deletes of re-bans
+ * (reban_del: kernels that ignore a re-add then still get the new timeout,
+ * with no moment unprotected, since the batch is atomic) and the adds,
+ * many elements a message. */
 static int send_elems(struct enforcer *e, size_t from, size_t to, bool reban_del, int *failed)
 {
 	struct batch bt;
+	const struct pending **v = xcalloc(to - from, sizeof(*v));
 
-	batch_begin(e, &bt, (to - from) * 512 + 4096);
-	for (size_t i = from; i < to; i++) {
-		if (reban_del && e->q[i].reban)
-			elem_msg(e, &bt, &e->q[i], NFT_MSG_DELSETELEM);
-		elem_msg(e, &bt, &e->q[i], NFT_MSG_NEWSETELEM);
+	batch_begin(e, &bt, (to - from) * 128 + 8192);
+	for (size_t si = 0; si < e->nsets; si++) {
+		const struct setdef *sd = &e->sets[si];
+
+		for (int pass = reban_del ? 0 : 1; pass < 2; pass++) {
+			size_t n = 0;
+
+			for (size_t i = from; i < to; i++) {
+				const struct pending *p = &e->q[i];
+
+				if (p->key.a.af != sd->af || p->key.len != sd->plen || (pass == 0 && !p->reban))
+					continue;
+				v[n++] = p;
+				if (n == ELEMS_PER_MSG) {
+					elem_msg(e, &bt, sd, v, n, pass ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM);
+					n = 0;
+				}
+			}
+			if (n)
+				elem_msg(e, &bt, sd, v, n, pass ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM);
+		}
 	}
+	free(v);
 	return batch_send(e, &bt, failed);
 }
 

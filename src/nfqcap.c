@@ -32,7 +32,15 @@ struct nfqcap {
 	uint8_t pending[NFQ_MAX_QUEUES];
 	struct nfqcap_stats st;
 	struct pipeline *p;	/* during nfqcap_read */
+	void (*hook)(void *);
+	void *hook_arg;
 };
+
+void nfqcap_set_hook(struct nfqcap *q, void (*fn)(void *), void *arg)
+{
+	q->hook = fn;
+	q->hook_arg = arg;
+}
 
 /* Send one message and wait for the kernel's answer to it. */
 static int talk(struct nfqcap *q, struct nlmsghdr *nlh)
@@ -236,6 +244,8 @@ void nfqcap_read(struct nfqcap *q, struct pipeline *p)
 		}
 		if (mnl_cb_run(q->buf, (size_t)n, 0, q->portid, on_packet, q) < 0)
 			q->st.bad_messages++;
+		if (q->hook)
+			q->hook(q->hook_arg);
 		/* Accept after each read: packets are held only while parsed. */
 		send_verdicts(q);
 	}

@@ -28,6 +28,10 @@ int nfqcap_fd(const struct nfqcap *q);
 /* Read what is waiting (bounded), feed the pipeline, accept it all. With
  * p NULL, only accept: the floor the benchmark compares against. */
 void nfqcap_read(struct nfqcap *q, struct pipeline *p);
+/* Called after each read's packets are parsed and before they are
+ * accepted: bans decided on them go into the kernel before any later
+ * packet of the banned source is let through. */
+void nfqcap_set_hook(struct nfqcap *q, void (*fn)(void *), void *arg);
 const struct nfqcap_stats *nfqcap_stats(const struct nfqcap *q);
 void nfqcap_close(struct nfqcap *q);
 

@@ -25,6 +25,9 @@ live_tests() {
 	live_forged nfqueue
 	live_forged pcap
 	live_reload
+	live_enforce
+	live_enforce_expiry_observe_allow
+	live_batch
 	lab_down
 }
 
@@ -36,7 +39,10 @@ queue_rules() {	# add|del
 # rg_start MODE [EXTRA_CONFIG_LINE]: the daemon in the mail host's namespace.
 rg_start() {
 	local i
-	printf 'capture = %s\nservers = local\n%s\n' "$1" "${2:-}" >"$LAB_DIR/rg.conf"
+	# Each start from a clean kernel state: bans of an earlier test would
+	# otherwise still drop this test's clients.
+	lab_srv nft delete table inet rcptguard 2>/dev/null
+	printf 'capture = %s\nservers = local\n%b\n' "$1" "${2:-}" >"$LAB_DIR/rg.conf"
 	: >"$LAB_DIR/rg.log"
 	rm -f "$LAB_DIR/sum.json"
 	# Directly, not through lab_srv: $! must be rcptguard itself.
@@ -78,7 +84,9 @@ src_count() {	# key class
 live_capture() {
 	local mode=$1 before after a4 a6 g4 g6
 	[ $mode = nfqueue ] && queue_rules add
-	if ! rg_start $mode; then
+	# Detection alone here (the enforcement tests are below): every probe
+	# reaches Postfix, so the counts can be compared one by one.
+	if ! rg_start $mode "mode = observe"; then
 		nok "live $mode: daemon starts" "$(tail -3 "$LAB_DIR/rg.log")"
 		[ $mode = nfqueue ] && queue_rules del
 		return
@@ -106,7 +114,7 @@ live_capture() {
 			test "$(src_count fd00:18::/64 rcpt_rejected)" = "$(echo "$a6" | sed 's/.*rejected=\([0-9]*\).*/\1/')"
 		t "live $mode: legitimate senders delivered and have no rejected recipient" bash -c \
 			"[[ '$g4' == *delivered=2* && '$g6' == *delivered=2* ]] && [ $(src_count $GOOD4/32 rcpt_rejected) = 0 ] && [ $(src_count fd00:19::/64 rcpt_rejected) = 0 ] && [ $(src_count $GOOD4/32 rcpt_accepted) = 2 ]"
-		t "live $mode: both harvesters banned, nobody else" bash -c \
+		t "live $mode: both harvesters would be banned, nobody else" bash -c \
 			"grep -c ' ban ' '$LAB_DIR/rg.log' | grep -qx 2 && grep -q ' ban $ATT4/32 rule=harvest' '$LAB_DIR/rg.log' && grep -q ' ban fd00:18::/64 rule=harvest' '$LAB_DIR/rg.log'"
 	fi
 	[ $mode = nfqueue ] && queue_rules del
@@ -192,4 +200,90 @@ live_reload() {
 	rg_stop
 	t "reload: allowlisted source counted as such" \
 		test "$(jq '.tracker.allowlisted' "$LAB_DIR/sum.json")" -ge 10
+}
+
+# Bans in the kernel: the harvester's reconnects are dropped, its /64
+# neighbour too, the legitimate senders are not touched.
+live_enforce() {
+	local a4 a6 n6 g4 g6 conns rej lines
+	lab_srv sh "$here/nft/queue-compat.sh" add local 0 25
+	if ! rg_start nfqueue; then
+		nok "enforce: daemon starts"
+		lab_srv sh "$here/nft/queue-compat.sh" del local 0 25
+		return
+	fi
+	t "enforce: managed table with one set per family and prefix, drop rules before filter" bash -c \
+		"lab_srv() { ip netns exec $LAB_SRV \"\$@\"; }; out=\$(lab_srv nft list table inet rcptguard); echo \"\$out\" | grep -q 'set banned4_32' && echo \"\$out\" | grep -q 'set banned6_64' && echo \"\$out\" | grep -q 'hook input priority filter - 10' && echo \"\$out\" | grep -q 'ip6 saddr & ffff:ffff:ffff:ffff:: == @banned6_64 counter .* drop'"
+	log_settle
+	lines=$(postfix_log | wc -l)
+	a4=$(lab_cli "$here/build/smtpc" -T 1500 -b $ATT4 -s $SRV4 harvest -n 200 -k 20 -P -g 3)
+	a6=$(lab_cli "$here/build/smtpc" -T 1500 -b $ATT6 -s $SRV6 harvest -n 60 -k 10 -g 3)
+	n6=$(lab_cli "$here/build/smtpc" -T 1500 -b $CLI6 -s $SRV6 deliver -n 1)
+	g4=$(lab_cli "$here/build/smtpc" -b $GOOD4 -s $SRV4 deliver -n 3)
+	g6=$(lab_cli "$here/build/smtpc" -b $GOOD6 -s $SRV6 deliver -n 3)
+	log_settle
+	conns=$(postfix_log | tail -n +$((lines + 1)) | grep -c "connect from unknown\[$ATT4\]" || true)
+	rej=$(postfix_log | tail -n +$((lines + 1)) | grep -c "reject: RCPT from unknown\[$ATT4\]" || true)
+	t "enforce IPv4: Postfix saw one session from the harvester ($conns), one burst of probes ($rej), then nothing" bash -c \
+		"[ $conns -eq 1 ] && [ $rej -le 20 ] && [[ '$a4' == *connect_failed=[1-9]* ]]"
+	t "enforce IPv4: the element is in the set, with a timeout, and its counter shows drops" bash -c \
+		"ip netns exec $LAB_SRV nft -j list set inet rcptguard banned4_32 | jq -e '.nftables[1].set.elem[0].elem | .val == \"$ATT4\" and .timeout == 3600 and .counter.packets > 0' >/dev/null"
+	t "enforce IPv6: the harvester's /64 is banned and a neighbour in it cannot connect" bash -c \
+		"ip netns exec $LAB_SRV nft -j list set inet rcptguard banned6_64 | jq -e '.nftables[1].set.elem[0].elem.val == \"fd00:18::\"' >/dev/null && [[ '$a6' == *connect_failed=[1-9]* ]] && [[ '$n6' == *delivered=0* ]]"
+	t "enforce: legitimate senders deliver throughout (IPv4 3/3, IPv6 3/3)" bash -c \
+		"[[ '$g4' == *delivered=3* && '$g6' == *delivered=3* ]]"
+	rg_stop
+	t "enforce: bans stay in the kernel after the daemon stops (on_exit = keep)" bash -c \
+		"ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q '$ATT4'"
+	lab_srv nft delete table inet rcptguard
+	lab_srv sh "$here/nft/queue-compat.sh" del local 0 25
+}
+
+live_enforce_expiry_observe_allow() {
+	local before after out
+	# A short ban expires by itself in the kernel.
+	if ! rg_start pcap "rule h {\n class = rcpt_rejected\n threshold = 5\n ban = 3s\n}\non_exit = remove"; then
+		nok "expiry: daemon starts" "$(tail -3 "$LAB_DIR/rg.log")"
+		return
+	fi
+	lab_cli "$here/build/smtpc" -T 200 -b $ATT4 -s $SRV4 harvest -n 10 -k 10 -g 1 >"$work/exp.out"
+	if ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q "$ATT4 .*timeout 3s"; then
+		ok "expiry: banned for 3 s"
+		sleep 3.2
+		t "expiry: gone after 3 s, and the source can connect again" bash -c \
+			"ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 >/dev/null && ! ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q '$ATT4' && ip netns exec $LAB_CLI $here/build/smtpc -T 1500 -b $ATT4 -s $SRV4 deliver -n 1 | grep -q delivered=1"
+	else
+		nok "expiry: banned for 3 s" "$(cat "$work/exp.out"; lab_srv nft list set inet rcptguard banned4_32 2>&1 | tail -3)"
+	fi
+	rg_stop
+	t "on_exit = remove: the table is gone after the daemon stops" bash -c \
+		"grep -q 'enforcing in table inet rcptguard' '$LAB_DIR/rg.log' && ! ip netns exec $LAB_SRV nft list table inet rcptguard >/dev/null 2>&1"
+	# observe: nothing in the kernel changes.
+	before=$(lab_srv nft -j list ruleset)
+	rg_start pcap "mode = observe"
+	lab_cli "$here/build/smtpc" -b $ATT4 -s $SRV4 harvest -n 20 -k 20 >/dev/null
+	sleep 0.3
+	rg_stop
+	after=$(lab_srv nft -j list ruleset)
+	t "observe: 'would ban' logged, ruleset unchanged" bash -c \
+		"grep -q 'would ban $ATT4/32' '$LAB_DIR/rg.log' && [ '$before' = '$after' ]"
+	# allowlisted: counted as such, never in the set.
+	rg_start pcap "allowlist = $ATT4"
+	lab_cli "$here/build/smtpc" -b $ATT4 -s $SRV4 harvest -n 20 -k 20 >/dev/null
+	sleep 0.3
+	out=$(lab_srv nft list set inet rcptguard banned4_32 2>&1)
+	rg_stop
+	t "allowlist: a harvesting allowlisted address is never banned" bash -c \
+		"! echo '$out' | grep -q '$ATT4' && ! grep -q ' ban ' '$LAB_DIR/rg.log'"
+	lab_srv nft delete table inet rcptguard 2>/dev/null
+}
+
+live_batch() {
+	local out n4 n6
+	out=$(lab_srv "$here/build/nftbatch" 10000)
+	n4=$(lab_srv nft -j list set inet rcptguard banned4_32 | jq '.nftables[1].set.elem | length')
+	n6=$(lab_srv nft -j list set inet rcptguard banned6_64 | jq '.nftables[1].set.elem | length')
+	t "batch: 10,000 bans in one batch, all in the sets ($n4 + $n6; $out)" bash -c \
+		"[[ '$out' == *batches=1\ refused=0* ]] && [ $n4 -eq 9000 ] && [ $n6 -eq 1000 ]"
+	lab_srv nft delete table inet rcptguard
 }
