@@ -78,6 +78,7 @@ void config_defaults(struct config *c)
 	c->drop = DROP_ALL;
 	c->gateway = false;
 	c->remove_on_exit = false;
+	c->kill_sessions = -1;
 	/* The host's own addresses; replay, which cannot know whose host a
 	 * capture came from, follows every server instead. */
 	c->servers_mode = SERVERS_LOCAL;
@@ -379,6 +380,15 @@ static void global_key(struct parser *ps, const char *k, char *v)
 	} else if (!strcmp(k, "gateway")) {
 		if (parse_bool(v, &c->gateway))
 			perr(ps, "gateway must be yes or no");
+	} else if (!strcmp(k, "kill_sessions")) {
+		bool b;
+
+		if (!strcmp(v, "auto"))
+			c->kill_sessions = -1;
+		else if (parse_bool(v, &b))
+			perr(ps, "kill_sessions must be yes, no or auto");
+		else
+			c->kill_sessions = b;
 	} else if (!strcmp(k, "on_exit")) {
 		if (!strcmp(v, "keep"))
 			c->remove_on_exit = false;
@@ -686,6 +696,7 @@ void config_print(const struct config *c, FILE *out)
 	fprintf(out, "drop = %s\n", c->drop == DROP_NEW ? "new" : "all");
 	fprintf(out, "gateway = %s\n", c->gateway ? "yes" : "no");
 	fprintf(out, "on_exit = %s\n", c->remove_on_exit ? "remove" : "keep");
+	fprintf(out, "kill_sessions = %s\n", c->kill_sessions < 0 ? "auto" : c->kill_sessions ? "yes" : "no");
 	if (c->servers_mode == SERVERS_LOCAL)
 		fprintf(out, "servers = local\n");
 	else if (c->servers_mode == SERVERS_ANY)

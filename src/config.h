@@ -95,6 +95,7 @@ struct config {
 	int drop;		/* enum drop_mode */
 	bool gateway;		/* also drop on the forward hook */
 	bool remove_on_exit;
+	int kill_sessions;	/* -1 auto (yes when servers = local), 0, 1 */
 	int servers_mode;	/* enum servers_mode */
 	bool servers_any;	/* in effect: follow every server */
 	struct prefixlist servers;

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "nfqcap.h"
 #include "pipeline.h"
+#include "sesskill.h"
 #include "summary.h"
 
 /* The timer turns the wheels and expires flows when traffic is quiet. */
@@ -40,6 +41,9 @@ struct daemon {
 	int epfd, sigfd, timerfd, capfd;
 	usec_t started;
 	uint64_t reloads, reload_errors;
+	uint64_t sessions_killed;
+	struct prefix to_cut[64];	/* bans whose sessions are cut after the flush */
+	size_t ncut;
 };
 
 static usec_t wall_now(void)
@@ -71,6 +75,10 @@ static void on_ban(void *arg, const struct ban *b)
 	/* Sent with the others of this loop iteration, in one batch. */
 	if (d->enf)
 		enforcer_queue(d->enf, b);
+	if (d->enf && (d->cfg->kill_sessions > 0 ||
+		       (d->cfg->kill_sessions < 0 && d->cfg->servers_mode == SERVERS_LOCAL)) &&
+	    d->ncut < ARRAY_LEN(d->to_cut))
+		d->to_cut[d->ncut++] = b->key;
 }
 
 /* servers = local: the addresses of this host, each a full-length prefix. */
@@ -212,9 +220,11 @@ static void write_summary(struct daemon *d)
 	if (d->enf) {
 		const struct enforce_stats *s = enforcer_stats(d->enf);
 
-		logmsg(LOG_INFO, "  nftables: elements %llu in %llu batches, refused %llu, last round trip %llu us",
+		logmsg(LOG_INFO, "  nftables: elements %llu in %llu batches, refused %llu, last round trip %llu us; "
+		       "sessions cut %llu",
 		       (unsigned long long)s->elements, (unsigned long long)s->batches,
-		       (unsigned long long)s->element_errors, (unsigned long long)s->last_batch_us);
+		       (unsigned long long)s->element_errors, (unsigned long long)s->last_batch_us,
+		       (unsigned long long)d->sessions_killed);
 	}
 	if (d->summary_path) {
 		char tmp[4096];
@@ -234,6 +244,21 @@ static void flush_bans(void *arg)
 
 	if (d->enf && enforcer_pending(d->enf))
 		enforcer_flush(d->enf);
+	/* Once the kernel drops the source, free the server processes it
+	 * still holds. */
+	for (size_t i = 0; i < d->ncut; i++) {
+		char k[ADDR_STRLEN];
+		int n = sessions_kill(&d->to_cut[i], d->cfg);
+
+		prefix_fmt(&d->to_cut[i], k, sizeof(k));
+		if (n < 0) {
+			logmsg(LOG_WARNING, "cannot cut the sessions of %s: %s", k, strerror(errno));
+		} else if (n > 0) {
+			d->sessions_killed += (uint64_t)n;
+			logmsg(LOG_NOTICE, "cut %d session%s of %s", n, n == 1 ? "" : "s", k);
+		}
+	}
+	d->ncut = 0;
 }
 
 static int setup(struct daemon *d)

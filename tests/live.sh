@@ -222,10 +222,12 @@ live_enforce() {
 	g4=$(lab_cli "$here/build/smtpc" -b $GOOD4 -s $SRV4 deliver -n 3)
 	g6=$(lab_cli "$here/build/smtpc" -b $GOOD6 -s $SRV6 deliver -n 3)
 	log_settle
-	conns=$(postfix_log | tail -n +$((lines + 1)) | grep -c "connect from unknown\[$ATT4\]" || true)
+	conns=$(postfix_log | tail -n +$((lines + 1)) | grep -c ": connect from unknown\[$ATT4\]" || true)
 	rej=$(postfix_log | tail -n +$((lines + 1)) | grep -c "reject: RCPT from unknown\[$ATT4\]" || true)
 	t "enforce IPv4: Postfix saw one session from the harvester ($conns), one burst of probes ($rej), then nothing" bash -c \
 		"[ $conns -eq 1 ] && [ $rej -le 20 ] && [[ '$a4' == *connect_failed=[1-9]* ]]"
+	t "enforce IPv4: the harvester's session was cut at once, Postfix logged it lost" bash -c \
+		"grep -q 'cut [0-9]* sessions\\? of $ATT4/32' '$LAB_DIR/rg.log' && tail -n +$((lines + 1)) '$LAB_DIR/postfix/maillog' | grep -q 'lost connection after .* from unknown\\[$ATT4\\]'"
 	t "enforce IPv4: the element is in the set, with a timeout, and its counter shows drops" bash -c \
 		"ip netns exec $LAB_SRV nft -j list set inet rcptguard banned4_32 | jq -e '.nftables[1].set.elem[0].elem | .val == \"$ATT4\" and .timeout == 3600 and .counter.packets > 0' >/dev/null"
 	t "enforce IPv6: the harvester's /64 is banned and a neighbour in it cannot connect" bash -c \

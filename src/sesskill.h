@@ -1,0 +1,13 @@
+/* Cut the established TCP sessions of a banned source to the SMTP ports on
+ * this host (SOCK_DESTROY over inet_diag, as ss -K does), so that the mail
+ * server's process is freed at once instead of waiting for its timeout. */
+#ifndef RCPTGUARD_SESSKILL_H
+#define RCPTGUARD_SESSKILL_H
+
+#include "addr.h"
+#include "config.h"
+
+/* Returns the number of sockets destroyed, or -1 with errno. */
+int sessions_kill(const struct prefix *src, const struct config *cfg);
+
+#endif
