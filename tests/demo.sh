@@ -1,7 +1,7 @@
 #!/bin/bash
-# make demo: a real Postfix, a real harvest, and rcptguard watching it live
-# through NFQUEUE. Everything runs in network namespaces made here and
-# removed on exit (also on Ctrl-C).
+# make demo: a real Postfix, a real harvest, and rcptguard stopping it:
+# NFQUEUE capture, bans in an nftables set, sessions cut. Everything runs
+# in network namespaces made here and removed on exit (also on Ctrl-C).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 make -s -C "$here" rcptguard build/smtpc >/dev/null
@@ -34,24 +34,41 @@ rgpid=$!
 for i in $(seq 1 50); do grep -q running: "$LAB_DIR/rg.log" && break; sleep 0.1; done
 sed 's/^/  /' "$LAB_DIR/rg.log"
 
-say "A legitimate sender ($GOOD4) delivers 5 messages"
-lab_cli "$here/build/smtpc" -b $GOOD4 -s "$SRV4" deliver -n 5 -z 20000
-say "A harvester ($ATT4) probes 200 guessed names, 20 per session, pipelined"
-lab_cli "$here/build/smtpc" -b $ATT4 -s "$SRV4" harvest -n 200 -k 20 -P
-say "Another harvester ($ATT6) probes 60 names over IPv6, one at a time"
-lab_cli "$here/build/smtpc" -b $ATT6 -s "$SRV6" harvest -n 60 -k 10
-sleep 0.3
+log_settle() {
+	local prev=-1 cur i
+	for i in $(seq 1 50); do
+		cur=$(postfix_log | wc -l); [ "$cur" = "$prev" ] && return; prev=$cur; sleep 0.1
+	done
+}
+count_log() { postfix_log | grep -c "$1" || true; }
 
-say "What rcptguard decided, as it happened"
-grep ' ban ' "$LAB_DIR/rg.log" | sed 's/^rcptguard: /  /'
+say "A legitimate sender ($GOOD4) delivers 5 messages in the background, throughout"
+lab_cli "$here/build/smtpc" -b $GOOD4 -s "$SRV4" deliver -n 5 -z 20000 >"$LAB_DIR/good1" &
+goodpid=$!
+say "A harvester ($ATT4) probes 500 guessed names, 20 per session, pipelined, reconnecting"
+lab_cli "$here/build/smtpc" -T 1500 -b $ATT4 -s "$SRV4" harvest -n 500 -k 20 -P -g 3
+say "Another harvester ($ATT6) probes 100 names over IPv6, one at a time"
+lab_cli "$here/build/smtpc" -T 1500 -b $ATT6 -s "$SRV6" harvest -n 100 -k 10 -g 3
+wait $goodpid
+say "The legitimate sender again, after the bans"
+lab_cli "$here/build/smtpc" -b $GOOD4 -s "$SRV4" deliver -n 5 -z 20000 >"$LAB_DIR/good2"
+log_settle
+
+say "What rcptguard did, as it happened"
+grep -E ' ban |cut ' "$LAB_DIR/rg.log" | sed 's/^rcptguard: /  /'
+say "The bans in the kernel: nft list set inet rcptguard ..."
+lab_srv nft list set inet rcptguard banned4_32 | grep -E 'elements|counter packets' | sed 's/^[[:space:]]*/  /'
+lab_srv nft list set inet rcptguard banned6_64 | grep -E 'elements|counter packets' | sed 's/^[[:space:]]*/  /'
 kill -TERM $rgpid; wait $rgpid 2>/dev/null || true; rgpid=
 
-say "Postfix's own log, and rcptguard's count from the wire"
-echo "  Postfix rejected recipients: $(postfix_rejects), messages delivered: $(mailbox_count)"
-jq -r '"  rcptguard rejected recipients: \(.events.rcpt_rejected), messages seen: \(.smtp.bodies)",
-       (.sources[] | "    \(.key): \(.rcpt_rejected) rejected, \(.rcpt_accepted) accepted")' "$LAB_DIR/sum.json"
+say "Postfix's own log"
+for a in $ATT4 $ATT6; do
+	echo "  $a: $(count_log ": connect from unknown\[$a\]") connection(s) accepted, $(count_log "reject: RCPT from unknown\[$a\]") probe(s) answered (of $( [ $a = $ATT4 ] && echo 500 || echo 100) tried), $(count_log "lost connection after .* from unknown\[$a\]") session(s) cut"
+done
+echo "  legitimate sender: $(grep -o 'delivered=[0-9]*' "$LAB_DIR/good1" | cut -d= -f2) + $(grep -o 'delivered=[0-9]*' "$LAB_DIR/good2" | cut -d= -f2) of 10 messages delivered; mailbox holds $(mailbox_count)"
+jq -r '"  rcptguard saw \(.events.rcpt_rejected) rejected recipients, \(.smtp.bodies) messages; ban latency: the ban fell on the 10th distinct rejected recipient"' "$LAB_DIR/sum.json"
 echo
-echo "Each ban fell on the tenth distinct rejected recipient. Putting the bans into"
-echo "an nftables set, so that the kernel drops the harvester's next probes and"
-echo "reconnects, is the enforcement stage (issue #4); until then rcptguard decides"
-echo "and logs."
+echo "Each harvester was banned on its 10th rejected recipient (the pipelined one"
+echo "had its burst of 20 answered already); its reconnects were dropped in the"
+echo "kernel and its open session cut, while the legitimate sender's mail went"
+echo "through. Everything is removed on exit."
