@@ -38,7 +38,8 @@ struct daemon {
 	struct nfqcap *nfq;
 	struct livepcap *pcap;
 	struct enforcer *enf;
-	int epfd, sigfd, timerfd, capfd;
+	int epfd, sigfd, timerfd, capfd, monfd;
+	uint64_t repairs;
 	usec_t started;
 	uint64_t reloads, reload_errors;
 	uint64_t sessions_killed;
@@ -261,6 +262,30 @@ static void flush_bans(void *arg)
 	d->ncut = 0;
 }
 
+static void requeue_ban(void *arg, const struct prefix *key, usec_t until)
+{
+	struct daemon *d = arg;
+	usec_t left = until - wall_now();
+
+	if (left > USEC_PER_SEC)
+		enforcer_queue_key(d->enf, key, left, false);
+}
+
+/* Our table vanished (nft flush ruleset): put it back with every active
+ * ban, for what is left of each. */
+static void repair(struct daemon *d)
+{
+	if (!enforcer_check(d->enf))
+		return;
+	if (enforcer_reinstall(d->enf) < 0)
+		return;
+	tracker_foreach_ban(d->p.tracker, requeue_ban, d);
+	d->repairs++;
+	logmsg(LOG_WARNING, "table inet %s was deleted (nft flush ruleset?); re-installed with %zu ban%s",
+	       d->cfg->table, enforcer_pending(d->enf), enforcer_pending(d->enf) == 1 ? "" : "s");
+	enforcer_flush(d->enf);
+}
+
 static int setup(struct daemon *d)
 {
 	char err[512];
@@ -308,6 +333,10 @@ static int setup(struct daemon *d)
 	}
 	if (d->nfq)
 		nfqcap_set_hook(d->nfq, flush_bans, d);
+	if (d->enf && (d->monfd = enforcer_monitor_fd(d->enf)) >= 0) {
+		ev.data.fd = d->monfd;
+		epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->monfd, &ev);
+	}
 	ev.data.fd = d->capfd;
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->capfd, &ev);
 	ev.data.fd = d->sigfd;
@@ -369,6 +398,8 @@ static int loop(struct daemon *d)
 				else
 					livepcap_read(d->pcap, &d->p);
 				flush_bans(d);
+			} else if (fd == d->monfd) {
+				repair(d);
 			} else if (fd == d->timerfd) {
 				uint64_t ticks;
 
@@ -415,7 +446,7 @@ int cmd_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct daemon d = { .epfd = -1, .sigfd = -1, .timerfd = -1, .capfd = -1 };
+	struct daemon d = { .epfd = -1, .sigfd = -1, .timerfd = -1, .capfd = -1, .monfd = -1 };
 	bool to_stderr = false;
 	int c, errors, rc;
 

@@ -42,6 +42,7 @@ struct setdef {
 struct enforcer {
 	const struct config *cfg;
 	struct mnl_socket *nl;
+	struct mnl_socket *mon;	/* nftables events */
 	uint32_t portid;
 	uint32_t seq;
 	struct setdef sets[2 * MAX_RULES];
@@ -472,6 +473,60 @@ static void add_set(struct enforcer *e, int af, unsigned plen)
 	e->nsets++;
 }
 
+int enforcer_monitor_fd(const struct enforcer *e)
+{
+	return e->mon ? mnl_socket_get_fd(e->mon) : -1;
+}
+
+struct evctx {
+	bool gone;
+	const char *table;
+};
+
+static int on_event(const struct nlmsghdr *nlh, void *data)
+{
+	struct evctx *x = data;
+	struct nftnl_table *t;
+
+	if (NFNL_MSG_TYPE(nlh->nlmsg_type) != NFT_MSG_DELTABLE)
+		return MNL_CB_OK;
+	t = nftnl_table_alloc();
+	if (nftnl_table_nlmsg_parse(nlh, t) == 0 &&
+	    nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY) == NFPROTO_INET &&
+	    nftnl_table_is_set(t, NFTNL_TABLE_NAME) &&
+	    !strcmp(nftnl_table_get_str(t, NFTNL_TABLE_NAME), x->table))
+		x->gone = true;
+	nftnl_table_free(t);
+	return MNL_CB_OK;
+}
+
+bool enforcer_check(struct enforcer *e)
+{
+	char buf[65536];
+	struct evctx x = { .gone = false, .table = e->cfg->table };
+	ssize_t n;
+
+	if (!e->mon)
+		return false;
+	while ((n = mnl_socket_recvfrom(e->mon, buf, sizeof(buf))) > 0)
+		mnl_cb_run(buf, (size_t)n, 0, 0, on_event, &x);
+	/* Events lost: assume the worst; reinstalling is harmless. */
+	if (n < 0 && errno == ENOBUFS)
+		x.gone = true;
+	return x.gone;
+}
+
+int enforcer_reinstall(struct enforcer *e)
+{
+	char err[256];
+
+	if (install(e, err, sizeof(err))) {
+		logmsg(LOG_ERR, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* Self-managed mode: the sets must exist already. */
 static int check_sets(struct enforcer *e, char *err, size_t errlen)
 {
@@ -527,6 +582,18 @@ struct enforcer *enforcer_open(const struct config *cfg, char *err, size_t errle
 	}
 	if (cfg->manage_ruleset ? install(e, err, errlen) : check_sets(e, err, errlen))
 		goto fail;
+	if (cfg->manage_ruleset) {
+		/* Someone may wipe the ruleset (systemctl restart nftables runs
+		 * 'flush ruleset'): hear about it. */
+		e->mon = mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (e->mon && mnl_socket_bind(e->mon, 1u << (NFNLGRP_NFTABLES - 1), MNL_SOCKET_AUTOPID) < 0) {
+			mnl_socket_close(e->mon);
+			e->mon = NULL;
+		}
+		if (!e->mon)
+			logmsg(LOG_WARNING, "nft: cannot follow ruleset changes (%s); a flushed ruleset "
+			       "will not be repaired", strerror(errno));
+	}
 	return e;
 fail:
 	enforcer_close(e, false);
@@ -554,6 +621,8 @@ void enforcer_close(struct enforcer *e, bool remove)
 	}
 	if (e->nl)
 		mnl_socket_close(e->nl);
+	if (e->mon)
+		mnl_socket_close(e->mon);
 	free(e->q);
 	free(e->buf);
 	free(e);

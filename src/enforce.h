@@ -39,6 +39,13 @@ int enforcer_flush(struct enforcer *e);
 /* Add one element directly (tests, benchmarks): key, prefix, timeout. */
 void enforcer_queue_key(struct enforcer *e, const struct prefix *key, usec_t timeout, bool reban);
 const struct enforce_stats *enforcer_stats(const struct enforcer *e);
+/* A descriptor that becomes readable on nftables changes (managed mode),
+ * or -1. enforcer_check reads the events and returns true when our table
+ * was deleted, e.g. by 'nft flush ruleset': the caller then calls
+ * enforcer_reinstall and queues every active ban again. */
+int enforcer_monitor_fd(const struct enforcer *e);
+bool enforcer_check(struct enforcer *e);
+int enforcer_reinstall(struct enforcer *e);
 /* Set name for a family and prefix length. */
 void enforcer_set_name(int af, unsigned plen, char *buf, size_t len);
 /* remove: delete the table (managed mode, on_exit = remove). */

@@ -592,6 +592,17 @@ void tracker_free(struct tracker *t)
 	free(t);
 }
 
+void tracker_foreach_ban(const struct tracker *t,
+			 void (*fn)(void *arg, const struct prefix *key, usec_t until), void *arg)
+{
+	for (uint32_t i = 0; i < t->nheap; i++) {
+		const struct source *s = &t->src[t->heap[i].src];
+		struct prefix p = { .a = s->key, .len = s->plen };
+
+		fn(arg, &p, t->heap[i].until);
+	}
+}
+
 void tracker_set_config(struct tracker *t, const struct config *cfg)
 {
 	t->cfg = cfg;

@@ -66,6 +66,10 @@ uint32_t tracker_active_bans(const struct tracker *t);
 uint64_t tracker_memory(const struct tracker *t);
 size_t tracker_bytes_per_source(const struct tracker *t);
 
+/* Every active ban: key and end time (packet time). */
+void tracker_foreach_ban(const struct tracker *t,
+			 void (*fn)(void *arg, const struct prefix *key, usec_t until), void *arg);
+
 /* Map a paired reply to its class, or -1 for "nothing to count". */
 int classify(const struct smtp_event *ev);
 

@@ -27,6 +27,7 @@ live_tests() {
 	live_reload
 	live_enforce
 	live_enforce_expiry_observe_allow
+	live_repair
 	live_batch
 	lab_down
 }
@@ -277,6 +278,22 @@ live_enforce_expiry_observe_allow() {
 	rg_stop
 	t "allowlist: a harvesting allowlisted address is never banned" bash -c \
 		"! echo '$out' | grep -q '$ATT4' && ! grep -q ' ban ' '$LAB_DIR/rg.log'"
+	lab_srv nft delete table inet rcptguard 2>/dev/null
+}
+
+# 'nft flush ruleset' (systemctl restart nftables) wipes our table: it
+# comes back with every active ban within a second.
+live_repair() {
+	if ! rg_start pcap; then
+		nok "repair: daemon starts"
+		return
+	fi
+	lab_cli "$here/build/smtpc" -T 500 -b $ATT4 -s $SRV4 harvest -n 12 -k 12 -g 1 >/dev/null
+	lab_srv nft flush ruleset
+	sleep 1
+	t "repair: after nft flush ruleset, the table and the ban are back within a second" bash -c \
+		"grep -q 'was deleted (nft flush ruleset?); re-installed with 1 ban' '$LAB_DIR/rg.log' && ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q '$ATT4 .*expires'"
+	rg_stop
 	lab_srv nft delete table inet rcptguard 2>/dev/null
 }
 
