@@ -91,9 +91,10 @@ test check: deps
 demo: deps rcptguard build/smtpc
 	tests/demo.sh
 
-bench: deps rcptguard build/replaybench build/mkbench build/nfqfloor build/smtpc
+bench: deps rcptguard build/replaybench build/mkbench build/nfqfloor build/smtpc build/nftbatch
 	bench/run.sh
 	bench/live.sh
+	bench/nft.sh
 
 fixtures: rcptguard build/mkpcap
 	tests/fixtures/make-synthetic.sh

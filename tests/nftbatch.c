@@ -1,4 +1,4 @@
-/* nftbatch COUNT [SIZE] [TIMEOUT_S]: ban COUNT addresses (198.18.0.0/15,
+/* nftbatch COUNT [SIZE] [TIMEOUT_S]: ban COUNT addresses (198.19.0.0/16,
  * and fd00:bb::/32 per /64 for every tenth) through rcptguard's enforcer,
  * SIZE per batch (default all in one), in the current network namespace.
  * Prints the time per batch and elements per second. Used by the tests
@@ -36,8 +36,8 @@ int main(int argc, char **argv)
 	double *lat, t0, total;
 	long nb = 0, refused = 0;
 
-	if (count < 1 || size < 1 || count > 131072) {
-		fprintf(stderr, "usage: nftbatch COUNT(<=131072) [SIZE] [TIMEOUT_S]\n");
+	if (count < 1 || size < 1 || count > 65536) {
+		fprintf(stderr, "usage: nftbatch COUNT(<=65536) [SIZE] [TIMEOUT_S]\n");
 		return 2;
 	}
 	config_defaults(&cfg);
@@ -66,7 +66,7 @@ int main(int argc, char **argv)
 			} else {
 				p.a.af = 4;
 				p.a.b[0] = 198;
-				p.a.b[1] = (uint8_t)(18 + (i >> 16));
+				p.a.b[1] = 19;	/* away from the lab hosts in 198.18.0.0/24 */
 				p.a.b[2] = (uint8_t)(i >> 8);
 				p.a.b[3] = (uint8_t)i;
 				p.len = 32;
