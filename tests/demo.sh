@@ -34,12 +34,6 @@ rgpid=$!
 for i in $(seq 1 50); do grep -q running: "$LAB_DIR/rg.log" && break; sleep 0.1; done
 sed 's/^/  /' "$LAB_DIR/rg.log"
 
-log_settle() {
-	local prev=-1 cur i
-	for i in $(seq 1 50); do
-		cur=$(postfix_log | wc -l); [ "$cur" = "$prev" ] && return; prev=$cur; sleep 0.1
-	done
-}
 count_log() { postfix_log | grep -c "$1" || true; }
 
 say "A legitimate sender ($GOOD4) delivers 5 messages in the background, throughout"

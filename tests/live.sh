@@ -67,16 +67,6 @@ rg_stop() {
 	wait $rgpid 2>/dev/null
 }
 
-log_settle() {
-	local prev=-1 cur i
-	for i in $(seq 1 50); do
-		cur=$(postfix_log | wc -l)
-		[ "$cur" = "$prev" ] && return 0
-		prev=$cur
-		sleep 0.1
-	done
-}
-
 # jq over the daemon's summary for one source key; 0 when absent.
 src_count() {	# key class
 	jq --arg k "$1" --arg c "$2" '[.sources[] | select(.key == $k) | .[$c]] | add // 0' "$LAB_DIR/sum.json"

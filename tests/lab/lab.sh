@@ -116,6 +116,17 @@ postfix_log() { cat "$LAB_DIR/postfix/maillog" 2>/dev/null; }
 # a queue ID they read "NOQUEUE: reject: RCPT", after an accepted
 # recipient "<queue id>: reject: RCPT".
 postfix_rejects() { postfix_log | grep -c ': reject: RCPT from .*: 550 5.1.1 ' || true; }
+# Wait (at most 5 s) until Postfix's log stops growing: postlogd writes
+# asynchronously, and the tests count its lines.
+log_settle() {
+	local prev=-1 cur i
+	for i in $(seq 1 50); do
+		cur=$(postfix_log | wc -l)
+		[ "$cur" = "$prev" ] && return 0
+		prev=$cur
+		sleep 0.1
+	done
+}
 # Messages delivered to the virtual mailboxes.
 mailbox_count() { find "$LAB_DIR/postfix/mail" -path '*/new/*' -type f 2>/dev/null | wc -l; }
 
