@@ -57,7 +57,7 @@ kill -TERM $rgpid; wait $rgpid 2>/dev/null || true; rgpid=
 
 say "Postfix's own log"
 for a in $ATT4 $ATT6; do
-	echo "  $a: $(count_log ": connect from unknown\[$a\]") connection(s) accepted, $(count_log "reject: RCPT from unknown\[$a\]") probe(s) answered (of $( [ $a = $ATT4 ] && echo 500 || echo 100) tried), $(count_log "lost connection after .* from unknown\[$a\]") session(s) cut"
+	echo "  $a: $(count_log ": connect from unknown\[$a\]") connection(s) accepted, $(count_log "reject: RCPT from unknown\[$a\]") probe(s) rejected (of $( [ $a = $ATT4 ] && echo 500 || echo 100) tried), $(count_log "lost connection after .* from unknown\[$a\]") session(s) cut"
 done
 echo "  legitimate sender: $(grep -o 'delivered=[0-9]*' "$LAB_DIR/good1" | cut -d= -f2) + $(grep -o 'delivered=[0-9]*' "$LAB_DIR/good2" | cut -d= -f2) of 10 messages delivered; mailbox holds $(mailbox_count)"
 jq -r '"  rcptguard saw \(.events.rcpt_rejected) rejected recipients, \(.smtp.bodies) messages; ban latency: the ban fell on the 10th distinct rejected recipient"' "$LAB_DIR/sum.json"
