@@ -78,6 +78,9 @@ void config_defaults(struct config *c)
 	c->drop = DROP_ALL;
 	c->gateway = false;
 	c->remove_on_exit = false;
+	c->manage_queue = false;
+	c->set_size = DEF_SET_SIZE;
+	snprintf(c->state_file, sizeof(c->state_file), "%s", DEF_STATE_FILE);
 	c->kill_sessions = -1;
 	/* The host's own addresses; replay, which cannot know whose host a
 	 * capture came from, follows every server instead. */
@@ -396,6 +399,20 @@ static void global_key(struct parser *ps, const char *k, char *v)
 			c->remove_on_exit = true;
 		else
 			perr(ps, "on_exit must be 'keep' (bans expire by themselves) or 'remove'");
+	} else if (!strcmp(k, "manage_queue")) {
+		if (parse_bool(v, &c->manage_queue))
+			perr(ps, "manage_queue must be yes or no");
+	} else if (!strcmp(k, "set_size")) {
+		if (parse_u32(v, 16, 16777216, &c->set_size))
+			perr(ps, "set_size must be from 16 to 16777216");
+	} else if (!strcmp(k, "state_file")) {
+		if (!strcmp(v, "none"))
+			c->state_file[0] = 0;
+		else if (v[0] != '/' || strlen(v) >= sizeof(c->state_file))
+			perr(ps, "state_file must be an absolute path (shorter than %zu) or 'none'",
+			     sizeof(c->state_file));
+		else
+			snprintf(c->state_file, sizeof(c->state_file), "%s", v);
 	} else if (!strcmp(k, "queue_maxlen")) {
 		if (parse_u32(v, 64, 1000000, &c->queue_maxlen))
 			perr(ps, "queue_maxlen must be from 64 to 1000000");
@@ -696,6 +713,9 @@ void config_print(const struct config *c, FILE *out)
 	fprintf(out, "drop = %s\n", c->drop == DROP_NEW ? "new" : "all");
 	fprintf(out, "gateway = %s\n", c->gateway ? "yes" : "no");
 	fprintf(out, "on_exit = %s\n", c->remove_on_exit ? "remove" : "keep");
+	fprintf(out, "manage_queue = %s\n", c->manage_queue ? "yes" : "no");
+	fprintf(out, "set_size = %u\n", c->set_size);
+	fprintf(out, "state_file = %s\n", c->state_file[0] ? c->state_file : "none");
 	fprintf(out, "kill_sessions = %s\n", c->kill_sessions < 0 ? "auto" : c->kill_sessions ? "yes" : "no");
 	if (c->servers_mode == SERVERS_LOCAL)
 		fprintf(out, "servers = local\n");

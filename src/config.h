@@ -19,6 +19,8 @@
 #define DEF_MAX_FLOWS		65536
 /* Tracked sources (addresses or prefixes with recent events). */
 #define DEF_MAX_SOURCES		1000000
+#define DEF_SET_SIZE		65536
+#define DEF_STATE_FILE		"/var/lib/rcptguard/state"
 /* Postfix accepts 1000 recipients a message; a pipelined harvest can
  * send them in one burst before the first reply. */
 #define DEF_MAX_PIPELINE	1024
@@ -95,6 +97,9 @@ struct config {
 	int drop;		/* enum drop_mode */
 	bool gateway;		/* also drop on the forward hook */
 	bool remove_on_exit;
+	bool manage_queue;	/* add the NFQUEUE rules to our table */
+	uint32_t set_size;	/* element limit of each set */
+	char state_file[256];	/* bans and escalation history; "" = none */
 	int kill_sessions;	/* -1 auto (yes when servers = local), 0, 1 */
 	int servers_mode;	/* enum servers_mode */
 	bool servers_any;	/* in effect: follow every server */

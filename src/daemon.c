@@ -24,6 +24,7 @@
 #include "nfqcap.h"
 #include "pipeline.h"
 #include "sesskill.h"
+#include "state.h"
 #include "summary.h"
 
 /* The timer turns the wheels and expires flows when traffic is quiet. */
@@ -45,6 +46,8 @@ struct daemon {
 	uint64_t sessions_killed;
 	struct prefix to_cut[64];	/* bans whose sessions are cut after the flush */
 	size_t ncut;
+	bool state_dirty;		/* a ban since the state file was written */
+	uint64_t state_writes, state_errors;
 };
 
 static usec_t wall_now(void)
@@ -73,6 +76,7 @@ static void on_ban(void *arg, const struct ban *b)
 		return;
 	}
 	logmsg(LOG_NOTICE, "%s", line);
+	d->state_dirty = true;
 	/* Sent with the others of this loop iteration, in one batch. */
 	if (d->enf)
 		enforcer_queue(d->enf, b);
@@ -177,10 +181,27 @@ static void reload(struct daemon *d)
 	memcpy(c->interface, d->cfg->interface, sizeof(c->interface));
 	memcpy(c->ports, d->cfg->ports, sizeof(c->ports));
 	c->nports = d->cfg->nports;
+	/* The ruleset too: it was installed with these. */
+	if (strcmp(c->table, d->cfg->table) || c->manage_ruleset != d->cfg->manage_ruleset ||
+	    c->manage_queue != d->cfg->manage_queue || c->drop != d->cfg->drop ||
+	    c->gateway != d->cfg->gateway || c->set_size != d->cfg->set_size ||
+	    c->observe != d->cfg->observe || strcmp(c->state_file, d->cfg->state_file))
+		logmsg(LOG_WARNING, "reload: ruleset settings (mode, manage_ruleset, manage_queue, table, "
+		       "drop, gateway, set_size, state_file) take effect at the next start");
+	memcpy(c->table, d->cfg->table, sizeof(c->table));
+	c->manage_ruleset = d->cfg->manage_ruleset;
+	c->manage_queue = d->cfg->manage_queue;
+	c->drop = d->cfg->drop;
+	c->gateway = d->cfg->gateway;
+	c->set_size = d->cfg->set_size;
+	c->observe = d->cfg->observe;
+	memcpy(c->state_file, d->cfg->state_file, sizeof(c->state_file));
 	if (rules_changed(d->cfg, c))
 		logmsg(LOG_NOTICE, "reload: rules changed; counting starts afresh");
 	pipeline_reconfigure(&d->p, c, rules_changed(d->cfg, c));
 	summary_reconfigure(d->sum, c);
+	if (d->enf)
+		enforcer_set_config(d->enf, c);
 	config_free(d->cfg);
 	free(d->cfg);
 	d->cfg = c;
@@ -262,13 +283,144 @@ static void flush_bans(void *arg)
 	d->ncut = 0;
 }
 
-static void requeue_ban(void *arg, const struct prefix *key, usec_t until)
+static void requeue_ban(void *arg, const struct ban_record *r)
 {
 	struct daemon *d = arg;
-	usec_t left = until - wall_now();
+	usec_t left = r->until - wall_now();
 
 	if (left > USEC_PER_SEC)
-		enforcer_queue_key(d->enf, key, left, false);
+		enforcer_queue_key(d->enf, &r->key, left, false);
+}
+
+static void save_state(struct daemon *d)
+{
+	if (!d->cfg->state_file[0] || d->cfg->observe)
+		return;
+	if (state_save(d->cfg->state_file, d->p.tracker) < 0) {
+		/* Once per kind of failure, not once a second. */
+		if (!d->state_errors++)
+			logmsg(LOG_ERR, "cannot write the state file %s: %s", d->cfg->state_file,
+			       strerror(errno));
+		return;
+	}
+	if (d->state_errors) {
+		logmsg(LOG_NOTICE, "state file %s written again", d->cfg->state_file);
+		d->state_errors = 0;
+	}
+	d->state_writes++;
+	d->state_dirty = false;
+}
+
+/* ---- start-up: state file and kernel, reconciled ---- */
+
+struct kelems {
+	struct elem_info *v;
+	size_t n, cap;
+};
+
+static void collect_elem(void *arg, const struct elem_info *ei)
+{
+	struct kelems *k = arg;
+
+	if (k->n == k->cap) {
+		k->cap = k->cap ? k->cap * 2 : 1024;
+		k->v = xrealloc(k->v, k->cap * sizeof(*k->v));
+	}
+	k->v[k->n++] = *ei;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	const struct prefix *x = a, *y = b;
+
+	if (x->a.af != y->a.af)
+		return x->a.af < y->a.af ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->a.b, y->a.b, sizeof(x->a.b));
+}
+
+struct syncctx {
+	struct daemon *d;
+	struct kelems *k;
+	usec_t now;
+	size_t sent;
+};
+
+/* Every active ban of the tracker into the kernel: missing ones added,
+ * ones the kernel would end sooner re-added with the longer timeout. */
+static void sync_ban(void *arg, const struct ban_record *r)
+{
+	struct syncctx *x = arg;
+	usec_t left = r->until - x->now;
+	const struct elem_info *ei = bsearch(&r->key, x->k->v, x->k->n, sizeof(*x->k->v), cmp_key);
+
+	if (left <= USEC_PER_SEC)
+		return;
+	if (ei && (usec_t)ei->expires_ms * 1000 + USEC_PER_SEC >= left)
+		return;
+	enforcer_queue_key(x->d->enf, &r->key, left, ei != NULL);
+	x->sent++;
+}
+
+/* A restart must neither lift bans early nor forget repeat offenders: the
+ * state file gives bans and history, the kernel's sets what is enforced
+ * now. Both go into the tracker; bans the allowlist now covers leave the
+ * kernel; bans only the file knew go back in, in one batch. */
+static void restore(struct daemon *d)
+{
+	struct state_counts sc = { 0 };
+	struct kelems k = { 0 };
+	struct syncctx x = { .d = d, .k = &k };
+	size_t adopted = 0, removed = 0;
+	uint64_t t0 = (uint64_t)wall_now();
+	usec_t now = wall_now();
+
+	x.now = now;
+	if (d->cfg->state_file[0] &&
+	    state_load(d->cfg->state_file, d->p.tracker, d->cfg, now, &sc, stderr) < 0)
+		logmsg(LOG_ERR, "cannot read the state file %s: %s; starting without it",
+		       d->cfg->state_file, strerror(errno));
+	if (d->enf) {
+		if (enforcer_dump(d->enf, collect_elem, &k) < 0)
+			logmsg(LOG_WARNING, "nft: cannot read back the sets: %s", strerror(errno));
+		for (size_t i = 0; i < k.n; i++) {
+			struct ban_record r = {
+				.key = k.v[i].key,
+				.rule = -1,
+				.nth = 1,
+				.since = now - (usec_t)(k.v[i].timeout_ms - k.v[i].expires_ms) * 1000,
+				.until = now + (usec_t)k.v[i].expires_ms * 1000,
+			};
+
+			if (tracker_may_ban(d->p.tracker, &r.key.a) != TRACK_OK) {
+				char a[ADDR_STRLEN];
+
+				enforcer_queue_del(d->enf, &r.key);
+				logmsg(LOG_NOTICE, "unban %s: now allowlisted or never banned",
+				       prefix_fmt(&r.key, a, sizeof(a)));
+				removed++;
+				continue;
+			}
+			/* Known from the file: keeps its rule and count. */
+			if (!tracker_lookup(d->p.tracker, &r.key, &(struct ban_record){ 0 }))
+				adopted++;
+			tracker_restore(d->p.tracker, now, &r);
+		}
+		qsort(k.v, k.n, sizeof(*k.v), cmp_key);
+		tracker_foreach_ban(d->p.tracker, true, sync_ban, &x);
+		enforcer_flush(d->enf);
+	}
+	if (sc.bans || sc.history || sc.bad || sc.refused || k.n || removed)
+		logmsg(LOG_NOTICE, "restored %u active bans: %zu from the state file (and %zu earlier bans), "
+		       "%zu in the kernel, %zu adopted from it, %zu re-sent, %zu allowlisted removed, "
+		       "%zu refused, %zu bad lines; %llu ms",
+		       tracker_active_bans(d->p.tracker), sc.bans, sc.history, k.n, adopted, x.sent,
+		       removed, sc.refused, sc.bad,
+		       (unsigned long long)(((uint64_t)wall_now() - t0) / 1000));
+	free(k.v);
+	if (removed)
+		d->state_dirty = true;
 }
 
 /* Our table vanished (nft flush ruleset): put it back with every active
@@ -279,7 +431,7 @@ static void repair(struct daemon *d)
 		return;
 	if (enforcer_reinstall(d->enf) < 0)
 		return;
-	tracker_foreach_ban(d->p.tracker, requeue_ban, d);
+	tracker_foreach_ban(d->p.tracker, true, requeue_ban, d);
 	d->repairs++;
 	logmsg(LOG_WARNING, "table inet %s was deleted (nft flush ruleset?); re-installed with %zu ban%s",
 	       d->cfg->table, enforcer_pending(d->enf), enforcer_pending(d->enf) == 1 ? "" : "s");
@@ -407,6 +559,9 @@ static int loop(struct daemon *d)
 					continue;
 				pipeline_tick(&d->p, wall_now());
 				flush_bans(d);
+				/* At most once a second, however many bans. */
+				if (d->state_dirty)
+					save_state(d);
 				if (d->pcap) {
 					uint64_t drops = livepcap_poll_drops(d->pcap);
 
@@ -490,9 +645,12 @@ int cmd_run(int argc, char **argv)
 	 * a packet forged from outside cannot get a client banned. */
 	d.p.require_outbound_replies = true;
 	if (setup(&d) == 0) {
+		if (!d.cfg->observe)
+			restore(&d);
 		announce(&d);
 		rc = loop(&d);
 		write_summary(&d);
+		save_state(&d);
 	} else {
 		rc = 1;
 	}

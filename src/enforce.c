@@ -9,6 +9,7 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/xt_NFQUEUE.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <libnftnl/chain.h>
@@ -31,6 +32,7 @@ struct pending {
 	struct prefix key;
 	uint64_t timeout_ms;
 	bool reban;		/* the element may still be in the set */
+	bool del;		/* delete only (unban) */
 };
 
 struct setdef {
@@ -51,6 +53,7 @@ struct enforcer {
 	size_t nq, capq;
 	char *buf;		/* batch buffer */
 	size_t buflen;
+	int queue_how;		/* enum queue_how */
 	struct enforce_stats st;
 };
 
@@ -103,7 +106,7 @@ static void batch_next(struct batch *bt)
 /* Send and read one answer per message. failed[i] (when given) is set to
  * the errno of message first + i. Returns the number of failed messages,
  * or -1 when the exchange itself failed. */
-static int batch_send(struct enforcer *e, struct batch *bt, int *failed)
+static int batch_send(struct enforcer *e, struct batch *bt, int *failed, size_t nfailed)
 {
 	uint32_t n = bt->next - bt->first, got = 0;
 	int bad = 0;
@@ -124,14 +127,23 @@ static int batch_send(struct enforcer *e, struct batch *bt, int *failed)
 		if (r < 0)
 			return -1;
 		while (mnl_nlmsg_ok(nlh, left)) {
-			if (nlh->nlmsg_type == NLMSG_ERROR && nlh->nlmsg_seq >= bt->first &&
-			    nlh->nlmsg_seq < bt->next) {
+			if (nlh->nlmsg_type == NLMSG_ERROR && nlh->nlmsg_seq == bt->first - 1) {
+				/* An answer to the batch itself: refused whole,
+				 * e.g. EPERM without CAP_NET_ADMIN. */
+				const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
+
+				if (err->error) {
+					errno = -err->error;
+					return -1;
+				}
+			} else if (nlh->nlmsg_type == NLMSG_ERROR && nlh->nlmsg_seq >= bt->first &&
+				   nlh->nlmsg_seq < bt->next) {
 				const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
 
 				got++;
 				if (err->error) {
 					bad++;
-					if (failed)
+					if (failed && nlh->nlmsg_seq - bt->first < nfailed)
 						failed[nlh->nlmsg_seq - bt->first] = -err->error;
 				}
 			}
@@ -184,6 +196,20 @@ static struct nftnl_expr *ex_mask(const void *mask, uint32_t len)
 	nftnl_expr_set(x, NFTNL_EXPR_BITWISE_MASK, mask, len);
 	nftnl_expr_set(x, NFTNL_EXPR_BITWISE_XOR, zero, len);
 	return x;
+}
+
+static void flush_chain(struct enforcer *e, struct batch *bt, const char *name)
+{
+	struct nftnl_rule *flush = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_rule_set_u32(flush, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(flush, NFTNL_RULE_TABLE, e->cfg->table);
+	nftnl_rule_set_str(flush, NFTNL_RULE_CHAIN, name);
+	nlh = batch_msg(e, bt, NFT_MSG_DELRULE, NFPROTO_INET, 0);
+	nftnl_rule_nlmsg_build_payload(nlh, flush);
+	batch_next(bt);
+	nftnl_rule_free(flush);
 }
 
 /* meta nfproto AF meta l4proto tcp tcp dport PORT [tcp flags & (syn|ack)
@@ -239,10 +265,10 @@ static struct nftnl_rule *drop_rule(const struct enforcer *e, const char *chain,
 	return r;
 }
 
-static void add_chain(struct enforcer *e, struct batch *bt, const char *name, uint32_t hook)
+static void add_chain(struct enforcer *e, struct batch *bt, const char *name, uint32_t hook,
+		      bool keep)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
-	struct nftnl_rule *flush = nftnl_rule_alloc();
 	struct nlmsghdr *nlh;
 
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
@@ -257,13 +283,20 @@ static void add_chain(struct enforcer *e, struct batch *bt, const char *name, ui
 	batch_next(bt);
 	nftnl_chain_free(c);
 	/* Adopting our own chain: replace whatever rules it holds. */
-	nftnl_rule_set_u32(flush, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	nftnl_rule_set_str(flush, NFTNL_RULE_TABLE, e->cfg->table);
-	nftnl_rule_set_str(flush, NFTNL_RULE_CHAIN, name);
-	nlh = batch_msg(e, bt, NFT_MSG_DELRULE, NFPROTO_INET, 0);
-	nftnl_rule_nlmsg_build_payload(nlh, flush);
-	batch_next(bt);
-	nftnl_rule_free(flush);
+	flush_chain(e, bt, name);
+	if (!keep) {
+		/* Not wanted any more (gateway = no now): gone with the batch. */
+		struct nftnl_chain *d = nftnl_chain_alloc();
+
+		nftnl_chain_set_u32(d, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+		nftnl_chain_set_str(d, NFTNL_CHAIN_TABLE, e->cfg->table);
+		nftnl_chain_set_str(d, NFTNL_CHAIN_NAME, name);
+		nlh = batch_msg(e, bt, NFT_MSG_DELCHAIN, NFPROTO_INET, 0);
+		nftnl_chain_nlmsg_build_payload(nlh, d);
+		batch_next(bt);
+		nftnl_chain_free(d);
+		return;
+	}
 	for (size_t s = 0; s < e->nsets; s++) {
 		for (size_t p = 0; p < e->cfg->nports; p++) {
 			struct nftnl_rule *r = drop_rule(e, name, &e->sets[s], e->cfg->ports[p]);
@@ -276,8 +309,101 @@ static void add_chain(struct enforcer *e, struct batch *bt, const char *name, ui
 	}
 }
 
+/* ---- the queue rules (manage_queue) ---- */
+
+/* After our drop chains (-10): a banned source's packets are dropped
+ * before they cost a trip to user space. */
+#define QUEUE_PRIORITY -5
+
+/* meta l4proto tcp tcp dport|sport PORT queue num Q[-R] bypass, with the
+ * nft queue expression or, on kernels without it, the xtables NFQUEUE
+ * target through nf_tables' compat layer (what iptables-nft emits). */
+static struct nftnl_rule *queue_rule(const struct enforcer *e, const char *chain, uint16_t port,
+				     bool by_source)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	uint8_t tcp = IPPROTO_TCP;
+	uint16_t nport = htons(port);
+	uint16_t total = (uint16_t)(e->cfg->queue_last - e->cfg->queue_first + 1);
+	struct nftnl_expr *q;
+
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, e->cfg->table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_add_expr(r, ex_meta(NFT_META_L4PROTO));
+	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &tcp, 1));
+	nftnl_rule_add_expr(r, ex_payload(NFT_PAYLOAD_TRANSPORT_HEADER, by_source ? 0 : 2, 2));
+	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &nport, 2));
+	if (e->queue_how == QUEUE_EXPR) {
+		q = nftnl_expr_alloc("queue");
+		nftnl_expr_set_u16(q, NFTNL_EXPR_QUEUE_NUM, e->cfg->queue_first);
+		nftnl_expr_set_u16(q, NFTNL_EXPR_QUEUE_TOTAL, total);
+		nftnl_expr_set_u16(q, NFTNL_EXPR_QUEUE_FLAGS, NFT_QUEUE_FLAG_BYPASS);
+	} else {
+		/* libnftnl keeps (and later frees) the info pointer itself. */
+		struct xt_NFQ_info_v3 *info = xcalloc(1, sizeof(*info));
+
+		info->queuenum = e->cfg->queue_first;
+		info->queues_total = total;
+		info->flags = NFQ_FLAG_BYPASS;
+		q = nftnl_expr_alloc("target");
+		nftnl_expr_set_str(q, NFTNL_EXPR_TG_NAME, "NFQUEUE");
+		nftnl_expr_set_u32(q, NFTNL_EXPR_TG_REV, 3);
+		nftnl_expr_set(q, NFTNL_EXPR_TG_INFO, info, sizeof(*info));
+	}
+	nftnl_rule_add_expr(r, q);
+	return r;
+}
+
+/* With keep false the chain is removed: created (a no-op when it exists),
+ * emptied and deleted in the same atomic batch, so a table adopted from a
+ * run with manage_queue = yes loses its queue rules. */
+static void add_queue_chain(struct enforcer *e, struct batch *bt, const char *name, uint32_t hook,
+			    bool keep)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, e->cfg->table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, QUEUE_PRIORITY);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nlh = batch_msg(e, bt, NFT_MSG_NEWCHAIN, NFPROTO_INET, NLM_F_CREATE);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	batch_next(bt);
+	flush_chain(e, bt, name);
+	if (!keep) {
+		nlh = batch_msg(e, bt, NFT_MSG_DELCHAIN, NFPROTO_INET, 0);
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		batch_next(bt);
+		nftnl_chain_free(c);
+		return;
+	}
+	nftnl_chain_free(c);
+	for (size_t p = 0; p < e->cfg->nports; p++) {
+		for (int by_source = 0; by_source < 2; by_source++) {
+			struct nftnl_rule *r;
+
+			/* Input sees the clients' packets, output the replies;
+			 * forward sees both. */
+			if ((hook == NF_INET_LOCAL_IN && by_source) ||
+			    (hook == NF_INET_LOCAL_OUT && !by_source))
+				continue;
+			r = queue_rule(e, name, e->cfg->ports[p], by_source);
+			nlh = batch_msg(e, bt, NFT_MSG_NEWRULE, NFPROTO_INET, NLM_F_CREATE | NLM_F_APPEND);
+			nftnl_rule_nlmsg_build_payload(nlh, r);
+			batch_next(bt);
+			nftnl_rule_free(r);
+		}
+	}
+}
+
 static int install(struct enforcer *e, char *err, size_t errlen)
 {
+	int failed[512] = { 0 };
 	struct batch bt;
 	struct nftnl_table *t = nftnl_table_alloc();
 	struct nlmsghdr *nlh;
@@ -298,6 +424,9 @@ static int install(struct enforcer *e, char *err, size_t errlen)
 		nftnl_set_set_str(s, NFTNL_SET_NAME, e->sets[i].name);
 		nftnl_set_set_u32(s, NFTNL_SET_ID, (uint32_t)i + 1);
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT);
+		/* A full set refuses the next element (ENFILE): bounded
+		 * kernel memory, and the refusal is logged and counted. */
+		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, e->cfg->set_size);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, e->sets[i].af == 4 ? 4 : 16);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE,
 				  e->sets[i].af == 4 ? NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR);
@@ -308,14 +437,26 @@ static int install(struct enforcer *e, char *err, size_t errlen)
 		batch_next(&bt);
 		nftnl_set_free(s);
 	}
-	add_chain(e, &bt, "input", NF_INET_LOCAL_IN);
-	if (e->cfg->gateway)
-		add_chain(e, &bt, "forward", NF_INET_FORWARD);
-	rc = batch_send(e, &bt, NULL);
+	add_chain(e, &bt, "input", NF_INET_LOCAL_IN, true);
+	add_chain(e, &bt, "forward", NF_INET_FORWARD, e->cfg->gateway);
+	add_queue_chain(e, &bt, "queue_in", NF_INET_LOCAL_IN, e->queue_how != QUEUE_NONE);
+	add_queue_chain(e, &bt, "queue_out", NF_INET_LOCAL_OUT, e->queue_how != QUEUE_NONE);
+	add_queue_chain(e, &bt, "queue_fwd", NF_INET_FORWARD,
+			e->queue_how != QUEUE_NONE && e->cfg->gateway);
+	rc = batch_send(e, &bt, failed, ARRAY_LEN(failed));
 	if (rc) {
-		snprintf(err, errlen, "cannot install table inet %s: %s", e->cfg->table,
-			 rc < 0 ? strerror(errno) : "the kernel refused the batch (nf_tables missing, or a set of ours with other properties exists)");
-		return -1;
+		int why = errno;
+
+		for (size_t i = 0; rc > 0 && i < ARRAY_LEN(failed); i++)
+			if (failed[i]) {
+				why = failed[i];
+				break;
+			}
+		snprintf(err, errlen, "cannot install table inet %s: %s%s", e->cfg->table, strerror(why),
+			 why == EPERM ? " (rcptguard needs CAP_NET_ADMIN)" :
+			 why == EEXIST ? " (a set of that name exists with other properties: "
+					 "delete the table, or change 'table')" : "");
+		return -(why ? why : EIO);
 	}
 	e->st.installs++;
 	return 0;
@@ -377,7 +518,8 @@ static int send_elems(struct enforcer *e, size_t from, size_t to, bool reban_del
 			for (size_t i = from; i < to; i++) {
 				const struct pending *p = &e->q[i];
 
-				if (p->key.a.af != sd->af || p->key.len != sd->plen || (pass == 0 && !p->reban))
+				if (p->key.a.af != sd->af || p->key.len != sd->plen ||
+				    (pass == 0 && !p->reban && !p->del) || (pass == 1 && p->del))
 					continue;
 				v[n++] = p;
 				if (n == ELEMS_PER_MSG) {
@@ -390,7 +532,7 @@ static int send_elems(struct enforcer *e, size_t from, size_t to, bool reban_del
 		}
 	}
 	free(v);
-	return batch_send(e, &bt, failed);
+	return batch_send(e, &bt, failed, 2);
 }
 
 int enforcer_flush(struct enforcer *e)
@@ -410,17 +552,27 @@ int enforcer_flush(struct enforcer *e)
 			int failed[2] = { 0, 0 };
 			char k[ADDR_STRLEN];
 
+			int why;
+
 			if (send_elems(e, i, i + 1, true, failed) == 0)
+				continue;
+			/* An unban of an element that expired meanwhile: done. */
+			if (e->q[i].del && failed[0] == ENOENT)
 				continue;
 			/* A re-ban whose element already expired: no delete. */
 			if (e->q[i].reban && send_elems(e, i, i + 1, false, failed) == 0)
 				continue;
 			errors++;
+			why = failed[0] ? failed[0] : failed[1] ? failed[1] : errno;
 			e->st.element_errors++;
-			logmsg(LOG_ERR, "nft: cannot add %s to inet %s %s: %s",
-			       prefix_fmt(&e->q[i].key, k, sizeof(k)), e->cfg->table,
-			       set_for(e, &e->q[i].key)->name,
-			       strerror(failed[0] ? failed[0] : failed[1] ? failed[1] : errno));
+			if (why == ENFILE)
+				e->st.set_full++;
+			logmsg(LOG_ERR, "nft: cannot %s %s %s inet %s %s: %s%s", e->q[i].del ? "delete" : "add",
+			       prefix_fmt(&e->q[i].key, k, sizeof(k)), e->q[i].del ? "from" : "to",
+			       e->cfg->table, set_for(e, &e->q[i].key)->name, strerror(why),
+			       why == ENFILE ? " (the set is full: raise set_size)" :
+			       why == EPERM ? " (rcptguard needs CAP_NET_ADMIN)" :
+			       why == ENOENT ? " (no such table or set)" : "");
 		}
 	}
 	e->st.elements += e->nq - (size_t)errors;
@@ -444,7 +596,111 @@ void enforcer_queue_key(struct enforcer *e, const struct prefix *key, usec_t tim
 	e->q[e->nq].key = *key;
 	e->q[e->nq].timeout_ms = (uint64_t)(timeout / 1000);
 	e->q[e->nq].reban = reban;
+	e->q[e->nq].del = false;
 	e->nq++;
+}
+
+void enforcer_queue_del(struct enforcer *e, const struct prefix *key)
+{
+	enforcer_queue_key(e, key, 0, false);
+	if (e->nq && set_for(e, key))
+		e->q[e->nq - 1].del = true;
+}
+
+/* ---- reading the sets back ---- */
+
+struct dumpctx {
+	const struct setdef *sd;
+	void (*fn)(void *arg, const struct elem_info *);
+	void *arg;
+	size_t n;
+};
+
+static int on_counter(struct nftnl_expr *x, void *data)
+{
+	struct elem_info *ei = data;
+	const char *name = nftnl_expr_get_str(x, NFTNL_EXPR_NAME);
+
+	if (name && !strcmp(name, "counter")) {
+		ei->packets = nftnl_expr_get_u64(x, NFTNL_EXPR_CTR_PACKETS);
+		ei->bytes = nftnl_expr_get_u64(x, NFTNL_EXPR_CTR_BYTES);
+	}
+	return 0;
+}
+
+static int on_elem(struct nftnl_set_elem *el, void *data)
+{
+	struct dumpctx *x = data;
+	struct elem_info ei = { 0 };
+	uint32_t len = 0;
+	const void *key = nftnl_set_elem_get(el, NFTNL_SET_ELEM_KEY, &len);
+
+	if (!key || len != (x->sd->af == 4 ? 4u : 16u))
+		return 0;
+	ei.key.a.af = (uint8_t)x->sd->af;
+	memcpy(ei.key.a.b, key, len);
+	ei.key.len = (uint8_t)x->sd->plen;
+	if (nftnl_set_elem_is_set(el, NFTNL_SET_ELEM_TIMEOUT))
+		ei.timeout_ms = nftnl_set_elem_get_u64(el, NFTNL_SET_ELEM_TIMEOUT);
+	if (nftnl_set_elem_is_set(el, NFTNL_SET_ELEM_EXPIRATION))
+		ei.expires_ms = nftnl_set_elem_get_u64(el, NFTNL_SET_ELEM_EXPIRATION);
+	nftnl_set_elem_expr_foreach(el, on_counter, &ei);
+	x->fn(x->arg, &ei);
+	x->n++;
+	return 0;
+}
+
+static int on_dump(const struct nlmsghdr *nlh, void *data)
+{
+	struct dumpctx *x = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) == 0)
+		nftnl_set_elem_foreach(s, on_elem, x);
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+int enforcer_dump(struct enforcer *e, void (*fn)(void *arg, const struct elem_info *ei), void *arg)
+{
+	size_t bufsz = 1 << 20;
+	char *buf = xcalloc(1, bufsz);
+	int total = 0;
+
+	for (size_t i = 0; i < e->nsets; i++) {
+		struct dumpctx x = { .sd = &e->sets[i], .fn = fn, .arg = arg };
+		struct nftnl_set *s = nftnl_set_alloc();
+		struct nlmsghdr *nlh;
+		uint32_t seq = e->seq++;
+		int rc;
+
+		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, e->cfg->table);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, e->sets[i].name);
+		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK, seq);
+		nftnl_set_elems_nlmsg_build_payload(nlh, s);
+		nftnl_set_free(s);
+		if (mnl_socket_sendto(e->nl, nlh, nlh->nlmsg_len) < 0) {
+			free(buf);
+			return -1;
+		}
+		do {
+			ssize_t n = mnl_socket_recvfrom(e->nl, buf, bufsz);
+
+			if (n < 0) {
+				free(buf);
+				return -1;
+			}
+			rc = mnl_cb_run(buf, (size_t)n, seq, e->portid, on_dump, &x);
+		} while (rc > 0);
+		if (rc < 0) {
+			free(buf);
+			return -1;
+		}
+		total += (int)x.n;
+	}
+	free(buf);
+	return total;
 }
 
 void enforcer_queue(struct enforcer *e, const struct ban *b)
@@ -460,6 +716,16 @@ size_t enforcer_pending(const struct enforcer *e)
 const struct enforce_stats *enforcer_stats(const struct enforcer *e)
 {
 	return &e->st;
+}
+
+void enforcer_set_config(struct enforcer *e, const struct config *cfg)
+{
+	e->cfg = cfg;
+}
+
+int enforcer_queue_how(const struct enforcer *e)
+{
+	return e->queue_how;
 }
 
 static void add_set(struct enforcer *e, int af, unsigned plen)
@@ -520,7 +786,7 @@ int enforcer_reinstall(struct enforcer *e)
 {
 	char err[256];
 
-	if (install(e, err, sizeof(err))) {
+	if (install(e, err, sizeof(err)) < 0) {
 		logmsg(LOG_ERR, "%s", err);
 		return -1;
 	}
@@ -556,7 +822,7 @@ static int check_sets(struct enforcer *e, char *err, size_t errlen)
 struct enforcer *enforcer_open(const struct config *cfg, char *err, size_t errlen)
 {
 	struct enforcer *e = xcalloc(1, sizeof(*e));
-	int sz = 16 << 20;
+	int sz = 16 << 20, rc;
 
 	e->cfg = cfg;
 	e->seq = (uint32_t)time(NULL);
@@ -580,7 +846,26 @@ struct enforcer *enforcer_open(const struct config *cfg, char *err, size_t errle
 
 		setsockopt(mnl_socket_get_fd(e->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	}
-	if (cfg->manage_ruleset ? install(e, err, errlen) : check_sets(e, err, errlen))
+	if (cfg->manage_ruleset && cfg->manage_queue) {
+		/* The nft queue expression where the kernel has it, else the
+		 * xtables NFQUEUE target through the compat layer. */
+		e->queue_how = QUEUE_EXPR;
+		rc = install(e, err, errlen);
+		if (rc == -ENOENT || rc == -EOPNOTSUPP) {
+			logmsg(LOG_NOTICE, "nft: this kernel has no 'queue' expression (%s); "
+			       "queueing with the xtables NFQUEUE target (compat)", strerror(-rc));
+			e->queue_how = QUEUE_COMPAT;
+			rc = install(e, err, errlen);
+		}
+		if (rc == 0)
+			logmsg(LOG_NOTICE, "nft: queue rules for queue %u%s%.0u in table inet %s (%s)",
+			       cfg->queue_first, cfg->queue_last != cfg->queue_first ? "-" : "",
+			       cfg->queue_last != cfg->queue_first ? cfg->queue_last : 0, cfg->table,
+			       e->queue_how == QUEUE_EXPR ? "nft queue expression" : "compat NFQUEUE target");
+	} else {
+		rc = cfg->manage_ruleset ? install(e, err, errlen) : check_sets(e, err, errlen);
+	}
+	if (rc)
 		goto fail;
 	if (cfg->manage_ruleset) {
 		/* Someone may wipe the ruleset (systemctl restart nftables runs
@@ -616,7 +901,7 @@ void enforcer_close(struct enforcer *e, bool remove)
 		nftnl_table_nlmsg_build_payload(nlh, t);
 		batch_next(&bt);
 		nftnl_table_free(t);
-		if (batch_send(e, &bt, NULL))
+		if (batch_send(e, &bt, NULL, 0))
 			logmsg(LOG_WARNING, "nft: could not remove table inet %s", e->cfg->table);
 	}
 	if (e->nl)

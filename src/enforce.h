@@ -21,10 +21,15 @@ struct enforce_stats {
 	uint64_t element_errors;	/* elements the kernel refused */
 	uint64_t retries;		/* batches resent element by element */
 	uint64_t installs;		/* rulesets installed (start, repairs) */
+	uint64_t set_full;		/* elements refused: set_size reached */
 	uint64_t last_batch_us;		/* time of the last round trip */
 };
 
 struct enforcer;
+
+/* How the queue rules (manage_queue = yes) reach NFQUEUE. */
+enum queue_how { QUEUE_NONE, QUEUE_EXPR, QUEUE_COMPAT };
+int enforcer_queue_how(const struct enforcer *e);
 
 /* Managed mode: create or adopt the table, sets and drop rules in one
  * atomic batch. Self-managed: check that the sets exist. NULL with the
@@ -38,6 +43,19 @@ size_t enforcer_pending(const struct enforcer *e);
 int enforcer_flush(struct enforcer *e);
 /* Add one element directly (tests, benchmarks): key, prefix, timeout. */
 void enforcer_queue_key(struct enforcer *e, const struct prefix *key, usec_t timeout, bool reban);
+/* Queue the removal of an element (unban). */
+void enforcer_queue_del(struct enforcer *e, const struct prefix *key);
+
+/* One element as the kernel holds it: what is left of its timeout, and
+ * what its counter says the ban dropped. */
+struct elem_info {
+	struct prefix key;
+	uint64_t timeout_ms, expires_ms;
+	uint64_t packets, bytes;
+};
+/* Read every element of our sets back; fn for each. Returns how many, or
+ * -1 with errno. */
+int enforcer_dump(struct enforcer *e, void (*fn)(void *arg, const struct elem_info *ei), void *arg);
 const struct enforce_stats *enforcer_stats(const struct enforcer *e);
 /* A descriptor that becomes readable on nftables changes (managed mode),
  * or -1. enforcer_check reads the events and returns true when our table
@@ -46,6 +64,9 @@ const struct enforce_stats *enforcer_stats(const struct enforcer *e);
 int enforcer_monitor_fd(const struct enforcer *e);
 bool enforcer_check(struct enforcer *e);
 int enforcer_reinstall(struct enforcer *e);
+/* A reloaded configuration with the same ruleset settings (the caller
+ * keeps those from the running one). */
+void enforcer_set_config(struct enforcer *e, const struct config *cfg);
 /* Set name for a family and prefix length. */
 void enforcer_set_name(int af, unsigned plen, char *buf, size_t len);
 /* remove: delete the table (managed mode, on_exit = remove). */

@@ -88,6 +88,26 @@ void pipeline_init(struct pipeline *p, const struct config *cfg, uint64_t seed,
 	p->event_arg = arg;
 }
 
+struct carry {
+	const struct tracker *from;
+	struct tracker *to;
+	const struct config *cfg;
+	usec_t now;
+};
+
+static void carry_one(void *arg, const struct ban_record *r)
+{
+	const struct carry *x = arg;
+	struct ban_record n = *r;
+	const char *name = tracker_rule_name(x->from, r->rule);
+
+	n.rule = -1;
+	for (size_t i = 0; i < x->cfg->nrules; i++)
+		if (!strcmp(x->cfg->rules[i].name, name))
+			n.rule = (int)i;
+	tracker_restore(x->to, x->now, &n);
+}
+
 void pipeline_reconfigure(struct pipeline *p, const struct config *cfg, bool rules_changed)
 {
 	p->cfg = cfg;
@@ -100,8 +120,14 @@ void pipeline_reconfigure(struct pipeline *p, const struct config *cfg, bool rul
 	p->smtp.max_pipeline = cfg->max_pipeline;
 	p->smtp.max_line = cfg->max_line;
 	if (rules_changed) {
-		tracker_free(p->tracker);
+		struct tracker *old = p->tracker;
+		struct carry x = { .from = old, .cfg = cfg, .now = p->last_expire };
+
+		/* Counts start afresh; bans and their history stay. */
 		p->tracker = tracker_new(cfg, p->on_ban, p->event_arg);
+		x.to = p->tracker;
+		tracker_foreach_ban(old, false, carry_one, &x);
+		tracker_free(old);
 	} else {
 		tracker_set_config(p->tracker, cfg);
 	}

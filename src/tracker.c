@@ -40,9 +40,14 @@ struct wheel {
 	uint32_t slot[WHEEL_SLOTS];
 };
 
+/* An active ban: in a heap by end time. What it was for lives here, not in
+ * the source, so sources that were never banned pay nothing for it. */
 struct banent {
 	usec_t until;
+	usec_t since;
 	uint32_t src;
+	uint32_t count;
+	int32_t rule;
 };
 
 struct tracker {
@@ -262,9 +267,10 @@ static uint32_t source_get(struct tracker *t, const struct ipaddr *key, uint8_t 
 
 /* ---- bans ---- */
 
-static void heap_push(struct tracker *t, usec_t until, uint32_t si)
+static void heap_push(struct tracker *t, const struct banent *be)
 {
 	uint32_t i;
+	usec_t until = be->until;
 
 	if (t->nheap == t->heapcap) {
 		t->heapcap = t->heapcap ? t->heapcap * 2 : 64;
@@ -279,15 +285,25 @@ static void heap_push(struct tracker *t, usec_t until, uint32_t si)
 		t->heap[i] = t->heap[p];
 		i = p;
 	}
-	t->heap[i].until = until;
-	t->heap[i].src = si;
+	t->heap[i] = *be;
 }
 
-static void heap_pop(struct tracker *t)
+/* Remove entry i (the root for an expiry, any other for a lifted ban). */
+static void heap_remove(struct tracker *t, uint32_t i)
 {
 	struct banent last = t->heap[--t->nheap];
-	uint32_t i = 0;
 
+	if (i == t->nheap)
+		return;
+	/* Up first: the last entry may end sooner than i's parent. */
+	while (i) {
+		uint32_t p = (i - 1) / 2;
+
+		if (t->heap[p].until <= last.until)
+			break;
+		t->heap[i] = t->heap[p];
+		i = p;
+	}
 	for (;;) {
 		uint32_t c = 2 * i + 1;
 
@@ -300,8 +316,12 @@ static void heap_pop(struct tracker *t)
 		t->heap[i] = t->heap[c];
 		i = c;
 	}
-	if (t->nheap)
-		t->heap[i] = last;
+	t->heap[i] = last;
+}
+
+static void heap_pop(struct tracker *t)
+{
+	heap_remove(t, 0);
 }
 
 static usec_t ban_duration(const struct rule *r, uint32_t previous)
@@ -354,7 +374,8 @@ static void ban(struct tracker *t, usec_t now, uint32_t si, size_t ri, uint32_t 
 	s->banned = 1;
 	s->bans++;
 	s->until = now + b.duration;
-	heap_push(t, s->until, si);
+	heap_push(t, &(struct banent){ .until = s->until, .since = now, .src = si,
+				       .count = count, .rule = (int32_t)ri });
 	t->st.bans++;
 	t->st.bans_by_rule[ri]++;
 	if (t->on_ban)
@@ -523,12 +544,11 @@ void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cl
 			/* Once per event, and only for events some rule counts. */
 			checked = true;
 			tracker_advance(t, now);
-			if (prefixlist_match(&cfg->allowlist, a)) {
+			switch (tracker_may_ban(t, a)) {
+			case TRACK_ALLOWLISTED:
 				t->st.allowlisted++;
 				return;
-			}
-			if (addr_is_special(a) ||
-			    (!cfg->servers_any && prefixlist_match(&cfg->servers, a))) {
+			case TRACK_NEVER_BAN:
 				/* Loopback, link-local, and our own servers. */
 				t->st.never_ban++;
 				return;
@@ -592,15 +612,150 @@ void tracker_free(struct tracker *t)
 	free(t);
 }
 
-void tracker_foreach_ban(const struct tracker *t,
-			 void (*fn)(void *arg, const struct prefix *key, usec_t until), void *arg)
+static void record_of(const struct tracker *t, uint32_t si, const struct banent *be,
+		      struct ban_record *r)
 {
-	for (uint32_t i = 0; i < t->nheap; i++) {
-		const struct source *s = &t->src[t->heap[i].src];
-		struct prefix p = { .a = s->key, .len = s->plen };
+	const struct source *s = &t->src[si];
 
-		fn(arg, &p, t->heap[i].until);
+	memset(r, 0, sizeof(*r));
+	r->key.a = s->key;
+	r->key.len = s->plen;
+	r->nth = s->bans;
+	r->rule = -1;
+	if (be) {
+		r->rule = be->rule;
+		r->count = be->count;
+		r->since = be->since;
+		r->until = be->until;
 	}
+}
+
+void tracker_foreach_ban(const struct tracker *t, bool active_only,
+			 void (*fn)(void *arg, const struct ban_record *r), void *arg)
+{
+	struct ban_record r;
+
+	for (uint32_t i = 0; i < t->nheap; i++) {
+		record_of(t, t->heap[i].src, &t->heap[i], &r);
+		fn(arg, &r);
+	}
+	if (active_only)
+		return;
+	/* Sources banned before and free now: their count of bans is what
+	 * makes the next ban longer. */
+	for (uint32_t i = t->lru_head; i != NIL; i = t->src[i].next) {
+		if (!t->src[i].bans)
+			continue;
+		record_of(t, i, NULL, &r);
+		fn(arg, &r);
+	}
+}
+
+static uint32_t source_find(const struct tracker *t, const struct prefix *key)
+{
+	uint32_t b = key_bucket(t, &key->a, key->len);
+
+	for (uint32_t i = t->bucket[b]; i != NIL; i = t->src[i].hnext)
+		if (t->src[i].plen == key->len && addr_eq(&t->src[i].key, &key->a))
+			return i;
+	return NIL;
+}
+
+static uint32_t heap_find(const struct tracker *t, uint32_t si)
+{
+	/* Rare path (manual unban, reconciliation): a linear walk. */
+	for (uint32_t i = 0; i < t->nheap; i++)
+		if (t->heap[i].src == si)
+			return i;
+	return NIL;
+}
+
+bool tracker_lookup(const struct tracker *t, const struct prefix *key, struct ban_record *r)
+{
+	uint32_t si = source_find(t, key), hi;
+
+	if (si == NIL || (!t->src[si].banned && !t->src[si].bans))
+		return false;
+	hi = t->src[si].banned ? heap_find(t, si) : NIL;
+	record_of(t, si, hi == NIL ? NULL : &t->heap[hi], r);
+	return true;
+}
+
+int tracker_may_ban(const struct tracker *t, const struct ipaddr *a)
+{
+	if (prefixlist_match(&t->cfg->allowlist, a))
+		return TRACK_ALLOWLISTED;
+	if (addr_is_special(a) || (!t->cfg->servers_any && prefixlist_match(&t->cfg->servers, a)))
+		return TRACK_NEVER_BAN;
+	return TRACK_OK;
+}
+
+int tracker_restore(struct tracker *t, usec_t now, const struct ban_record *r)
+{
+	int why = tracker_may_ban(t, &r->key.a);
+	uint32_t si;
+	struct source *s;
+
+	if (why != TRACK_OK)
+		return why;
+	tracker_advance(t, now);
+	si = source_get(t, &r->key.a, r->key.len);
+	if (si == NIL)
+		return TRACK_FULL;
+	s = &t->src[si];
+	if (r->nth > s->bans)
+		s->bans = (uint16_t)(r->nth > UINT16_MAX ? UINT16_MAX : r->nth);
+	if (r->until <= now)
+		return TRACK_OK;	/* history only */
+	if (s->banned) {
+		uint32_t hi = heap_find(t, si);
+
+		if (hi == NIL || t->heap[hi].until >= r->until)
+			return TRACK_OK;
+		heap_remove(t, hi);
+	} else {
+		drop_hits(t, si);
+		lru_unlink(t, si);
+		s->banned = 1;
+	}
+	s->until = r->until;
+	heap_push(t, &(struct banent){ .until = r->until, .since = r->since ? r->since : now,
+				       .src = si, .count = r->count,
+				       .rule = r->rule < (int)t->nrules ? r->rule : -1 });
+	return TRACK_OK;
+}
+
+int tracker_ban(struct tracker *t, usec_t now, const struct prefix *key, usec_t duration)
+{
+	int why = tracker_may_ban(t, &key->a);
+	uint32_t si;
+	struct ban_record r = { .key = *key, .rule = -1, .since = now, .until = now + duration };
+
+	if (why != TRACK_OK)
+		return why;
+	si = source_find(t, key);
+	r.nth = (si == NIL ? 0u : t->src[si].bans) + 1u;
+	return tracker_restore(t, now, &r);
+}
+
+bool tracker_unban(struct tracker *t, const struct prefix *key)
+{
+	uint32_t si = source_find(t, key), hi;
+
+	if (si == NIL || !t->src[si].banned)
+		return false;
+	hi = heap_find(t, si);
+	if (hi != NIL)
+		heap_remove(t, hi);
+	t->src[si].banned = 0;
+	lru_push_head(t, si);
+	t->st.unbans++;
+	return true;
+}
+
+const char *tracker_rule_name(const struct tracker *t, int rule)
+{
+	return rule >= 0 && (size_t)rule < t->cfg->nrules ? t->cfg->rules[rule].name : "manual";
 }
 
 void tracker_set_config(struct tracker *t, const struct config *cfg)

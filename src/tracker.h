@@ -66,9 +66,33 @@ uint32_t tracker_active_bans(const struct tracker *t);
 uint64_t tracker_memory(const struct tracker *t);
 size_t tracker_bytes_per_source(const struct tracker *t);
 
-/* Every active ban: key and end time (packet time). */
-void tracker_foreach_ban(const struct tracker *t,
-			 void (*fn)(void *arg, const struct prefix *key, usec_t until), void *arg);
+/* What the tracker knows of a banned source: for the state file, the
+ * control socket and start-up reconciliation. */
+struct ban_record {
+	struct prefix key;
+	int rule;		/* index into cfg->rules, or -1: manual or adopted */
+	uint32_t count;		/* events that triggered the ban */
+	uint32_t nth;		/* times banned, this one included */
+	usec_t since, until;	/* until == 0: banned before, free now */
+};
+
+enum track_result { TRACK_OK, TRACK_ALLOWLISTED, TRACK_NEVER_BAN, TRACK_FULL };
+
+/* Every active ban (soonest to end first is not promised); with
+ * active_only false, also every source banned before and free now. */
+void tracker_foreach_ban(const struct tracker *t, bool active_only,
+			 void (*fn)(void *arg, const struct ban_record *r), void *arg);
+bool tracker_lookup(const struct tracker *t, const struct prefix *key, struct ban_record *r);
+/* TRACK_OK, or why this address must never be banned. */
+int tracker_may_ban(const struct tracker *t, const struct ipaddr *a);
+/* Put back what a state file or the kernel says: a ban (until > now) or
+ * only the count of earlier bans. Never bans what tracker_may_ban refuses.
+ * No ban callback: the caller enforces. Returns enum track_result. */
+int tracker_restore(struct tracker *t, usec_t now, const struct ban_record *r);
+/* A manual ban (rule -1) and unban; no callback either. */
+int tracker_ban(struct tracker *t, usec_t now, const struct prefix *key, usec_t duration);
+bool tracker_unban(struct tracker *t, const struct prefix *key);
+const char *tracker_rule_name(const struct tracker *t, int rule);
 
 /* Map a paired reply to its class, or -1 for "nothing to count". */
 int classify(const struct smtp_event *ev);

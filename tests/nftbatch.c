@@ -36,12 +36,14 @@ int main(int argc, char **argv)
 	double *lat, t0, total;
 	long nb = 0, refused = 0;
 
-	if (count < 1 || size < 1 || count > 65536) {
-		fprintf(stderr, "usage: nftbatch COUNT(<=65536) [SIZE] [TIMEOUT_S]\n");
+	if (count < 1 || size < 1 || count > 200000) {
+		fprintf(stderr, "usage: nftbatch COUNT(<=200000) [SIZE] [TIMEOUT_S]\n");
 		return 2;
 	}
 	config_defaults(&cfg);
 	config_load_string(&cfg, "", "defaults", stderr);
+	if ((uint32_t)count > cfg.set_size)
+		cfg.set_size = (uint32_t)count;
 	e = enforcer_open(&cfg, err, sizeof(err));
 	if (!e) {
 		fprintf(stderr, "nftbatch: %s\n", err);
@@ -55,7 +57,7 @@ int main(int argc, char **argv)
 		for (long k = 0; k < size && i < count; k++, i++) {
 			struct prefix p = { 0 };
 
-			if (i % 10 == 9) {
+			if (i % 10 == 9 || i >= 65536) {
 				p.a.af = 6;
 				p.a.b[0] = 0xfd;
 				p.a.b[2] = 0xbb;
