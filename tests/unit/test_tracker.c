@@ -1,9 +1,11 @@
 /* Tracker: windows, distinct counting, escalation, caps, classification. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "t.h"
+#include "state.h"
 #include "tracker.h"
 
 struct bans {
@@ -210,4 +212,174 @@ TEST(tracker_classify_table)
 	CHECK_EQ(cls(V_UNKNOWN, 500, false, "5.5.2"), EC_UNKNOWN_COMMAND);
 	CHECK_EQ(cls(V_VRFY, 502, false, "5.5.1"), EC_UNKNOWN_COMMAND);
 	CHECK_EQ(cls(V_MAIL, 550, false, "5.7.1"), -1);
+}
+
+static struct prefix pfx(const char *s)
+{
+	struct prefix p;
+
+	if (prefix_parse(s, &p))
+		abort();
+	return p;
+}
+
+struct collect {
+	int n;
+	struct ban_record v[64];
+};
+
+static void collect(void *arg, const struct ban_record *r)
+{
+	struct collect *x = arg;
+
+	if (x->n < 64)
+		x->v[x->n] = *r;
+	x->n++;
+}
+
+/* Manual bans and unbans, in any order: the ban heap keeps ending the
+ * soonest first, and an unbanned source can be banned again. */
+TEST(tracker_manual_ban_unban_keeps_heap_order)
+{
+	struct config *c = cfg_new("allowlist = 198.18.9.0/24");
+	struct tracker *t = tracker_new(c, NULL, NULL);
+	char k[32];
+	int order[] = { 7, 3, 11, 1, 9, 5, 12, 2, 8, 4, 10, 6 };
+	struct collect all = { 0 };
+
+	for (int i = 0; i < 12; i++) {
+		struct prefix p;
+
+		snprintf(k, sizeof(k), "198.18.1.%d/32", order[i]);
+		p = pfx(k);
+		CHECK_EQ(tracker_ban(t, S(100), &p, S(order[i] * 10)), TRACK_OK);
+	}
+	CHECK_EQ(tracker_active_bans(t), 12);
+	/* Lift three from the middle of the heap. */
+	for (int i = 4; i <= 6; i++) {
+		struct prefix p;
+
+		snprintf(k, sizeof(k), "198.18.1.%d/32", i);
+		p = pfx(k);
+		CHECK(tracker_unban(t, &p));
+		CHECK(!tracker_unban(t, &p));
+	}
+	CHECK_EQ(tracker_active_bans(t), 9);
+	/* Time passes: bans end in order; the lifted ones never come back. */
+	for (int s = 1; s <= 12; s++) {
+		tracker_advance(t, S(100 + s * 10));
+		CHECK_EQ(tracker_active_bans(t), (uint32_t)(12 - s - (s < 4 ? 3 : s < 7 ? 3 - (s - 3) : 0)));
+	}
+	CHECK_EQ(tracker_active_bans(t), 0);
+	/* Banned before: the next manual ban is its second. */
+	{
+		struct prefix p = pfx("198.18.1.7/32");
+		struct ban_record r;
+
+		CHECK_EQ(tracker_ban(t, S(500), &p, S(10)), TRACK_OK);
+		CHECK(tracker_lookup(t, &p, &r));
+		CHECK_EQ(r.nth, 2);
+		CHECK_EQ(r.rule, -1);
+		CHECK_STR(tracker_rule_name(t, r.rule), "manual");
+	}
+	/* Allowlisted and special addresses are refused. */
+	{
+		struct prefix a = pfx("198.18.9.5/32"), l = pfx("127.0.0.1/32");
+
+		CHECK_EQ(tracker_ban(t, S(500), &a, S(10)), TRACK_ALLOWLISTED);
+		CHECK_EQ(tracker_ban(t, S(500), &l, S(10)), TRACK_NEVER_BAN);
+	}
+	tracker_foreach_ban(t, false, collect, &all);
+	CHECK_EQ(all.n, 12);	/* 1 active, 11 with history */
+	tracker_free(t);
+	cfg_del(c);
+}
+
+/* What tracker_foreach_ban gives, tracker_restore takes back: a restart
+ * keeps the ban, its rule, and the count that makes the next one longer. */
+TEST(tracker_restore_round_trip_keeps_escalation)
+{
+	struct config *c = cfg_new("rule h {\n class = rcpt_rejected\n threshold = 3\n ban = 10s\n factor = 3\n}\n");
+	struct bans b = { 0 };
+	struct tracker *t = tracker_new(c, on_ban, &b), *u;
+	struct collect all = { 0 };
+
+	hit(t, S(10), "198.18.0.1", "a@x");
+	hit(t, S(11), "198.18.0.1", "b@x");
+	hit(t, S(12), "198.18.0.1", "c@x");
+	CHECK_EQ(b.n, 1);
+	tracker_foreach_ban(t, false, collect, &all);
+	CHECK_EQ(all.n, 1);
+	CHECK_EQ(all.v[0].until, S(22));
+	CHECK_EQ(all.v[0].count, 3);
+	u = tracker_new(c, on_ban, &b);
+	CHECK_EQ(tracker_restore(u, S(15), &all.v[0]), TRACK_OK);
+	CHECK_EQ(tracker_active_bans(u), 1);
+	/* Still banned at 20 s: events are not counted. */
+	hit(u, S(20), "198.18.0.1", "d@x");
+	CHECK_EQ(tracker_stats(u)->while_banned, 1);
+	/* After the end, the second ban is three times as long. */
+	hit(u, S(30), "198.18.0.1", "e@x");
+	hit(u, S(31), "198.18.0.1", "f@x");
+	hit(u, S(32), "198.18.0.1", "g@x");
+	CHECK_EQ(b.n, 2);
+	CHECK_EQ(b.last.nth, 2);
+	CHECK_EQ(b.last.duration, S(30));
+	/* A longer restored ban extends, a shorter one does not shorten. */
+	{
+		struct ban_record r = all.v[0];
+
+		r.until = S(100);
+		CHECK_EQ(tracker_restore(u, S(33), &r), TRACK_OK);
+		r.until = S(40);
+		CHECK_EQ(tracker_restore(u, S(33), &r), TRACK_OK);
+		CHECK(tracker_lookup(u, &r.key, &r));
+		CHECK_EQ(r.until, S(100));
+	}
+	tracker_free(u);
+	tracker_free(t);
+	cfg_del(c);
+}
+
+/* The state file: saved and loaded back; bad lines reported as FILE:LINE
+ * and skipped, the good ones kept. */
+TEST(state_file_round_trip_and_bad_lines)
+{
+	struct config *c = cfg_new("rule h {\n class = rcpt_rejected\n threshold = 3\n}\n"
+				   "allowlist = 198.18.9.9");
+	struct tracker *t = tracker_new(c, NULL, NULL), *u = tracker_new(c, NULL, NULL);
+	char path[] = "/tmp/rcptguard-state-XXXXXX", err[4096] = "";
+	struct prefix p4 = pfx("198.18.0.1/32"), p6 = pfx("fd00:18::/64");
+	struct state_counts n;
+	struct ban_record r;
+	FILE *f, *e = fmemopen(err, sizeof(err), "w");
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ(tracker_ban(t, S(1000), &p4, S(60)), TRACK_OK);
+	CHECK_EQ(tracker_ban(t, S(1000), &p6, S(5)), TRACK_OK);
+	tracker_advance(t, S(1010));	/* p6's ban ended: history only */
+	CHECK_EQ(state_save(path, t), 0);
+	f = fopen(path, "a");
+	fputs("not a line\n198.18.9.9/32 h 1 3 1000000000 1060000000\n", f);
+	fclose(f);
+	CHECK_EQ(state_load(path, u, c, S(1010), &n, e), 0);
+	fclose(e);
+	CHECK_EQ(n.bans, 1);
+	CHECK_EQ(n.history, 1);
+	CHECK_EQ(n.bad, 1);
+	CHECK_EQ(n.refused, 1);	/* allowlisted */
+	CHECK(strstr(err, ":4: not a state line") != NULL);
+	CHECK(tracker_lookup(u, &p4, &r));
+	CHECK_EQ(r.until, S(1060));
+	CHECK(tracker_lookup(u, &p6, &r));
+	CHECK_EQ(r.nth, 1);
+	CHECK_EQ(r.until, 0);
+	/* A missing file is a first start, not an error. */
+	unlink(path);
+	CHECK_EQ(state_load(path, u, c, S(1010), &n, NULL), 0);
+	tracker_free(u);
+	tracker_free(t);
+	cfg_del(c);
 }
