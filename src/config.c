@@ -81,6 +81,9 @@ void config_defaults(struct config *c)
 	c->manage_queue = false;
 	c->set_size = DEF_SET_SIZE;
 	snprintf(c->state_file, sizeof(c->state_file), "%s", DEF_STATE_FILE);
+	snprintf(c->control_socket, sizeof(c->control_socket), "%s", DEF_CONTROL_SOCKET);
+	c->metrics_interval = DEF_METRICS_INTERVAL;
+	snprintf(c->user, sizeof(c->user), "%s", DEF_USER);
 	c->kill_sessions = -1;
 	/* The host's own addresses; replay, which cannot know whose host a
 	 * capture came from, follows every server instead. */
@@ -185,6 +188,17 @@ static int parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
 		return -1;
 	*out = (uint32_t)x;
 	return 0;
+}
+
+/* An absolute path, or "none" for the empty string. */
+static void parse_path(struct parser *ps, const char *key, const char *v, char *dst, size_t len)
+{
+	if (!strcmp(v, "none"))
+		dst[0] = 0;
+	else if (v[0] != '/' || strlen(v) >= len)
+		perr(ps, "%s must be an absolute path (shorter than %zu) or 'none'", key, len);
+	else
+		snprintf(dst, len, "%s", v);
 }
 
 static void parse_prefixes(struct parser *ps, char *v, struct prefixlist *l, const char *origin)
@@ -406,13 +420,29 @@ static void global_key(struct parser *ps, const char *k, char *v)
 		if (parse_u32(v, 16, 16777216, &c->set_size))
 			perr(ps, "set_size must be from 16 to 16777216");
 	} else if (!strcmp(k, "state_file")) {
-		if (!strcmp(v, "none"))
-			c->state_file[0] = 0;
-		else if (v[0] != '/' || strlen(v) >= sizeof(c->state_file))
-			perr(ps, "state_file must be an absolute path (shorter than %zu) or 'none'",
-			     sizeof(c->state_file));
+		parse_path(ps, k, v, c->state_file, sizeof(c->state_file));
+	} else if (!strcmp(k, "control_socket")) {
+		parse_path(ps, k, v, c->control_socket, sizeof(c->control_socket));
+	} else if (!strcmp(k, "metrics_file")) {
+		parse_path(ps, k, v, c->metrics_file, sizeof(c->metrics_file));
+	} else if (!strcmp(k, "metrics_interval")) {
+		usec_t d;
+
+		if (parse_duration(v, &d) || d < USEC_PER_SEC || d > 3600 * USEC_PER_SEC)
+			perr(ps, "metrics_interval must be a duration from 1s to 1h");
 		else
-			snprintf(c->state_file, sizeof(c->state_file), "%s", v);
+			c->metrics_interval = d;
+	} else if (!strcmp(k, "user")) {
+		size_t n = strlen(v);
+		bool okname = n && n < sizeof(c->user);
+
+		for (size_t i = 0; i < n; i++)
+			if (!isalnum((unsigned char)v[i]) && v[i] != '_' && v[i] != '-' && v[i] != '.')
+				okname = false;
+		if (!okname)
+			perr(ps, "user must be a user name, or 'root' to keep running as root");
+		else
+			snprintf(c->user, sizeof(c->user), "%s", v);
 	} else if (!strcmp(k, "queue_maxlen")) {
 		if (parse_u32(v, 64, 1000000, &c->queue_maxlen))
 			perr(ps, "queue_maxlen must be from 64 to 1000000");
@@ -716,6 +746,10 @@ void config_print(const struct config *c, FILE *out)
 	fprintf(out, "manage_queue = %s\n", c->manage_queue ? "yes" : "no");
 	fprintf(out, "set_size = %u\n", c->set_size);
 	fprintf(out, "state_file = %s\n", c->state_file[0] ? c->state_file : "none");
+	fprintf(out, "control_socket = %s\n", c->control_socket[0] ? c->control_socket : "none");
+	fprintf(out, "metrics_file = %s\n", c->metrics_file[0] ? c->metrics_file : "none");
+	fprintf(out, "metrics_interval = %s\n", fmt_duration(c->metrics_interval, a, sizeof(a)));
+	fprintf(out, "user = %s\n", c->user);
 	fprintf(out, "kill_sessions = %s\n", c->kill_sessions < 0 ? "auto" : c->kill_sessions ? "yes" : "no");
 	if (c->servers_mode == SERVERS_LOCAL)
 		fprintf(out, "servers = local\n");

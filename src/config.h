@@ -21,6 +21,9 @@
 #define DEF_MAX_SOURCES		1000000
 #define DEF_SET_SIZE		65536
 #define DEF_STATE_FILE		"/var/lib/rcptguard/state"
+#define DEF_CONTROL_SOCKET	"/run/rcptguard/control"
+#define DEF_METRICS_INTERVAL	(15 * USEC_PER_SEC)
+#define DEF_USER		"rcptguard"
 /* Postfix accepts 1000 recipients a message; a pipelined harvest can
  * send them in one burst before the first reply. */
 #define DEF_MAX_PIPELINE	1024
@@ -100,6 +103,10 @@ struct config {
 	bool manage_queue;	/* add the NFQUEUE rules to our table */
 	uint32_t set_size;	/* element limit of each set */
 	char state_file[256];	/* bans and escalation history; "" = none */
+	char control_socket[108];	/* "" = none */
+	char metrics_file[256];	/* Prometheus textfile; "" = none */
+	usec_t metrics_interval;
+	char user[64];		/* drop to this user after start; "root" = stay */
 	int kill_sessions;	/* -1 auto (yes when servers = local), 0, 1 */
 	int servers_mode;	/* enum servers_mode */
 	bool servers_any;	/* in effect: follow every server */

@@ -2,6 +2,7 @@
  * capture descriptor, a signalfd and a timerfd; every packet goes through
  * the same pipeline as `rcptguard replay`. */
 #include "daemon.h"
+#include "daemon_int.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +24,7 @@
 #include "log.h"
 #include "nfqcap.h"
 #include "pipeline.h"
+#include "privs.h"
 #include "sesskill.h"
 #include "state.h"
 #include "summary.h"
@@ -30,27 +32,8 @@
 /* The timer turns the wheels and expires flows when traffic is quiet. */
 #define TICK_SEC 1
 
-struct daemon {
-	const char *cfgpath;
-	const char *summary_path;
-	struct config *cfg;
-	struct pipeline p;
-	struct summary *sum;
-	struct nfqcap *nfq;
-	struct livepcap *pcap;
-	struct enforcer *enf;
-	int epfd, sigfd, timerfd, capfd, monfd;
-	uint64_t repairs;
-	usec_t started;
-	uint64_t reloads, reload_errors;
-	uint64_t sessions_killed;
-	struct prefix to_cut[64];	/* bans whose sessions are cut after the flush */
-	size_t ncut;
-	bool state_dirty;		/* a ban since the state file was written */
-	uint64_t state_writes, state_errors;
-};
 
-static usec_t wall_now(void)
+usec_t wall_now(void)
 {
 	struct timespec ts;
 
@@ -121,12 +104,12 @@ static int local_servers(struct config *c)
 	return 0;
 }
 
-static struct config *load(const char *path, int *errors)
+static struct config *load(const char *path, int *errors, FILE *err)
 {
 	struct config *c = xcalloc(1, sizeof(*c));
 
 	config_defaults(c);
-	*errors = path ? config_load(c, path, stderr) : config_load_string(c, "", "defaults", stderr);
+	*errors = path ? config_load(c, path, err) : config_load_string(c, "", "defaults", err);
 	if (*errors) {
 		config_free(c);
 		free(c);
@@ -160,16 +143,34 @@ static bool rules_changed(const struct config *a, const struct config *b)
 }
 
 /* SIGHUP: the new file replaces the old one only when it is valid. */
-static void reload(struct daemon *d)
+int daemon_reload(struct daemon *d, FILE *err)
 {
 	int errors;
-	struct config *c = load(d->cfgpath, &errors);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	struct config *c = load(d->cfgpath, &errors, m ? m : stderr);
 
+	if (m) {
+		char *line, *save = NULL;
+
+		fclose(m);
+		/* Each FILE:LINE error to the log, and to whoever asked. */
+		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			logmsg(LOG_ERR, "%s", line);
+			if (err)
+				fprintf(err, "%s\n", line);
+		}
+		free(text);
+	}
 	if (!c) {
 		d->reload_errors++;
 		logmsg(LOG_ERR, "reload: %s has %d error%s (listed above); keeping the running configuration",
 		       d->cfgpath ? d->cfgpath : "defaults", errors, errors == 1 ? "" : "s");
-		return;
+		if (err)
+			fprintf(err, "%s has %d error%s; keeping the running configuration\n",
+				d->cfgpath ? d->cfgpath : "defaults", errors, errors == 1 ? "" : "s");
+		return -1;
 	}
 	if (capture_changed(d->cfg, c))
 		logmsg(LOG_WARNING, "reload: capture settings (capture, queue, interface, smtp_ports) "
@@ -188,6 +189,8 @@ static void reload(struct daemon *d)
 	    c->observe != d->cfg->observe || strcmp(c->state_file, d->cfg->state_file))
 		logmsg(LOG_WARNING, "reload: ruleset settings (mode, manage_ruleset, manage_queue, table, "
 		       "drop, gateway, set_size, state_file) take effect at the next start");
+	if (strcmp(c->control_socket, d->cfg->control_socket) || strcmp(c->user, d->cfg->user))
+		logmsg(LOG_WARNING, "reload: control_socket and user take effect at the next start");
 	memcpy(c->table, d->cfg->table, sizeof(c->table));
 	c->manage_ruleset = d->cfg->manage_ruleset;
 	c->manage_queue = d->cfg->manage_queue;
@@ -196,6 +199,8 @@ static void reload(struct daemon *d)
 	c->set_size = d->cfg->set_size;
 	c->observe = d->cfg->observe;
 	memcpy(c->state_file, d->cfg->state_file, sizeof(c->state_file));
+	memcpy(c->control_socket, d->cfg->control_socket, sizeof(c->control_socket));
+	memcpy(c->user, d->cfg->user, sizeof(c->user));
 	if (rules_changed(d->cfg, c))
 		logmsg(LOG_NOTICE, "reload: rules changed; counting starts afresh");
 	pipeline_reconfigure(&d->p, c, rules_changed(d->cfg, c));
@@ -207,6 +212,9 @@ static void reload(struct daemon *d)
 	d->cfg = c;
 	d->reloads++;
 	logmsg(LOG_NOTICE, "reload: %s loaded", d->cfgpath ? d->cfgpath : "defaults");
+	if (err)
+		fprintf(err, "%s loaded\n", d->cfgpath ? d->cfgpath : "defaults");
+	return 0;
 }
 
 static void write_summary(struct daemon *d)
@@ -260,10 +268,8 @@ static void write_summary(struct daemon *d)
 	}
 }
 
-static void flush_bans(void *arg)
+void daemon_flush(struct daemon *d)
 {
-	struct daemon *d = arg;
-
 	if (d->enf && enforcer_pending(d->enf))
 		enforcer_flush(d->enf);
 	/* Once the kernel drops the source, free the server processes it
@@ -281,6 +287,11 @@ static void flush_bans(void *arg)
 		}
 	}
 	d->ncut = 0;
+}
+
+static void flush_bans(void *arg)
+{
+	daemon_flush(arg);
 }
 
 static void requeue_ban(void *arg, const struct ban_record *r)
@@ -438,6 +449,11 @@ static void repair(struct daemon *d)
 	enforcer_flush(d->enf);
 }
 
+static int ctl_handler_fn(void *arg, char *request, FILE *out)
+{
+	return ops_handle(arg, request, out);
+}
+
 static int setup(struct daemon *d)
 {
 	char err[512];
@@ -489,6 +505,12 @@ static int setup(struct daemon *d)
 		ev.data.fd = d->monfd;
 		epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->monfd, &ev);
 	}
+	if (d->cfg->control_socket[0]) {
+		d->ctl = ctl_open(d->cfg->control_socket, d->epfd, ctl_handler_fn, d, err, sizeof(err));
+		/* Not fatal: the daemon protects mail without it. */
+		if (!d->ctl)
+			logmsg(LOG_ERR, "%s; running without a control socket", err);
+	}
 	ev.data.fd = d->capfd;
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->capfd, &ev);
 	ev.data.fd = d->sigfd;
@@ -496,6 +518,35 @@ static int setup(struct daemon *d)
 	ev.data.fd = d->timerfd;
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->timerfd, &ev);
 	return 0;
+}
+
+/* Everything privileged is open now: the rest runs as cfg->user. */
+static void drop_privileges(struct daemon *d)
+{
+	char err[256];
+
+	if (!strcmp(d->cfg->user, "root")) {
+		logmsg(LOG_NOTICE, "user = root: keeping every privilege");
+		return;
+	}
+	if (privs_drop(d->cfg->user, d->pcap != NULL, err, sizeof(err)) < 0) {
+		/* Not fatal: stopping would not protect anything either. */
+		logmsg(LOG_ERR, "%s; still running as root", err);
+		return;
+	}
+	logmsg(LOG_NOTICE, "running as user %s with CAP_NET_ADMIN%s only", d->cfg->user,
+	       d->pcap ? " and CAP_NET_RAW" : "");
+	if (d->cfg->state_file[0]) {
+		char dir[sizeof(d->cfg->state_file)], *slash;
+
+		snprintf(dir, sizeof(dir), "%s", d->cfg->state_file);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir)
+			*slash = 0;
+		if (access(dir, W_OK) < 0)
+			logmsg(LOG_ERR, "user %s cannot write in %s: the state file will not be saved",
+			       d->cfg->user, dir);
+	}
 }
 
 static void announce(struct daemon *d)
@@ -544,7 +595,9 @@ static int loop(struct daemon *d)
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 
-			if (fd == d->capfd) {
+			if (ctl_event(d->ctl, fd, evs[i].events)) {
+				continue;
+			} else if (fd == d->capfd) {
 				if (d->nfq)
 					nfqcap_read(d->nfq, &d->p);
 				else
@@ -562,6 +615,11 @@ static int loop(struct daemon *d)
 				/* At most once a second, however many bans. */
 				if (d->state_dirty)
 					save_state(d);
+				ctl_tick(d->ctl);
+				if (d->cfg->metrics_file[0] && wall_now() >= d->metrics_next) {
+					ops_write_metrics_file(d);
+					d->metrics_next = wall_now() + d->cfg->metrics_interval;
+				}
 				if (d->pcap) {
 					uint64_t drops = livepcap_poll_drops(d->pcap);
 
@@ -574,7 +632,7 @@ static int loop(struct daemon *d)
 
 				while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGHUP) {
-						reload(d);
+						daemon_reload(d, NULL);
 					} else if (si.ssi_signo == SIGUSR1) {
 						write_summary(d);
 					} else {
@@ -632,7 +690,7 @@ int cmd_run(int argc, char **argv)
 	if (!d.cfgpath && access(DEFAULT_CONFIG_PATH, F_OK) == 0)
 		d.cfgpath = DEFAULT_CONFIG_PATH;
 	log_open(to_stderr);
-	d.cfg = load(d.cfgpath, &errors);
+	d.cfg = load(d.cfgpath, &errors, stderr);
 	if (!d.cfg) {
 		logmsg(LOG_ERR, "%s has %d error%s; not starting", d.cfgpath, errors,
 		       errors == 1 ? "" : "s");
@@ -647,13 +705,16 @@ int cmd_run(int argc, char **argv)
 	if (setup(&d) == 0) {
 		if (!d.cfg->observe)
 			restore(&d);
+		drop_privileges(&d);
 		announce(&d);
 		rc = loop(&d);
 		write_summary(&d);
 		save_state(&d);
+		ops_write_metrics_file(&d);
 	} else {
 		rc = 1;
 	}
+	ctl_close(d.ctl);
 	nfqcap_close(d.nfq);
 	livepcap_close(d.pcap);
 	/* By default bans stay in the kernel and expire by themselves. */

@@ -4,8 +4,10 @@
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "ctl.h"
 #include "daemon.h"
 #include "replay.h"
 
@@ -22,6 +24,14 @@ static void usage(FILE *f)
 		"  run [-c FILE] [-f] [--summary-json F]  the live daemon (NFQUEUE or libpcap)\n"
 		"  replay [-c FILE] [--json] CAPTURE...  run the detection on pcap/pcapng files\n"
 		"  check-config [-c FILE]                validate and print the configuration\n"
+		"  status [--json]                       what the running daemon sees and does\n"
+		"  bans [--json]                         active bans, with what each dropped\n"
+		"  top [-n N] [--json]                   sources with the most events now\n"
+		"  ban ADDR[/LEN] [DURATION]             ban by hand (never an allowlisted address)\n"
+		"  unban ADDR[/LEN]                      lift a ban\n"
+		"  reload                                re-read the configuration (as SIGHUP)\n"
+		"  metrics                               Prometheus text exposition\n"
+		"    (these talk to the daemon: -s SOCKET, or -c FILE for its control_socket)\n"
 		"  --version                             print the version\n"
 		"  --help                                this text\n"
 		"\n"
@@ -62,6 +72,72 @@ static int cmd_check_config(int argc, char **argv)
 	return 0;
 }
 
+/* The commands that talk to the running daemon over its control socket. */
+static int cmd_client(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "number", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = NULL, *cfgpath = NULL, *n = NULL;
+	char req[CTL_MAX_REQUEST];
+	bool json = false;
+	size_t o;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+s:c:jn:", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'c':
+			cfgpath = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'n':
+			n = optarg;
+			break;
+		default:
+			fprintf(stderr, "usage: rcptguard %s [-s SOCKET | -c FILE] [--json] [ARGS]\n", argv[0]);
+			return CTL_EXIT_USAGE;
+		}
+	}
+	if (!sock) {
+		/* The socket the daemon's configuration names. */
+		static struct config cfg;
+		const char *path = cfgpath ? cfgpath : DEFAULT_CONFIG_PATH;
+
+		config_defaults(&cfg);
+		if ((cfgpath || access(path, R_OK) == 0) && config_load(&cfg, path, stderr)) {
+			fprintf(stderr, "rcptguard: %s has errors; use -s SOCKET\n", path);
+			return CTL_EXIT_USAGE;
+		}
+		if (!cfg.control_socket[0]) {
+			fprintf(stderr, "rcptguard: control_socket = none in %s\n", path);
+			return CTL_EXIT_NOT_RUNNING;
+		}
+		sock = cfg.control_socket;
+	}
+	o = (size_t)snprintf(req, sizeof(req), "%s", argv[0]);
+	if (n)
+		o += (size_t)snprintf(req + o, sizeof(req) - o, " %s", n);
+	for (int i = optind; i < argc && o < sizeof(req); i++)
+		o += (size_t)snprintf(req + o, sizeof(req) - o, " %s", argv[i]);
+	if (json && o < sizeof(req))
+		o += (size_t)snprintf(req + o, sizeof(req) - o, " --json");
+	if (o >= sizeof(req) - 1 || strchr(req, '\n')) {
+		fprintf(stderr, "rcptguard: request too long\n");
+		return CTL_EXIT_USAGE;
+	}
+	return ctl_request(sock, req, stdout, stderr);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -84,6 +160,10 @@ int main(int argc, char **argv)
 		return cmd_replay(argc - 1, argv + 1);
 	if (!strcmp(cmd, "check-config"))
 		return cmd_check_config(argc - 1, argv + 1);
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "bans") || !strcmp(cmd, "top") ||
+	    !strcmp(cmd, "ban") || !strcmp(cmd, "unban") || !strcmp(cmd, "reload") ||
+	    !strcmp(cmd, "metrics"))
+		return cmd_client(argc - 1, argv + 1);
 	fprintf(stderr, "rcptguard: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 1;

@@ -442,6 +442,10 @@ void tracker_advance(struct tracker *t, usec_t now)
 	while (t->nheap && t->heap[0].until <= now) {
 		uint32_t si = t->heap[0].src;
 
+		if (t->heap[0].rule >= 0)
+			t->st.unbans_by_rule[t->heap[0].rule]++;
+		else
+			t->st.unbans_manual++;
 		heap_pop(t);
 		t->src[si].banned = 0;
 		lru_push_head(t, si);
@@ -735,7 +739,10 @@ int tracker_ban(struct tracker *t, usec_t now, const struct prefix *key, usec_t 
 		return why;
 	si = source_find(t, key);
 	r.nth = (si == NIL ? 0u : t->src[si].bans) + 1u;
-	return tracker_restore(t, now, &r);
+	why = tracker_restore(t, now, &r);
+	if (why == TRACK_OK)
+		t->st.bans_manual++;
+	return why;
 }
 
 bool tracker_unban(struct tracker *t, const struct prefix *key)
@@ -745,12 +752,37 @@ bool tracker_unban(struct tracker *t, const struct prefix *key)
 	if (si == NIL || !t->src[si].banned)
 		return false;
 	hi = heap_find(t, si);
-	if (hi != NIL)
+	if (hi != NIL) {
+		if (t->heap[hi].rule >= 0)
+			t->st.unbans_by_rule[t->heap[hi].rule]++;
+		else
+			t->st.unbans_manual++;
 		heap_remove(t, hi);
+	}
 	t->src[si].banned = 0;
 	lru_push_head(t, si);
 	t->st.unbans++;
 	return true;
+}
+
+void tracker_foreach_source(const struct tracker *t,
+			    void (*fn)(void *arg, const struct prefix *key, const uint32_t *counts),
+			    void *arg)
+{
+	uint32_t counts[MAX_RULES];
+
+	/* The unbanned ones: banned sources count nothing. */
+	for (uint32_t i = t->lru_head; i != NIL; i = t->src[i].next) {
+		struct prefix key = { .a = t->src[i].key, .len = t->src[i].plen };
+		bool any = false;
+
+		for (size_t r = 0; r < t->nrules; r++) {
+			counts[r] = t->rs[(size_t)i * t->nrules + r].count;
+			any |= counts[r] != 0;
+		}
+		if (any)
+			fn(arg, &key, counts);
+	}
 }
 
 const char *tracker_rule_name(const struct tracker *t, int rule)

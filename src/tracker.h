@@ -43,6 +43,8 @@ struct tracker_stats {
 	uint64_t bans;
 	uint64_t bans_by_rule[MAX_RULES];
 	uint64_t unbans;
+	uint64_t unbans_by_rule[MAX_RULES];
+	uint64_t bans_manual, unbans_manual;
 	uint64_t sources_peak;
 };
 
@@ -93,6 +95,10 @@ int tracker_restore(struct tracker *t, usec_t now, const struct ban_record *r);
 int tracker_ban(struct tracker *t, usec_t now, const struct prefix *key, usec_t duration);
 bool tracker_unban(struct tracker *t, const struct prefix *key);
 const char *tracker_rule_name(const struct tracker *t, int rule);
+/* Every source with hits in its windows now: counts[r] per rule r. */
+void tracker_foreach_source(const struct tracker *t,
+			    void (*fn)(void *arg, const struct prefix *key, const uint32_t *counts),
+			    void *arg);
 
 /* Map a paired reply to its class, or -1 for "nothing to count". */
 int classify(const struct smtp_event *ev);

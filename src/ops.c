@@ -1,0 +1,598 @@
+/* What the control socket answers: status, bans, top, manual ban and
+ * unban, reload, metrics. Everything here runs inside one iteration of
+ * the event loop and only reads or calls the daemon's own state. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "daemon_int.h"
+#include "log.h"
+#include "state.h"
+
+#ifndef RCPTGUARD_VERSION
+#define RCPTGUARD_VERSION "0.1.0"
+#endif
+
+#define MAX_ARGS 8
+
+static const char *capture_name(const struct daemon *d)
+{
+	return d->nfq ? "nfqueue" : "pcap";
+}
+
+static uint64_t decode_errors(const struct pipeline_stats *ps)
+{
+	uint64_t n = 0;
+
+	for (int r = 0; r < DEC_NRESULTS; r++)
+		if (r != DEC_OK && r != DEC_NOT_IP && r != DEC_NOT_TCP && r != DEC_FRAGMENT)
+			n += ps->decode[r];
+	return n;
+}
+
+static uint64_t set_elements_cap(const struct daemon *d)
+{
+	return (uint64_t)d->cfg->set_size;
+}
+
+/* ---- status ---- */
+
+static void status_text(struct daemon *d, FILE *o)
+{
+	const struct pipeline *p = &d->p;
+	const struct tracker_stats *ts = tracker_stats(p->tracker);
+	char a[64], b[64];
+	usec_t up = wall_now() - d->started;
+
+	fprintf(o, "rcptguard %s, up %s (since %s)\n", RCPTGUARD_VERSION,
+		fmt_duration(up / USEC_PER_SEC * USEC_PER_SEC, a, sizeof(a)),
+		fmt_time(d->started, b, sizeof(b)));
+	fprintf(o, "mode: %s, config %s\n", d->cfg->observe ? "observe (nothing is enforced)" : "enforce",
+		d->cfgpath ? d->cfgpath : "(defaults)");
+	if (d->nfq) {
+		const struct nfqcap_stats *s = nfqcap_stats(d->nfq);
+
+		fprintf(o, "capture: nfqueue %u-%u: packets %" PRIu64 ", verdict messages %" PRIu64
+			", receive overruns (accepted unseen) %" PRIu64 ", verdict errors %" PRIu64 "\n",
+			d->cfg->queue_first, d->cfg->queue_last, s->packets, s->verdicts, s->enobufs,
+			s->verdict_errors);
+	} else if (d->pcap) {
+		const struct livepcap_stats *s = livepcap_stats(d->pcap);
+
+		fprintf(o, "capture: pcap '%s': packets %" PRIu64 ", kernel drops %" PRIu64
+			", interface drops %" PRIu64 "\n", livepcap_filter(d->pcap), s->packets,
+			s->kernel_drops, s->interface_drops);
+	}
+	fprintf(o, "traffic: packets %" PRIu64 ", bytes %" PRIu64 ", smtp sessions %" PRIu64
+		", decode errors %" PRIu64 "\n", p->st.packets, p->st.bytes, p->st.sessions,
+		decode_errors(&p->st));
+	if (d->enf) {
+		const struct enforce_stats *s = enforcer_stats(d->enf);
+		int how = enforcer_queue_how(d->enf);
+
+		fprintf(o, "nftables: table inet %s (%s%s): elements %" PRIu64 " in %" PRIu64
+			" batches, refused %" PRIu64 " (set full %" PRIu64 "), last round trip %" PRIu64
+			" us, repairs %" PRIu64 ", sessions cut %" PRIu64 "\n",
+			d->cfg->table, d->cfg->manage_ruleset ? "managed" : "sets only",
+			how == QUEUE_EXPR ? ", queue rules: nft queue" :
+			how == QUEUE_COMPAT ? ", queue rules: compat NFQUEUE" : "",
+			s->elements, s->batches, s->element_errors, s->set_full, s->last_batch_us,
+			d->repairs, d->sessions_killed);
+	} else if (!d->cfg->observe) {
+		fprintf(o, "nftables: NOT ENFORCING (see the log for why)\n");
+	}
+	fprintf(o, "memory: flows %u of %u (peak %" PRIu64 ", evicted %" PRIu64 "); "
+		"sources %u of %u (%" PRIu64 " bytes, evicted %" PRIu64 "); "
+		"reassembly %" PRIu64 " of %" PRIu64 " bytes; bans %u (sets hold %" PRIu64 " each)\n",
+		p->flows.n, p->flows.max, p->flows.st.peak, p->flows.st.evicted,
+		tracker_sources(p->tracker), d->cfg->max_sources, tracker_memory(p->tracker),
+		ts->evictions, p->reasm.global_held, p->reasm.global_cap,
+		tracker_active_bans(p->tracker), set_elements_cap(d));
+	fprintf(o, "events:");
+	for (int c = 0; c < EC_COUNT; c++)
+		fprintf(o, " %s %" PRIu64, ev_class_name(c), p->st.events[c]);
+	fprintf(o, "\nbans: active %u, total %" PRIu64 " (", tracker_active_bans(p->tracker), ts->bans + ts->bans_manual);
+	for (size_t r = 0; r < d->cfg->nrules; r++)
+		fprintf(o, "%s %" PRIu64 ", ", d->cfg->rules[r].name, ts->bans_by_rule[r]);
+	fprintf(o, "manual %" PRIu64 "), ended or lifted %" PRIu64 "\n", ts->bans_manual, ts->unbans);
+	fprintf(o, "reloads %" PRIu64 " (refused %" PRIu64 "), state file %s (writes %" PRIu64 ")\n",
+		d->reloads, d->reload_errors, d->cfg->state_file[0] ? d->cfg->state_file : "none",
+		d->state_writes);
+}
+
+static void status_json(struct daemon *d, FILE *o)
+{
+	const struct pipeline *p = &d->p;
+	const struct tracker_stats *ts = tracker_stats(p->tracker);
+	char path[600];
+
+	json_escape(d->cfgpath ? d->cfgpath : "", d->cfgpath ? strlen(d->cfgpath) : 0, path, sizeof(path));
+	fprintf(o, "{\"version\":\"%s\",\"uptime_seconds\":%" PRId64 ",\"mode\":\"%s\",\"config\":\"%s\",",
+		RCPTGUARD_VERSION, (wall_now() - d->started) / USEC_PER_SEC,
+		d->cfg->observe ? "observe" : "enforce", path);
+	fprintf(o, "\"capture\":{\"type\":\"%s\"", capture_name(d));
+	if (d->nfq) {
+		const struct nfqcap_stats *s = nfqcap_stats(d->nfq);
+
+		fprintf(o, ",\"packets\":%" PRIu64 ",\"verdicts\":%" PRIu64 ",\"receive_overruns\":%" PRIu64
+			",\"verdict_errors\":%" PRIu64, s->packets, s->verdicts, s->enobufs, s->verdict_errors);
+	} else if (d->pcap) {
+		const struct livepcap_stats *s = livepcap_stats(d->pcap);
+
+		fprintf(o, ",\"packets\":%" PRIu64 ",\"kernel_drops\":%" PRIu64 ",\"interface_drops\":%" PRIu64,
+			s->packets, s->kernel_drops, s->interface_drops);
+	}
+	fprintf(o, "},\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"smtp_sessions\":%" PRIu64
+		",\"decode_errors\":%" PRIu64 ",", p->st.packets, p->st.bytes, p->st.sessions,
+		decode_errors(&p->st));
+	fprintf(o, "\"enforcing\":%s", d->enf ? "true" : "false");
+	if (d->enf) {
+		const struct enforce_stats *s = enforcer_stats(d->enf);
+
+		fprintf(o, ",\"nftables\":{\"table\":\"%s\",\"elements\":%" PRIu64 ",\"batches\":%" PRIu64
+			",\"refused\":%" PRIu64 ",\"set_full\":%" PRIu64 ",\"last_round_trip_us\":%" PRIu64
+			",\"repairs\":%" PRIu64 ",\"sessions_cut\":%" PRIu64 "}",
+			d->cfg->table, s->elements, s->batches, s->element_errors, s->set_full,
+			s->last_batch_us, d->repairs, d->sessions_killed);
+	}
+	fprintf(o, ",\"memory\":{\"flows\":%u,\"max_flows\":%u,\"sources\":%u,\"max_sources\":%u,"
+		"\"tracker_bytes\":%" PRIu64 ",\"reasm_bytes\":%" PRIu64 ",\"reasm_cap\":%" PRIu64
+		",\"set_size\":%u}", p->flows.n, p->flows.max, tracker_sources(p->tracker),
+		d->cfg->max_sources, tracker_memory(p->tracker), p->reasm.global_held, p->reasm.global_cap,
+		d->cfg->set_size);
+	fprintf(o, ",\"events\":{");
+	for (int c = 0; c < EC_COUNT; c++)
+		fprintf(o, "%s\"%s\":%" PRIu64, c ? "," : "", ev_class_name(c), p->st.events[c]);
+	fprintf(o, "},\"active_bans\":%u,\"bans_by_rule\":{", tracker_active_bans(p->tracker));
+	for (size_t r = 0; r < d->cfg->nrules; r++)
+		fprintf(o, "\"%s\":%" PRIu64 ",", d->cfg->rules[r].name, ts->bans_by_rule[r]);
+	fprintf(o, "\"manual\":%" PRIu64 "},\"unbans\":%" PRIu64 ",\"reloads\":%" PRIu64
+		",\"reload_errors\":%" PRIu64 "}\n", ts->bans_manual, ts->unbans, d->reloads,
+		d->reload_errors);
+}
+
+/* ---- bans ---- */
+
+struct kernel_view {
+	struct elem_info *v;
+	size_t n, cap;
+};
+
+static void collect(void *arg, const struct elem_info *ei)
+{
+	struct kernel_view *k = arg;
+
+	if (k->n == k->cap) {
+		k->cap = k->cap ? k->cap * 2 : 256;
+		k->v = xrealloc(k->v, k->cap * sizeof(*k->v));
+	}
+	k->v[k->n++] = *ei;
+}
+
+static int cmp_prefix(const void *a, const void *b)
+{
+	const struct prefix *x = a, *y = b;
+
+	if (x->a.af != y->a.af)
+		return x->a.af < y->a.af ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->a.b, y->a.b, sizeof(x->a.b));
+}
+
+struct bans_ctx {
+	struct daemon *d;
+	FILE *o;
+	bool json;
+	size_t n;
+	usec_t now;
+	struct kernel_view k;
+};
+
+static void one_ban(void *arg, const struct ban_record *r)
+{
+	struct bans_ctx *x = arg;
+	char key[ADDR_STRLEN], left[32], since[40];
+	const struct elem_info *ei = bsearch(&r->key, x->k.v, x->k.n, sizeof(*x->k.v), cmp_prefix);
+	usec_t l = r->until > x->now ? (r->until - x->now) / USEC_PER_SEC * USEC_PER_SEC : 0;
+	const char *rule = tracker_rule_name(x->d->p.tracker, r->rule);
+
+	prefix_fmt(&r->key, key, sizeof(key));
+	fmt_duration(l, left, sizeof(left));
+	fmt_time(r->since, since, sizeof(since));
+	if (x->json) {
+		fprintf(x->o, "%s{\"key\":\"%s\",\"rule\":\"%s\",\"count\":%" PRIu32 ",\"since\":\"%s\","
+			"\"seconds_left\":%" PRId64 ",\"banned_before\":%" PRIu32 ",\"in_kernel\":%s",
+			x->n ? "," : "", key, rule, r->count, since, l / USEC_PER_SEC,
+			r->nth ? r->nth - 1 : 0, ei ? "true" : "false");
+		if (ei)
+			fprintf(x->o, ",\"dropped_packets\":%" PRIu64 ",\"dropped_bytes\":%" PRIu64,
+				ei->packets, ei->bytes);
+		fputc('}', x->o);
+	} else {
+		char dropped[24] = "-";
+
+		if (ei)
+			snprintf(dropped, sizeof(dropped), "%" PRIu64, ei->packets);
+		if (!x->n)
+			fprintf(x->o, "%-28s %-10s %6s %10s %7s %10s %s\n", "KEY", "RULE", "COUNT", "LEFT",
+				"BEFORE", "DROPPED", "SINCE");
+		fprintf(x->o, "%-28s %-10s %6" PRIu32 " %10s %7" PRIu32 " %10s %s\n", key, rule, r->count,
+			left, r->nth ? r->nth - 1 : 0, dropped, since);
+	}
+	x->n++;
+}
+
+static int cmd_bans(struct daemon *d, bool json, FILE *o)
+{
+	struct bans_ctx x = { .d = d, .o = o, .json = json, .now = wall_now() };
+
+	/* What each ban dropped comes from the kernel's per-element counters. */
+	if (d->enf && enforcer_dump(d->enf, collect, &x.k) >= 0)
+		qsort(x.k.v, x.k.n, sizeof(*x.k.v), cmp_prefix);
+	if (json)
+		fputc('[', o);
+	tracker_foreach_ban(d->p.tracker, true, one_ban, &x);
+	if (json)
+		fputs("]\n", o);
+	else if (!x.n)
+		fputs("no active bans\n", o);
+	free(x.k.v);
+	return 0;
+}
+
+/* ---- top ---- */
+
+struct top_ent {
+	struct prefix key;
+	uint64_t total;
+	uint32_t by_class[EC_COUNT];
+};
+
+struct top_ctx {
+	const struct config *cfg;
+	struct top_ent *v;
+	size_t n, cap;
+};
+
+static void top_one(void *arg, const struct prefix *key, const uint32_t *counts)
+{
+	struct top_ctx *x = arg;
+	struct top_ent *e;
+
+	if (x->n == x->cap) {
+		x->cap = x->cap ? x->cap * 2 : 256;
+		x->v = xrealloc(x->v, x->cap * sizeof(*x->v));
+	}
+	e = &x->v[x->n++];
+	memset(e, 0, sizeof(*e));
+	e->key = *key;
+	for (size_t r = 0; r < x->cfg->nrules; r++) {
+		e->by_class[x->cfg->rules[r].cls] += counts[r];
+		e->total += counts[r];
+	}
+}
+
+static int cmp_top(const void *a, const void *b)
+{
+	const struct top_ent *x = a, *y = b;
+
+	return x->total < y->total ? 1 : x->total > y->total ? -1 : cmp_prefix(&x->key, &y->key);
+}
+
+static int cmd_top(struct daemon *d, size_t limit, bool json, FILE *o)
+{
+	struct top_ctx x = { .cfg = d->cfg };
+
+	tracker_foreach_source(d->p.tracker, top_one, &x);
+	qsort(x.v, x.n, sizeof(*x.v), cmp_top);
+	if (x.n > limit)
+		x.n = limit;
+	if (json)
+		fputc('[', o);
+	else if (x.n)
+		fprintf(o, "%-28s %6s  %s\n", "KEY", "EVENTS", "BY CLASS (in the rules' windows now)");
+	for (size_t i = 0; i < x.n; i++) {
+		char key[ADDR_STRLEN];
+		bool first = true;
+
+		prefix_fmt(&x.v[i].key, key, sizeof(key));
+		if (json)
+			fprintf(o, "%s{\"key\":\"%s\",\"events\":%" PRIu64 ",\"by_class\":{", i ? "," : "",
+				key, x.v[i].total);
+		else
+			fprintf(o, "%-28s %6" PRIu64 " ", key, x.v[i].total);
+		for (int c = 0; c < EC_COUNT; c++) {
+			if (!x.v[i].by_class[c])
+				continue;
+			if (json)
+				fprintf(o, "%s\"%s\":%u", first ? "" : ",", ev_class_name(c), x.v[i].by_class[c]);
+			else
+				fprintf(o, " %s=%u", ev_class_name(c), x.v[i].by_class[c]);
+			first = false;
+		}
+		fputs(json ? "}}" : "\n", o);
+	}
+	if (json)
+		fputs("]\n", o);
+	else if (!x.n)
+		fputs("no source has events in its windows now\n", o);
+	free(x.v);
+	return 0;
+}
+
+/* ---- manual ban and unban ---- */
+
+/* ADDR or ADDR/LEN; without a length, the prefix the first rule uses for
+ * that family, which is what the sets are keyed on. */
+static int parse_key(struct daemon *d, const char *s, struct prefix *k, FILE *o)
+{
+	if (prefix_parse(s, k)) {
+		fprintf(o, "not an address or prefix: %s\n", s);
+		return -1;
+	}
+	if (!strchr(s, '/')) {
+		uint8_t plen = k->a.af == 4 ? d->cfg->rules[0].prefix4 : d->cfg->rules[0].prefix6;
+
+		addr_mask(&k->a, plen, &k->a);
+		k->len = plen;
+	}
+	return 0;
+}
+
+static int cmd_ban(struct daemon *d, const char *keystr, const char *durstr, FILE *o)
+{
+	struct prefix k;
+	usec_t dur = d->cfg->rules[0].ban;
+	char key[ADDR_STRLEN], dbuf[32];
+	int why;
+
+	if (parse_key(d, keystr, &k, o))
+		return -1;
+	if (durstr && (parse_duration(durstr, &dur) || dur < USEC_PER_SEC)) {
+		fprintf(o, "not a duration of 1s or more: %s\n", durstr);
+		return -1;
+	}
+	prefix_fmt(&k, key, sizeof(key));
+	why = tracker_ban(d->p.tracker, wall_now(), &k, dur);
+	if (why == TRACK_ALLOWLISTED) {
+		fprintf(o, "refused: %s is allowlisted\n", key);
+		return -1;
+	}
+	if (why == TRACK_NEVER_BAN) {
+		fprintf(o, "refused: %s is loopback, link-local or one of this host's addresses\n", key);
+		return -1;
+	}
+	if (why != TRACK_OK) {
+		fprintf(o, "refused: the source table is full of banned sources (max_sources)\n");
+		return -1;
+	}
+	if (d->cfg->observe) {
+		fprintf(o, "mode = observe: %s counted as banned for %s, nothing enforced\n", key,
+			fmt_duration(dur, dbuf, sizeof(dbuf)));
+		return 0;
+	}
+	d->manual_bans++;
+	d->state_dirty = true;
+	logmsg(LOG_NOTICE, "manual ban %s duration=%s", key, fmt_duration(dur, dbuf, sizeof(dbuf)));
+	if (d->enf) {
+		enforcer_queue_key(d->enf, &k, dur, true);
+		if (d->ncut < ARRAY_LEN(d->to_cut) && (d->cfg->kill_sessions > 0 ||
+		    (d->cfg->kill_sessions < 0 && d->cfg->servers_mode == SERVERS_LOCAL)))
+			d->to_cut[d->ncut++] = k;
+		if (enforcer_flush(d->enf)) {
+			fprintf(o, "%s banned in rcptguard, but the kernel refused the element (see the log)\n", key);
+			return -1;
+		}
+		daemon_flush(d);
+	}
+	fprintf(o, "banned %s for %s\n", key, fmt_duration(dur, dbuf, sizeof(dbuf)));
+	return 0;
+}
+
+static int cmd_unban(struct daemon *d, const char *keystr, FILE *o)
+{
+	struct prefix k;
+	char key[ADDR_STRLEN];
+	bool known;
+
+	if (parse_key(d, keystr, &k, o))
+		return -1;
+	prefix_fmt(&k, key, sizeof(key));
+	known = tracker_unban(d->p.tracker, &k);
+	if (d->enf) {
+		enforcer_queue_del(d->enf, &k);
+		if (enforcer_flush(d->enf)) {
+			fprintf(o, "cannot delete %s from the kernel's set (see the log)\n", key);
+			return -1;
+		}
+	}
+	if (!known) {
+		fprintf(o, "%s was not banned\n", key);
+		return -1;
+	}
+	d->manual_unbans++;
+	d->state_dirty = true;
+	logmsg(LOG_NOTICE, "manual unban %s", key);
+	fprintf(o, "unbanned %s\n", key);
+	return 0;
+}
+
+/* ---- metrics ---- */
+
+static void metric(FILE *o, const char *name, const char *type, const char *help)
+{
+	fprintf(o, "# HELP rcptguard_%s %s\n# TYPE rcptguard_%s %s\n", name, help, name, type);
+}
+
+void ops_metrics(struct daemon *d, FILE *o)
+{
+	const struct pipeline *p = &d->p;
+	const struct tracker_stats *ts = tracker_stats(p->tracker);
+
+	metric(o, "up", "gauge", "1 while the daemon runs.");
+	fprintf(o, "rcptguard_up 1\n");
+	metric(o, "start_time_seconds", "gauge", "When the daemon started, seconds since the epoch.");
+	fprintf(o, "rcptguard_start_time_seconds %" PRId64 "\n", d->started / USEC_PER_SEC);
+	metric(o, "packets_total", "counter", "Packets seen.");
+	fprintf(o, "rcptguard_packets_total %" PRIu64 "\n", p->st.packets);
+	metric(o, "bytes_total", "counter", "Bytes of packets seen.");
+	fprintf(o, "rcptguard_bytes_total %" PRIu64 "\n", p->st.bytes);
+	metric(o, "capture_drops_total", "counter", "Packets the capture lost or passed unseen, by cause.");
+	if (d->nfq)
+		fprintf(o, "rcptguard_capture_drops_total{cause=\"nfqueue_overrun\"} %" PRIu64 "\n",
+			nfqcap_stats(d->nfq)->enobufs);
+	if (d->pcap) {
+		fprintf(o, "rcptguard_capture_drops_total{cause=\"pcap_kernel\"} %" PRIu64 "\n",
+			livepcap_stats(d->pcap)->kernel_drops);
+		fprintf(o, "rcptguard_capture_drops_total{cause=\"pcap_interface\"} %" PRIu64 "\n",
+			livepcap_stats(d->pcap)->interface_drops);
+	}
+	metric(o, "decode_total", "counter", "Packets by decoder outcome.");
+	for (int r = 0; r < DEC_NRESULTS; r++)
+		fprintf(o, "rcptguard_decode_total{result=\"%s\"} %" PRIu64 "\n", dec_result_name(r),
+			p->st.decode[r]);
+	metric(o, "flows", "gauge", "TCP flows tracked now.");
+	fprintf(o, "rcptguard_flows %u\n", p->flows.n);
+	metric(o, "flows_max", "gauge", "The max_flows cap.");
+	fprintf(o, "rcptguard_flows_max %u\n", p->flows.max);
+	metric(o, "flows_created_total", "counter", "TCP flows created.");
+	fprintf(o, "rcptguard_flows_created_total %" PRIu64 "\n", p->flows.st.created);
+	metric(o, "flow_evictions_total", "counter", "Flows dropped to stay under max_flows.");
+	fprintf(o, "rcptguard_flow_evictions_total %" PRIu64 "\n", p->flows.st.evicted);
+	metric(o, "smtp_sessions_total", "counter", "Flows that carried SMTP.");
+	fprintf(o, "rcptguard_smtp_sessions_total %" PRIu64 "\n", p->st.sessions);
+	metric(o, "smtp_replies_total", "counter", "SMTP replies by command and class.");
+	for (int v = 0; v < V_COUNT; v++)
+		for (int c = 2; c <= 5; c++)
+			if (p->smtp.st.replies[v][c])
+				fprintf(o, "rcptguard_smtp_replies_total{verb=\"%s\",class=\"%dxx\"} %" PRIu64 "\n",
+					smtp_verb_name(v), c, p->smtp.st.replies[v][c]);
+	metric(o, "events_total", "counter", "Classified events by class.");
+	for (int c = 0; c < EC_COUNT; c++)
+		fprintf(o, "rcptguard_events_total{class=\"%s\"} %" PRIu64 "\n", ev_class_name(c),
+			p->st.events[c]);
+	metric(o, "bans_total", "counter", "Bans by rule (manual: from the command line).");
+	metric(o, "unbans_total", "counter", "Bans ended or lifted, by rule.");
+	for (size_t r = 0; r < d->cfg->nrules; r++) {
+		fprintf(o, "rcptguard_bans_total{rule=\"%s\"} %" PRIu64 "\n", d->cfg->rules[r].name,
+			ts->bans_by_rule[r]);
+		fprintf(o, "rcptguard_unbans_total{rule=\"%s\"} %" PRIu64 "\n", d->cfg->rules[r].name,
+			ts->unbans_by_rule[r]);
+	}
+	fprintf(o, "rcptguard_bans_total{rule=\"manual\"} %" PRIu64 "\n", ts->bans_manual);
+	fprintf(o, "rcptguard_unbans_total{rule=\"manual\"} %" PRIu64 "\n", ts->unbans_manual);
+	metric(o, "active_bans", "gauge", "Bans in force now.");
+	fprintf(o, "rcptguard_active_bans %u\n", tracker_active_bans(p->tracker));
+	metric(o, "tracked_sources", "gauge", "Sources with state in the tracker.");
+	fprintf(o, "rcptguard_tracked_sources %u\n", tracker_sources(p->tracker));
+	metric(o, "tracker_evictions_total", "counter", "Sources dropped to stay under max_sources.");
+	fprintf(o, "rcptguard_tracker_evictions_total %" PRIu64 "\n", ts->evictions);
+	metric(o, "memory_bytes", "gauge", "Memory held, by part.");
+	fprintf(o, "rcptguard_memory_bytes{part=\"tracker\"} %" PRIu64 "\n", tracker_memory(p->tracker));
+	fprintf(o, "rcptguard_memory_bytes{part=\"reassembly\"} %" PRIu64 "\n", p->reasm.global_held);
+	if (d->enf) {
+		const struct enforce_stats *s = enforcer_stats(d->enf);
+
+		metric(o, "nft_elements_total", "counter", "Set elements the kernel took.");
+		fprintf(o, "rcptguard_nft_elements_total %" PRIu64 "\n", s->elements);
+		metric(o, "nft_batches_total", "counter", "Netlink batches of bans.");
+		fprintf(o, "rcptguard_nft_batches_total %" PRIu64 "\n", s->batches);
+		metric(o, "netlink_errors_total", "counter", "Set elements the kernel refused.");
+		fprintf(o, "rcptguard_netlink_errors_total %" PRIu64 "\n", s->element_errors);
+		metric(o, "nft_set_full_total", "counter", "Bans refused because a set was full.");
+		fprintf(o, "rcptguard_nft_set_full_total %" PRIu64 "\n", s->set_full);
+		metric(o, "nft_repairs_total", "counter", "Times the table was re-installed after a flush.");
+		fprintf(o, "rcptguard_nft_repairs_total %" PRIu64 "\n", d->repairs);
+		metric(o, "nft_last_round_trip_microseconds", "gauge", "Duration of the last batch.");
+		fprintf(o, "rcptguard_nft_last_round_trip_microseconds %" PRIu64 "\n", s->last_batch_us);
+	}
+	metric(o, "session_kills_total", "counter", "TCP sessions of banned sources destroyed.");
+	fprintf(o, "rcptguard_session_kills_total %" PRIu64 "\n", d->sessions_killed);
+	metric(o, "reloads_total", "counter", "Configuration reloads, by result.");
+	fprintf(o, "rcptguard_reloads_total{result=\"ok\"} %" PRIu64 "\n", d->reloads);
+	fprintf(o, "rcptguard_reloads_total{result=\"error\"} %" PRIu64 "\n", d->reload_errors);
+	metric(o, "control_requests_total", "counter", "Control socket requests, by result.");
+	fprintf(o, "rcptguard_control_requests_total{result=\"ok\"} %" PRIu64 "\n",
+		ctl_stats(d->ctl)->requests - ctl_stats(d->ctl)->errors);
+	fprintf(o, "rcptguard_control_requests_total{result=\"error\"} %" PRIu64 "\n",
+		ctl_stats(d->ctl)->errors);
+}
+
+void ops_write_metrics_file(struct daemon *d)
+{
+	char tmp[300];
+	FILE *f;
+
+	if (!d->cfg->metrics_file[0])
+		return;
+	/* node_exporter's textfile collector reads *.prom: never half a file. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", d->cfg->metrics_file);
+	f = fopen(tmp, "w");
+	if (!f || (ops_metrics(d, f), fclose(f)) || rename(tmp, d->cfg->metrics_file)) {
+		if (!d->metrics_errors++)
+			logmsg(LOG_ERR, "cannot write %s: %s", d->cfg->metrics_file, strerror(errno));
+		return;
+	}
+	d->metrics_errors = 0;
+}
+
+/* ---- the dispatcher ---- */
+
+static const char help[] =
+	"commands: status, bans, top [N], ban ADDR[/LEN] [DURATION], unban ADDR[/LEN], reload, "
+	"metrics; add --json to status, bans and top\n";
+
+int ops_handle(struct daemon *d, char *req, FILE *o)
+{
+	char *argv[MAX_ARGS], *save = NULL, *tok;
+	int argc = 0;
+	bool json = false;
+
+	for (tok = strtok_r(req, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		if (!strcmp(tok, "--json")) {
+			json = true;
+			continue;
+		}
+		if (argc == MAX_ARGS) {
+			fprintf(o, "too many arguments\n");
+			return -1;
+		}
+		argv[argc++] = tok;
+	}
+	if (!argc) {
+		fputs(help, o);
+		return -1;
+	}
+	if (!strcmp(argv[0], "status") && argc == 1) {
+		(json ? status_json : status_text)(d, o);
+		return 0;
+	}
+	if (!strcmp(argv[0], "bans") && argc == 1)
+		return cmd_bans(d, json, o);
+	if (!strcmp(argv[0], "top") && argc <= 2) {
+		char *end = NULL;
+		long n = argc == 2 ? strtol(argv[1], &end, 10) : 20;
+
+		if (argc == 2 && (*end || n < 1 || n > 100000)) {
+			fprintf(o, "top: N must be a number from 1 to 100000\n");
+			return -1;
+		}
+		return cmd_top(d, (size_t)n, json, o);
+	}
+	if (!strcmp(argv[0], "ban") && (argc == 2 || argc == 3))
+		return cmd_ban(d, argv[1], argc == 3 ? argv[2] : NULL, o);
+	if (!strcmp(argv[0], "unban") && argc == 2)
+		return cmd_unban(d, argv[1], o);
+	if (!strcmp(argv[0], "reload") && argc == 1)
+		return daemon_reload(d, o);
+	if (!strcmp(argv[0], "metrics") && argc == 1) {
+		ops_metrics(d, o);
+		return 0;
+	}
+	fprintf(o, "unknown request '%s'; %s", argv[0], help);
+	return -1;
+}
