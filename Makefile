@@ -30,7 +30,8 @@ LDLIBS     := $(PKG_LIBS)
 DEB_BUILD  := gcc make pkg-config libpcap-dev libmnl-dev libnftnl-dev \
               libnetfilter-queue-dev
 DEB_TEST   := clang libclang-rt-14-dev tshark tcpdump iproute2 nftables \
-              mandoc valgrind postfix jq openssl ethtool procps iptables
+              mandoc valgrind postfix jq openssl ethtool procps iptables \
+              socat libcap2-bin systemd debhelper dpkg-dev fakeroot lintian
 DEB_PKGS   := $(DEB_BUILD) $(DEB_TEST)
 
 SRC        := $(filter-out src/main.c,$(wildcard src/*.c))

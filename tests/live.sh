@@ -23,7 +23,7 @@ live_tests() {
 	local f
 	for f in ${LIVE_ONLY:-live_capture:nfqueue live_capture:pcap live_fail_open \
 		live_forged:nfqueue live_forged:pcap live_reload live_enforce \
-		live_enforce_expiry_observe_allow live_repair live_restart live_errors live_batch}; do
+		live_enforce_expiry_observe_allow live_repair live_restart live_errors live_ops live_privileges live_batch}; do
 		case $f in *:*) ${f%%:*} "${f#*:}" ;; *) $f ;; esac
 	done
 	lab_down
@@ -42,8 +42,8 @@ rg_start() {
 	[ -n "${RG_KEEP:-}" ] || lab_srv nft delete table inet rcptguard 2>/dev/null
 	# The state file too, unless a test restarts on purpose.
 	[ -n "${RG_KEEP:-}" ] || rm -f "$LAB_DIR/state"
-	printf 'capture = %s\nservers = local\nstate_file = %s\n%b\n' "$1" "$LAB_DIR/state" "${2:-}" \
-		>"$LAB_DIR/rg.conf"
+	printf 'capture = %s\nservers = local\nstate_file = %s\ncontrol_socket = %s\nuser = root\n%b\n' \
+		"$1" "$LAB_DIR/state" "$LAB_DIR/ctl" "${2:-}" >"$LAB_DIR/rg.conf"
 	: >"$LAB_DIR/rg.log"
 	rm -f "$LAB_DIR/sum.json"
 	# Directly, not through lab_srv: $! must be rcptguard itself.
@@ -382,5 +382,74 @@ live_errors() {
 	rg_stop
 	t "set full: the summary counts the refused element" bash -c \
 		"grep -q 'refused 1' '$LAB_DIR/rg.log'"
+	lab_srv nft delete table inet rcptguard 2>/dev/null
+}
+
+# The control socket and the commands that use it.
+live_ops() {
+	local rg="$top/rcptguard" sock=$LAB_DIR/ctl i
+	if ! rg_start pcap "allowlist = 198.18.0.55\nmetrics_file = $LAB_DIR/rg.prom\nmetrics_interval = 1s"; then
+		nok "ops: daemon starts" "$(tail -3 "$LAB_DIR/rg.log")"
+		return
+	fi
+	lab_cli "$here/build/smtpc" -T 300 -b $ATT4 -s $SRV4 harvest -n 20 -k 20 -g 2 >/dev/null
+	lab_cli "$here/build/smtpc" -b $ATT6 -s $SRV6 harvest -n 4 -k 4 >/dev/null
+	sleep 0.3
+	t "bans: the harvester, its rule and count, and what the kernel dropped since" bash -c \
+		"$rg bans -s $sock | grep -Eq '^$ATT4/32 +harvest +10 +[0-9]+s +0 +[1-9][0-9]* ' && $rg bans -s $sock --json | jq -e '.[0].key == \"$ATT4/32\" and .[0].rule == \"harvest\" and .[0].seconds_left > 3500 and .[0].dropped_packets > 0' >/dev/null"
+	t "top: the source below the threshold, with its count per class" bash -c \
+		"$rg top -s $sock | grep -Eq '^fd00:18::/64 +4 +rcpt_rejected=4' && $rg top -s $sock -n 1 --json | jq -e 'length == 1 and .[0].by_class.rcpt_rejected == 4' >/dev/null"
+	t "status: capture, bans, events and memory against the caps" bash -c \
+		"$rg status -s $sock | grep -q '^memory: flows [0-9]* of 65536' && $rg status -s $sock --json | jq -e '.active_bans == 1 and .bans_by_rule.harvest == 1 and .events.rcpt_rejected >= 14 and .capture.type == \"pcap\" and .memory.max_sources == 1000000' >/dev/null"
+	t "ban/unban by hand: into the kernel and out again, counted as manual" bash -c \
+		"$rg ban -s $sock 198.18.0.200 5m | grep -q 'banned 198.18.0.200/32 for 5m' && ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q '198.18.0.200 .*timeout 5m' && $rg unban -s $sock 198.18.0.200 | grep -q unbanned && ! ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q 198.18.0.200 && $rg status -s $sock --json | jq -e '.bans_by_rule.manual == 1' >/dev/null"
+	t "ban of an allowlisted address: refused with the reason, exit code 1" bash -c \
+		"out=\$($rg ban -s $sock 198.18.0.55 2>&1); [ \$? -eq 1 ] && [ \"\$out\" = 'refused: 198.18.0.55/32 is allowlisted' ]"
+	t "unban of a source that is not banned: said so, exit code 1" bash -c \
+		"out=\$($rg unban -s $sock 198.18.0.201 2>&1); [ \$? -eq 1 ] && [ \"\$out\" = '198.18.0.201/32 was not banned' ]"
+	t "metrics: Prometheus text, every sample after its TYPE, counters that match" bash -c \
+		"$rg metrics -s $sock >$LAB_DIR/m.txt && awk '/^# TYPE /{t[\$3]=1; next} /^#/{next} {n=\$1; sub(/\\{.*/, \"\", n); if (!(n in t)) { print \"no TYPE for \" n; bad=1 } if (\$NF !~ /^[0-9.e+-]+\$/) { print \"bad value: \" \$0; bad=1 } } END { exit bad }' $LAB_DIR/m.txt && grep -q '^rcptguard_bans_total{rule=\"harvest\"} 1\$' $LAB_DIR/m.txt && grep -q '^rcptguard_active_bans 1\$' $LAB_DIR/m.txt && grep -q '^rcptguard_events_total{class=\"rcpt_rejected\"} [1-9]' $LAB_DIR/m.txt"
+	sleep 1.2
+	t "metrics_file: written for the textfile collector, renamed into place" bash -c \
+		"grep -q '^rcptguard_up 1\$' $LAB_DIR/rg.prom && grep -q '^rcptguard_active_bans 1\$' $LAB_DIR/rg.prom && [ ! -e $LAB_DIR/rg.prom.tmp ]"
+	# Hostile clients: oversized, binary, silent, too many.
+	t "control: an oversized request gets an error reply" bash -c \
+		"head -c 3000 /dev/zero | tr '\\\\0' a | socat -t 2 - UNIX-CONNECT:$sock | head -2 | grep -q 'request too long'"
+	t "control: a binary request gets an error reply" bash -c \
+		"printf 'st\\001\\377tus\\n' | socat -t 2 - UNIX-CONNECT:$sock | grep -q 'printable ASCII'"
+	for i in $(seq 1 20); do socat -u UNIX-CONNECT:$sock SYSTEM:'sleep 15' 2>/dev/null & done
+	sleep 0.5
+	t "control: 20 silent clients (16 allowed) refuse the rest, packets still flow" bash -c \
+		"out=\$($rg status -s $sock 2>&1); echo \"\$out\" | grep -q 'too many control clients' && ip netns exec $LAB_CLI $here/build/smtpc -b $GOOD4 -s $SRV4 deliver -n 1 | grep -q delivered=1"
+	sleep 11
+	t "control: silent clients dropped after 10 s; the daemon answers again" bash -c \
+		"$rg status -s $sock | grep -q '^rcptguard ' && $rg metrics -s $sock | grep -q '^rcptguard_control_requests_total{result=\"error\"} [2-9]'"
+	pkill -f "UNIX-CONNECT:$sock" 2>/dev/null
+	t "reload through the socket: a bad file is refused with FILE:LINE" bash -c \
+		"cp $LAB_DIR/rg.conf $LAB_DIR/rg.good; echo 'threshold = 3' >>$LAB_DIR/rg.conf; out=\$($rg reload -s $sock 2>&1); rc=\$?; cp $LAB_DIR/rg.good $LAB_DIR/rg.conf; [ \$rc -eq 1 ] && echo \"\$out\" | grep -q '^$LAB_DIR/rg.conf:[0-9]*: unknown key' && $rg reload -s $sock | grep -q loaded"
+	rg_stop
+	t "a daemon that is not running: clear message, exit code 3, no hang" bash -c \
+		"out=\$(timeout 5 $rg status -s $sock 2>&1); [ \$? -eq 3 ] && echo \"\$out\" | grep -q 'the daemon is not running'"
+	lab_srv nft delete table inet rcptguard 2>/dev/null
+}
+
+# After start: an unprivileged user with CAP_NET_ADMIN only, no new
+# privileges, and bans still reach the kernel.
+live_privileges() {
+	local dir=$LAB_DIR/nobody caps
+	mkdir -p "$dir" && chown nobody "$dir"
+	if ! rg_start nfqueue "user = nobody\nstate_file = $dir/state"; then
+		nok "privileges: daemon starts" "$(tail -3 "$LAB_DIR/rg.log")"
+		return
+	fi
+	queue_rules add
+	t "privileges: runs as nobody, CAP_NET_ADMIN alone in effective, permitted and bounding sets, no_new_privs" bash -c \
+		"s=/proc/$rgpid/status; grep -q '^Uid:.65534.65534.65534.65534' \$s && grep -q '^CapEff:.0000000000001000' \$s && grep -q '^CapPrm:.0000000000001000' \$s && grep -q '^CapBnd:.0000000000001000' \$s && grep -q '^NoNewPrivs:.1' \$s && grep -q 'running as user nobody with CAP_NET_ADMIN only' '$LAB_DIR/rg.log'"
+	lab_cli "$here/build/smtpc" -T 300 -b $ATT4 -s $SRV4 harvest -n 20 -k 20 -g 2 >/dev/null
+	sleep 1.2
+	t "privileges: after the drop, the ban reaches the kernel and the state file is written" bash -c \
+		"ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q '$ATT4' && grep -q '^$ATT4/32 harvest 1 ' $dir/state"
+	queue_rules del
+	rg_stop
 	lab_srv nft delete table inet rcptguard 2>/dev/null
 }
