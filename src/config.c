@@ -120,6 +120,45 @@ void config_free(struct config *c)
 	memset(c, 0, sizeof(*c));
 }
 
+int config_lint(const struct config *c, FILE *out)
+{
+	const struct prefixlist *l = &c->allowlist;
+	int n = 0;
+
+	/* Entries inside others are harmless but often a sign of a stale
+	 * list; the same entry twice too. Quadratic: allowlists are short. */
+	for (size_t j = 0; j < l->n; j++) {
+		size_t found = l->n;
+
+		for (size_t i = 0; i < l->n; i++) {
+			if (i == j || l->v[i].a.af != l->v[j].a.af || l->v[i].len > l->v[j].len ||
+			    !prefix_contains(&l->v[i], &l->v[j].a))
+				continue;
+			if (l->v[i].len == l->v[j].len) {
+				if (i < j) {
+					found = i;	/* a repeat: said on the later one */
+					break;
+				}
+				continue;
+			}
+			if (found == l->n)
+				found = i;
+		}
+		if (found < l->n) {
+			char a[ADDR_STRLEN], b[ADDR_STRLEN];
+
+			prefix_fmt(&l->v[j], a, sizeof(a));
+			prefix_fmt(&l->v[found], b, sizeof(b));
+			fprintf(out, "%s: warning: allowlist entry %s %s %s (%s)\n",
+				l->origin[j] ? l->origin[j] : "allowlist", a,
+				l->v[found].len == l->v[j].len ? "repeats" : "is inside", b,
+				l->origin[found] ? l->origin[found] : "allowlist");
+			n++;
+		}
+	}
+	return n;
+}
+
 bool config_is_smtp_port(const struct config *c, uint16_t port)
 {
 	for (size_t i = 0; i < c->nports; i++)
@@ -158,6 +197,21 @@ static void perr(struct parser *ps, const char *fmt, ...)
 	if (!ps->err)
 		return;
 	fprintf(ps->err, "%s:%d: ", ps->file, ps->line);
+	va_start(ap, fmt);
+	vfprintf(ps->err, fmt, ap);
+	va_end(ap);
+	fputc('\n', ps->err);
+}
+
+/* A warning: reported with FILE:LINE, not an error. */
+__attribute__((format(printf, 2, 3)))
+static void pwarn(struct parser *ps, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!ps->err)
+		return;
+	fprintf(ps->err, "%s:%d: warning: ", ps->file, ps->line);
 	va_start(ap, fmt);
 	vfprintf(ps->err, fmt, ap);
 	va_end(ap);
@@ -205,12 +259,25 @@ static void parse_prefixes(struct parser *ps, char *v, struct prefixlist *l, con
 {
 	char *save = NULL;
 
-	for (char *tok = strtok_r(v, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+	for (char *tok = strtok_r(v, " \t,\r\n", &save); tok; tok = strtok_r(NULL, " \t,\r\n", &save)) {
 		struct prefix p;
+
+		char *slash = strchr(tok, '/');
+		struct ipaddr whole;
 
 		if (prefix_parse(tok, &p)) {
 			perr(ps, "not an address or prefix: '%s'", tok);
 			continue;
+		}
+		if (slash) {
+			*slash = 0;
+			if (addr_parse(tok, &whole) == 0 && !addr_eq(&whole, &p.a)) {
+				char a[ADDR_STRLEN];
+
+				pwarn(ps, "%s/%s has host bits set; taken as %s", tok, slash + 1,
+				      prefix_fmt(&p, a, sizeof(a)));
+			}
+			*slash = '/';
 		}
 		prefixlist_add(l, &p, origin);
 	}
@@ -243,7 +310,7 @@ static void add_traps(struct config *c, char *v)
 {
 	char *save = NULL;
 
-	for (char *tok = strtok_r(v, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+	for (char *tok = strtok_r(v, " \t,\r\n", &save); tok; tok = strtok_r(NULL, " \t,\r\n", &save)) {
 		size_t n;
 
 		if (*tok == '<')
@@ -320,7 +387,7 @@ static void global_key(struct parser *ps, const char *k, char *v)
 		char *save = NULL;
 
 		c->nports = 0;
-		for (char *tok = strtok_r(v, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+		for (char *tok = strtok_r(v, " \t,\r\n", &save); tok; tok = strtok_r(NULL, " \t,\r\n", &save)) {
 			if (parse_u32(tok, 1, 65535, &u)) {
 				perr(ps, "not a port: '%s'", tok);
 			} else if (c->nports == MAX_PORTS) {

@@ -140,6 +140,9 @@ int config_load_string(struct config *c, const char *text, const char *name, FIL
 void config_print(const struct config *c, FILE *out);
 void config_free(struct config *c);
 
+/* Warnings about a valid configuration (overlapping allowlist entries),
+ * as FILE:LINE lines; returns how many. */
+int config_lint(const struct config *c, FILE *out);
 bool config_is_smtp_port(const struct config *c, uint16_t port);
 bool config_is_trap(const struct config *c, const char *rcpt, size_t len, uint32_t hash);
 

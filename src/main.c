@@ -67,6 +67,7 @@ static int cmd_check_config(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	config_lint(&cfg, stderr);
 	config_print(&cfg, stdout);
 	config_free(&cfg);
 	return 0;

@@ -66,6 +66,13 @@ t "check-config prints the effective config" bash -c "$rg check-config -c $work/
 printf 'smtp_ports = 25\nthreshold = 3\nrule x {\n\tclass = nope\n}\n' >"$work/bad.conf"
 t "check-config reports FILE:LINE and fails" bash -c \
 	"out=\$($rg check-config -c $work/bad.conf 2>&1); [ \$? -eq 1 ] && echo \"\$out\" | grep -q '^$work/bad.conf:2: unknown key .threshold.' && echo \"\$out\" | grep -q '^$work/bad.conf:4: unknown event class'"
+printf '# office\n198.18.4.0/24\n198.18.4.7  # a host in it\n\n198.18.4.0/24\n198.18.6.1/24\nfd00:18::/48\n' >"$work/allow.txt"
+printf 'allowlist = 198.18.0.0/16\nallowlist_file = %s\n' "$work/allow.txt" >"$work/allow.conf"
+t "allowlist file: overlaps, repeats and host bits reported as FILE:LINE warnings, entries kept" bash -c \
+	"out=\$($rg check-config -c $work/allow.conf 2>$work/allow.err) && grep -q '^allowlist = 198.18.0.0/16 198.18.4.0/24 198.18.4.7/32 198.18.4.0/24 198.18.6.0/24 fd00:18::/48\$' <<<\"\$out\" && grep -q '^$work/allow.txt:2: warning: allowlist entry 198.18.4.0/24 is inside 198.18.0.0/16 ($work/allow.conf:1)' $work/allow.err && grep -q '^$work/allow.txt:5: warning: allowlist entry 198.18.4.0/24 repeats 198.18.4.0/24 ($work/allow.txt:2)' $work/allow.err && grep -q '^$work/allow.txt:6: warning: 198.18.6.1/24 has host bits set; taken as 198.18.6.0/24' $work/allow.err && [ \$(wc -l <$work/allow.err) -eq 5 ]"
+echo 'not-an-address' >>"$work/allow.txt"
+t "allowlist file: a malformed line is an error with FILE:LINE" bash -c \
+	"out=\$($rg check-config -c $work/allow.conf 2>&1); [ \$? -eq 1 ] && grep -q '^$work/allow.txt:8: not an address or prefix: .not-an-address.' <<<\"\$out\""
 t "check-config on a missing file fails" bash -c "! $rg check-config -c $work/none.conf 2>/dev/null"
 
 echo "== bad input"
