@@ -12,6 +12,7 @@ SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 DATADIR    ?= $(PREFIX)/share
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
 
 CC         ?= cc
 PKGS       := libpcap libmnl libnftnl libnetfilter_queue
@@ -40,7 +41,7 @@ ASAN_OBJ   := $(SRC:src/%.c=build/asan/%.o)
 TEST_SRC   := $(wildcard tests/unit/*.c) tests/pcapw.c
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps check test demo bench install uninstall clean fixtures
+.PHONY: deb all deps check test demo bench install uninstall clean fixtures
 
 all: rcptguard
 
@@ -110,11 +111,27 @@ install: rcptguard
 	install -m 0644 nft/rcptguard.nft nft/queue-local.nft nft/queue-gateway.nft \
 		$(DESTDIR)$(DATADIR)/rcptguard/
 	install -m 0755 nft/queue-compat.sh $(DESTDIR)$(DATADIR)/rcptguard/queue-compat.sh
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/sbin/rcptguard|$(SBINDIR)/rcptguard|g' \
+	    -e 's|/etc/rcptguard/|$(SYSCONFDIR)/rcptguard/|g' \
+		packaging/systemd/rcptguard.service >$(DESTDIR)$(UNITDIR)/rcptguard.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/rcptguard.service
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/rcptguard $(DESTDIR)$(MANDIR)/man8/rcptguard.8 \
-		$(DESTDIR)$(MANDIR)/man5/rcptguard.conf.5
+		$(DESTDIR)$(MANDIR)/man5/rcptguard.conf.5 $(DESTDIR)$(UNITDIR)/rcptguard.service
 	rm -rf $(DESTDIR)$(DATADIR)/rcptguard
+
+# A Debian package from the working tree: build/deb/rcptguard_*.deb.
+DEB_TREE := build/deb/rcptguard-$(VERSION)
+deb: deps
+	rm -rf build/deb && mkdir -p $(DEB_TREE)
+	cp -r src man nft packaging Makefile README.md $(DEB_TREE)/
+	cp -r packaging/debian $(DEB_TREE)/debian
+	cd $(DEB_TREE) && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || \
+		{ tail -30 ../build.log; exit 1; }
+	lintian --fail-on error build/deb/rcptguard_$(VERSION)-1_*.deb
+	@ls -l build/deb/*.deb
 
 clean:
 	rm -rf build rcptguard

@@ -27,7 +27,7 @@ out=bench/results/live-$(date -u +%Y%m%dT%H%M%SZ).txt
 exec > >(tee "$out")
 
 rg_start() {	# extra config
-	printf '%b\n' "$1" >"$LAB_DIR/rg.conf"
+	printf '%b\nstate_file = none\ncontrol_socket = none\nuser = root\n' "$1" >"$LAB_DIR/rg.conf"
 	: >"$LAB_DIR/rg.log"
 	ip netns exec "$LAB_SRV" "$top/rcptguard" run -f -c "$LAB_DIR/rg.conf" \
 		--summary-json "$LAB_DIR/sum.json" 2>>"$LAB_DIR/rg.log" &

@@ -72,7 +72,7 @@ awk -v now="$now" 'BEGIN {
 		printf "%s harvest %d 10 %.0f %.0f\n", k, 1 + i % 3, now, now + 3600000000
 	}
 }' >"$LAB_DIR/state"
-printf 'capture = pcap\nstate_file = %s\nset_size = 200000\n' "$LAB_DIR/state" >"$LAB_DIR/rg.conf"
+printf 'capture = pcap\nstate_file = %s\nset_size = 200000\ncontrol_socket = none\nuser = root\n' "$LAB_DIR/state" >"$LAB_DIR/rg.conf"
 ip netns exec "$LAB_SRV" ./rcptguard run -f -c "$LAB_DIR/rg.conf" 2>"$LAB_DIR/rg.log" &
 pid=$!
 for i in $(seq 1 100); do grep -q 'running:' "$LAB_DIR/rg.log" && break; sleep 0.1; done

@@ -15,6 +15,8 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
+#include <stddef.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -520,6 +522,29 @@ static int setup(struct daemon *d)
 	return 0;
 }
 
+/* systemd's Type=notify, without libsystemd: one datagram to
+ * $NOTIFY_SOCKET (a path, or '@' for the abstract namespace). */
+static void sd_notify_msg(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || (len = strlen(path)) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = 0;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		logmsg(LOG_WARNING, "cannot notify systemd: %s", strerror(errno));
+	close(fd);
+}
+
 /* Everything privileged is open now: the rest runs as cfg->user. */
 static void drop_privileges(struct daemon *d)
 {
@@ -707,7 +732,9 @@ int cmd_run(int argc, char **argv)
 			restore(&d);
 		drop_privileges(&d);
 		announce(&d);
+		sd_notify_msg("READY=1");
 		rc = loop(&d);
+		sd_notify_msg("STOPPING=1");
 		write_summary(&d);
 		save_state(&d);
 		ops_write_metrics_file(&d);

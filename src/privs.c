@@ -36,6 +36,20 @@ int privs_drop(const char *user, bool keep_raw, char *err, size_t errlen)
 		snprintf(err, errlen, "no user '%s' (the package creates it; or set user = root)", user);
 		return -1;
 	}
+	/* Started as that user already (systemd's User= with ambient
+	 * capabilities): only narrow the capabilities; the service manager
+	 * set the bounding set. */
+	if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid) {
+		for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+			if (!(keep & (1ull << cap)))
+				prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);	/* EPERM without SETPCAP: fine */
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 || set_caps(keep) < 0 ||
+		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+			snprintf(err, errlen, "cannot set capabilities: %s", strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
 	/* The bounding set first: dropping from it needs CAP_SETPCAP. */
 	for (int cap = 0; cap <= CAP_LAST_CAP; cap++) {
 		if (keep & (1ull << cap))

@@ -24,15 +24,16 @@ echo "Postfix accepts mail for: $(echo $LAB_USERS | sed 's/ /@example.org, /g')@
 echo "and rejects every other recipient at RCPT time with 550 5.1.1."
 
 say "rcptguard on the mail host, reading SMTP through NFQUEUE (fail-open)"
-# This kernel lacks the nft queue expression: the compat rules.
-lab_srv sh "$here/nft/queue-compat.sh" add local 0 25
-lab_srv nft list ruleset | grep -E 'queue num' | sed 's/^[[:space:]]*/  /'
-printf 'capture = nfqueue\nservers = local\n' >"$LAB_DIR/rg.conf"
+# rcptguard adds its own queue rules (manage_queue = yes); on a kernel
+# without the nft queue expression, as the compat NFQUEUE target.
+printf 'capture = nfqueue\nmanage_queue = yes\nservers = local\nstate_file = %s\ncontrol_socket = %s\nuser = root\n' \
+	"$LAB_DIR/state" "$LAB_DIR/ctl" >"$LAB_DIR/rg.conf"
 ip netns exec "$LAB_SRV" "$here/rcptguard" run -f -c "$LAB_DIR/rg.conf" \
 	--summary-json "$LAB_DIR/sum.json" 2>"$LAB_DIR/rg.log" &
 rgpid=$!
 for i in $(seq 1 50); do grep -q running: "$LAB_DIR/rg.log" && break; sleep 0.1; done
 sed 's/^/  /' "$LAB_DIR/rg.log"
+lab_srv nft list table inet rcptguard 2>/dev/null | grep -E 'queue num' | sed 's/^[[:space:]]*/  /'
 
 count_log() { postfix_log | grep -c "$1" || true; }
 
@@ -53,6 +54,10 @@ grep -E ' ban |cut ' "$LAB_DIR/rg.log" | sed 's/^rcptguard: /  /'
 say "The bans in the kernel: nft list set inet rcptguard ..."
 lab_srv nft list set inet rcptguard banned4_32 | grep -E 'elements|counter packets' | sed 's/^[[:space:]]*/  /'
 lab_srv nft list set inet rcptguard banned6_64 | grep -E 'elements|counter packets' | sed 's/^[[:space:]]*/  /'
+say "rcptguard bans (what the daemon knows, with the kernel's drop counters)"
+"$here/rcptguard" bans -s "$LAB_DIR/ctl" | sed 's/^/  /'
+say "rcptguard status"
+"$here/rcptguard" status -s "$LAB_DIR/ctl" | sed 's/^/  /'
 kill -TERM $rgpid; wait $rgpid 2>/dev/null || true; rgpid=
 
 say "Postfix's own log"

@@ -346,7 +346,7 @@ live_errors() {
 	local n
 	# No CAP_NET_ADMIN (pcap needs only CAP_NET_RAW).
 	lab_srv nft delete table inet rcptguard 2>/dev/null
-	printf 'capture = pcap\nservers = local\nstate_file = none\n' >"$LAB_DIR/rg.conf"
+	printf 'capture = pcap\nservers = local\nstate_file = none\ncontrol_socket = none\nuser = root\n' >"$LAB_DIR/rg.conf"
 	: >"$LAB_DIR/rg.log"
 	ip netns exec "$LAB_SRV" capsh --drop=cap_net_admin -- -c \
 		"exec $top/rcptguard run -f -c $LAB_DIR/rg.conf 2>>$LAB_DIR/rg.log" &

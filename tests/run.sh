@@ -157,7 +157,26 @@ for f in nft/queue-local.nft nft/queue-gateway.nft; do
 		"out=\$(nft -c -f $f 2>&1) && exit 0; echo \"\$out\" | grep -q 'No such file or directory' && ! echo \"\$out\" | grep -qi 'syntax error'"
 done
 t "make install puts every file in place" bash -c \
-	"make -s install DESTDIR=$work/stage PREFIX=/usr >/dev/null && for f in usr/sbin/rcptguard usr/share/man/man8/rcptguard.8 usr/share/man/man5/rcptguard.conf.5 etc/rcptguard/rcptguard.conf usr/share/rcptguard/rcptguard.nft usr/share/rcptguard/queue-local.nft usr/share/rcptguard/queue-gateway.nft usr/share/rcptguard/queue-compat.sh; do test -f $work/stage/\$f || { echo missing \$f; exit 1; }; done && $work/stage/usr/sbin/rcptguard check-config -c $work/stage/etc/rcptguard/rcptguard.conf >/dev/null"
+	"make -s install DESTDIR=$work/stage PREFIX=/usr >/dev/null && for f in usr/sbin/rcptguard usr/share/man/man8/rcptguard.8 usr/share/man/man5/rcptguard.conf.5 etc/rcptguard/rcptguard.conf usr/share/rcptguard/rcptguard.nft usr/share/rcptguard/queue-local.nft usr/share/rcptguard/queue-gateway.nft usr/share/rcptguard/queue-compat.sh usr/lib/systemd/system/rcptguard.service; do test -f $work/stage/\$f || { echo missing \$f; exit 1; }; done && $work/stage/usr/sbin/rcptguard check-config -c $work/stage/etc/rcptguard/rcptguard.conf >/dev/null"
+t "systemd unit: valid, hardened (systemd-analyze security exposure under 2.0)" bash -c \
+	"exp=\$(systemd-analyze security --offline=true packaging/systemd/rcptguard.service 2>&1 | sed -n 's/.*Overall exposure level for rcptguard.service: \\([0-9.]*\\).*/\\1/p'); echo \"exposure \$exp\"; [ -n \"\$exp\" ] && awk -v e=\"\$exp\" 'BEGIN { exit !(e < 2.0) }'"
+
+echo "== the Debian package"
+if dpkg-query -W -f='${Status}' rcptguard 2>/dev/null | grep -q 'ok installed'; then
+	nok "package test needs a machine without rcptguard installed (found one; not touching it)"
+elif ! make -s deb >"$work/deb.log" 2>&1; then
+	nok "make deb builds the package, lintian finds no error" "$(tail -5 "$work/deb.log")"
+else
+	ok "make deb builds the package, lintian finds no error"
+	deb=$(ls build/deb/rcptguard_*_*.deb | head -1)
+	t "dpkg -i installs it" dpkg -i "$deb"
+	t "installed: rcptguard --version and check-config of the shipped conffile" bash -c \
+		"/usr/sbin/rcptguard --version | grep -q '^rcptguard ' && /usr/sbin/rcptguard check-config -c /etc/rcptguard/rcptguard.conf >/dev/null && dpkg-query -W -f='\${Conffiles}' rcptguard | grep -q /etc/rcptguard/rcptguard.conf"
+	t "installed: system user, its state directory, unit, man pages, nft files" bash -c \
+		"getent passwd rcptguard >/dev/null && [ \"\$(stat -c %U:%a /var/lib/rcptguard)\" = rcptguard:750 ] && test -f /lib/systemd/system/rcptguard.service && test -f /usr/share/man/man8/rcptguard.8.gz && test -f /usr/share/rcptguard/rcptguard.nft"
+	t "dpkg --purge removes it cleanly" bash -c \
+		"dpkg --purge rcptguard >/dev/null && ! test -e /usr/sbin/rcptguard && ! test -e /etc/rcptguard && ! test -e /var/lib/rcptguard && ! dpkg-query -W rcptguard 2>/dev/null | grep -q ."
+fi
 
 echo
 echo "$pass passed, $fail failed"
