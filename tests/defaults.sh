@@ -19,7 +19,7 @@ check() {	# section key default
 	n=$((n + 1))
 	got=$(sed -n "s/^$key = //p" "$file")
 	if [ "$want" = none ]; then
-		[ -z "$got" ] && return 0
+		[ -z "$got" ] || [ "$got" = none ] && return 0
 	elif [ "$got" = "$want" ]; then
 		return 0
 	fi
