@@ -41,7 +41,7 @@ ASAN_OBJ   := $(SRC:src/%.c=build/asan/%.o)
 TEST_SRC   := $(wildcard tests/unit/*.c) tests/pcapw.c
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: deb all deps check test demo bench install uninstall clean fixtures
+.PHONY: deb fuzz fuzz-build all deps check test demo bench install uninstall clean fixtures
 
 all: rcptguard
 
@@ -88,7 +88,8 @@ deps:
 test check: deps
 	$(MAKE) rcptguard build/asan/rcptguard build/unit build/asan/unit build/mkpcap \
 		build/smtpc build/forge build/nftbatch CFLAGS="$(CFLAGS) -Werror"
-	tests/run.sh
+	$(MAKE) fuzz-build
+	FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS) tests/run.sh
 
 demo: deps rcptguard build/smtpc
 	tests/demo.sh
@@ -121,6 +122,38 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/rcptguard $(DESTDIR)$(MANDIR)/man8/rcptguard.8 \
 		$(DESTDIR)$(MANDIR)/man5/rcptguard.conf.5 $(DESTDIR)$(UNITDIR)/rcptguard.service
 	rm -rf $(DESTDIR)$(DATADIR)/rcptguard
+
+# libFuzzer harnesses (clang, ASan, UBSan): make fuzz FUZZ_SECONDS=N runs
+# each for N seconds from its seed corpus (build/fuzz/corpus/NAME, seeded
+# from the fixtures); crashes go to build/fuzz/crash-NAME-*. Inputs that
+# once crashed live in tests/fuzz/regress/NAME/ and are replayed by make
+# check (fuzz-check).
+FUZZERS    := decode reasm smtp config control
+FUZZ_SECONDS ?= 600
+FUZZ_CHECK_SECONDS ?= 20
+FUZZ_CC    := clang
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+              -fno-sanitize-recover=undefined
+FUZZ_OBJ   := $(SRC:src/%.c=build/fuzz/obj/%.o)
+
+build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | build
+	@mkdir -p build/fuzz/obj
+	$(FUZZ_CC) -std=gnu11 $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) \
+		-DRCPTGUARD_VERSION='"$(VERSION)"' -c -o $@ $<
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) -std=gnu11 $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_OBJ) $(LDFLAGS) $(LDLIBS)
+
+build/fuzz/seeds: tests/fuzz/seeds.c $(OBJ) | build
+	@mkdir -p build/fuzz
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(OBJ) $(LDFLAGS) $(LDLIBS)
+
+fuzz-build: $(FUZZERS:%=build/fuzz/fuzz_%) build/fuzz/seeds
+	tests/fuzz/seed.sh
+
+fuzz: deps
+	$(MAKE) fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
 
 # A Debian package from the working tree: build/deb/rcptguard_*.deb.
 DEB_TREE := build/deb/rcptguard-$(VERSION)

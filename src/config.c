@@ -306,20 +306,29 @@ static void load_allowlist_file(struct parser *ps, const char *path)
 	ps->errors += sub.errors;
 }
 
-static void add_traps(struct config *c, char *v)
+static void add_traps(struct parser *ps, char *v)
 {
+	struct config *c = ps->c;
 	char *save = NULL;
 
 	for (char *tok = strtok_r(v, " \t,\r\n", &save); tok; tok = strtok_r(NULL, " \t,\r\n", &save)) {
-		size_t n;
+		size_t n = strlen(tok);
+		bool ok = true;
 
-		if (*tok == '<')
-			tok++;
-		n = strlen(tok);
-		if (n && tok[n - 1] == '>')
+		/* <addr> as in RCPT TO, or addr. */
+		if (n >= 2 && tok[0] == '<' && tok[n - 1] == '>') {
 			tok[--n] = 0;
-		if (n >= SMTP_RCPT_MAX)
-			tok[n = SMTP_RCPT_MAX - 1] = 0;
+			tok++;
+			n--;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (tok[i] <= ' ' || tok[i] > '~' || tok[i] == '<' || tok[i] == '>')
+				ok = false;
+		if (!ok || n == 0 || !strchr(tok, '@') || n >= SMTP_RCPT_MAX) {
+			perr(ps, "trap_recipients: '%.64s' is not an address (local@domain, at most %d bytes)",
+			     tok, SMTP_RCPT_MAX - 1);
+			continue;
+		}
 		for (size_t i = 0; i < n; i++)
 			tok[i] = (char)ascii_lower((unsigned char)tok[i]);
 		c->traps = xrealloc(c->traps, (c->ntraps + 1) * sizeof(*c->traps));
@@ -533,7 +542,7 @@ static void global_key(struct parser *ps, const char *k, char *v)
 	} else if (!strcmp(k, "allowlist_file")) {
 		load_allowlist_file(ps, v);
 	} else if (!strcmp(k, "trap_recipients")) {
-		add_traps(c, v);
+		add_traps(ps, v);
 	} else if (!strcmp(k, "max_flows")) {
 		if (parse_u32(v, 16, 16000000, &c->max_flows))
 			perr(ps, "max_flows must be from 16 to 16000000");

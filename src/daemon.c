@@ -366,7 +366,7 @@ static void sync_ban(void *arg, const struct ban_record *r)
 {
 	struct syncctx *x = arg;
 	usec_t left = r->until - x->now;
-	const struct elem_info *ei = bsearch(&r->key, x->k->v, x->k->n, sizeof(*x->k->v), cmp_key);
+	const struct elem_info *ei = x->k->n ? bsearch(&r->key, x->k->v, x->k->n, sizeof(*x->k->v), cmp_key) : NULL;
 
 	if (left <= USEC_PER_SEC)
 		return;
@@ -420,7 +420,8 @@ static void restore(struct daemon *d)
 				adopted++;
 			tracker_restore(d->p.tracker, now, &r);
 		}
-		qsort(k.v, k.n, sizeof(*k.v), cmp_key);
+		if (k.n)
+			qsort(k.v, k.n, sizeof(*k.v), cmp_key);
 		tracker_foreach_ban(d->p.tracker, true, sync_ban, &x);
 		enforcer_flush(d->enf);
 	}

@@ -196,7 +196,7 @@ static void one_ban(void *arg, const struct ban_record *r)
 {
 	struct bans_ctx *x = arg;
 	char key[ADDR_STRLEN], left[32], since[40];
-	const struct elem_info *ei = bsearch(&r->key, x->k.v, x->k.n, sizeof(*x->k.v), cmp_prefix);
+	const struct elem_info *ei = x->k.n ? bsearch(&r->key, x->k.v, x->k.n, sizeof(*x->k.v), cmp_prefix) : NULL;
 	usec_t l = r->until > x->now ? (r->until - x->now) / USEC_PER_SEC * USEC_PER_SEC : 0;
 	const char *rule = tracker_rule_name(x->d->p.tracker, r->rule);
 
@@ -231,7 +231,7 @@ static int cmd_bans(struct daemon *d, bool json, FILE *o)
 	struct bans_ctx x = { .d = d, .o = o, .json = json, .now = wall_now() };
 
 	/* What each ban dropped comes from the kernel's per-element counters. */
-	if (d->enf && enforcer_dump(d->enf, collect, &x.k) >= 0)
+	if (d->enf && enforcer_dump(d->enf, collect, &x.k) > 0)
 		qsort(x.k.v, x.k.n, sizeof(*x.k.v), cmp_prefix);
 	if (json)
 		fputc('[', o);
@@ -288,7 +288,8 @@ static int cmd_top(struct daemon *d, size_t limit, bool json, FILE *o)
 	struct top_ctx x = { .cfg = d->cfg };
 
 	tracker_foreach_source(d->p.tracker, top_one, &x);
-	qsort(x.v, x.n, sizeof(*x.v), cmp_top);
+	if (x.n)
+		qsort(x.v, x.n, sizeof(*x.v), cmp_top);
 	if (x.n > limit)
 		x.n = limit;
 	if (json)

@@ -144,6 +144,16 @@ echo "== the live daemon against Postfix in network namespaces"
 live_tests
 t "the live tests left no namespace behind" bash -c "! ip netns list | grep -q 'lv$$'"
 
+echo "== fuzzing (libFuzzer, ASan, UBSan; make fuzz for long runs)"
+for f in decode reasm smtp config control; do
+	if [ -d tests/fuzz/regress/$f ]; then
+		t "fuzz $f: inputs that once crashed it pass" bash -c \
+			"build/fuzz/fuzz_$f tests/fuzz/regress/$f/* >$work/regress-$f.log 2>&1 || { grep -E 'ERROR|runtime error' $work/regress-$f.log | head -3; false; }"
+	fi
+	line=$(tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" $f)
+	case $line in *'no crash'*) ok "$line" ;; *) nok "fuzz $f" "$line" ;; esac
+done
+
 echo "== documentation"
 for m in man/*.[0-9]; do
 	t "mandoc -Tlint $m" bash -c "out=\$(mandoc -Tlint -W warning $m 2>&1); [ -z \"\$out\" ] || { echo \"\$out\"; false; }"
