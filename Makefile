@@ -32,7 +32,8 @@ DEB_BUILD  := gcc make pkg-config libpcap-dev libmnl-dev libnftnl-dev \
               libnetfilter-queue-dev
 DEB_TEST   := clang libclang-rt-14-dev tshark tcpdump iproute2 nftables \
               mandoc valgrind postfix jq openssl ethtool procps iptables \
-              socat libcap2-bin systemd debhelper dpkg-dev fakeroot lintian
+              socat libcap2-bin systemd debhelper dpkg-dev fakeroot lintian \
+              cppcheck clang-tidy
 DEB_PKGS   := $(DEB_BUILD) $(DEB_TEST)
 
 SRC        := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -41,7 +42,7 @@ ASAN_OBJ   := $(SRC:src/%.c=build/asan/%.o)
 TEST_SRC   := $(wildcard tests/unit/*.c) tests/pcapw.c
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: deb fuzz fuzz-build all deps check test demo bench install uninstall clean fixtures
+.PHONY: lint deb fuzz fuzz-build all deps check test demo bench install uninstall clean fixtures
 
 all: rcptguard
 
@@ -154,6 +155,9 @@ fuzz-build: $(FUZZERS:%=build/fuzz/fuzz_%) build/fuzz/seeds
 fuzz: deps
 	$(MAKE) fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+lint: deps | build
+	tests/lint/run.sh
 
 # A Debian package from the working tree: build/deb/rcptguard_*.deb.
 DEB_TREE := build/deb/rcptguard-$(VERSION)

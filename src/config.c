@@ -36,18 +36,18 @@ int ev_class_parse(const char *name)
 static const struct rule default_rules[] = {
 	{ .name = "harvest", .cls = EC_RCPT_REJECTED, .threshold = 10,
 	  .window = 600 * USEC_PER_SEC, .ban = 3600 * USEC_PER_SEC, .factor = 2,
-	  .max_ban = 7 * 86400 * USEC_PER_SEC, .distinct = true,
+	  .max_ban = USEC_PER_SEC * 7 * 86400, .distinct = true,
 	  .prefix4 = 0xff, .prefix6 = 0xff },
 	{ .name = "vrfy", .cls = EC_VRFY_REJECTED, .threshold = 10,
 	  .window = 600 * USEC_PER_SEC, .ban = 3600 * USEC_PER_SEC, .factor = 2,
-	  .max_ban = 7 * 86400 * USEC_PER_SEC, .distinct = false,
+	  .max_ban = USEC_PER_SEC * 7 * 86400, .distinct = false,
 	  .prefix4 = 0xff, .prefix6 = 0xff },
 };
 
 /* A rule block starts from these. */
 static const struct rule rule_template = {
 	.threshold = 10, .window = 600 * USEC_PER_SEC, .ban = 3600 * USEC_PER_SEC,
-	.factor = 2, .max_ban = 7 * 86400 * USEC_PER_SEC, .distinct = true,
+	.factor = 2, .max_ban = USEC_PER_SEC * 7 * 86400, .distinct = true,
 	.cls = -1, .prefix4 = 0xff, .prefix6 = 0xff,
 };
 
@@ -59,7 +59,7 @@ static void set_ports(struct config *c, const char *list)
 	snprintf(buf, sizeof(buf), "%s", list);
 	for (tok = strtok_r(buf, " ,", &save); tok && c->nports < MAX_PORTS;
 	     tok = strtok_r(NULL, " ,", &save))
-		c->ports[c->nports++] = (uint16_t)atoi(tok);
+		c->ports[c->nports++] = (uint16_t)strtoul(tok, NULL, 10);	/* the built-in list */
 }
 
 void config_defaults(struct config *c)
@@ -198,7 +198,7 @@ static void perr(struct parser *ps, const char *fmt, ...)
 		return;
 	fprintf(ps->err, "%s:%d: ", ps->file, ps->line);
 	va_start(ap, fmt);
-	vfprintf(ps->err, fmt, ap);
+	vfprintf(ps->err, fmt, ap);	/* NOLINT(clang-analyzer-valist.Uninitialized): va_start is just above; clang 14 false positive */
 	va_end(ap);
 	fputc('\n', ps->err);
 }
@@ -213,7 +213,7 @@ static void pwarn(struct parser *ps, const char *fmt, ...)
 		return;
 	fprintf(ps->err, "%s:%d: warning: ", ps->file, ps->line);
 	va_start(ap, fmt);
-	vfprintf(ps->err, fmt, ap);
+	vfprintf(ps->err, fmt, ap);	/* NOLINT(clang-analyzer-valist.Uninitialized): va_start is just above; clang 14 false positive */
 	va_end(ap);
 	fputc('\n', ps->err);
 }

@@ -322,7 +322,7 @@ int ctl_request(const char *path, const char *request, FILE *out, FILE *err)
 	size_t got = 0, rlen = strlen(request);
 	bool header = true, ok = false;
 	int fd;
-	time_t deadline = mono_sec() + 2 * CTL_TIMEOUT_SEC;
+	time_t deadline = mono_sec() + (time_t)2 * CTL_TIMEOUT_SEC;
 
 	if (strlen(path) >= sizeof(sa.sun_path) || rlen + 1 > CTL_MAX_REQUEST) {
 		fprintf(err, "rcptguard: request or socket path too long\n");

@@ -26,7 +26,7 @@
 #define NFT_TYPE_IP6ADDR 8
 /* Before the usual filter chains (priority 0): a banned source costs
  * nothing further down. */
-#define CHAIN_PRIORITY -10
+#define CHAIN_PRIORITY (-10)
 
 struct pending {
 	struct prefix key;
@@ -313,7 +313,7 @@ static void add_chain(struct enforcer *e, struct batch *bt, const char *name, ui
 
 /* After our drop chains (-10): a banned source's packets are dropped
  * before they cost a trip to user space. */
-#define QUEUE_PRIORITY -5
+#define QUEUE_PRIORITY (-5)
 
 /* meta l4proto tcp tcp dport|sport PORT queue num Q[-R] bypass, with the
  * nft queue expression or, on kernels without it, the xtables NFQUEUE
@@ -506,7 +506,7 @@ static void elem_msg(struct enforcer *e, struct batch *bt, const struct setdef *
 static int send_elems(struct enforcer *e, size_t from, size_t to, bool reban_del, int *failed)
 {
 	struct batch bt;
-	const struct pending **v = xcalloc(to - from, sizeof(*v));
+	const struct pending **v = xcalloc(to - from, sizeof(const struct pending *));
 
 	batch_begin(e, &bt, (to - from) * 128 + 8192);
 	for (size_t si = 0; si < e->nsets; si++) {

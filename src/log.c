@@ -19,7 +19,7 @@ void logmsg(int prio, const char *fmt, ...)
 	va_start(ap, fmt);
 	if (use_stderr) {
 		fputs("rcptguard: ", stderr);
-		vfprintf(stderr, fmt, ap);
+		vfprintf(stderr, fmt, ap);	/* NOLINT(clang-analyzer-valist.Uninitialized): as in config.c */
 		fputc('\n', stderr);
 		fflush(stderr);
 	} else {

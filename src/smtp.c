@@ -164,7 +164,7 @@ static void parse_rcpt(struct smtp_ctx *c, const char *l, size_t n, struct smtp_
 
 	while (i < n && (l[i] == ' ' || l[i] == '\t'))
 		i++;
-	if (n - i < 3 || ascii_lower((unsigned char)l[i]) != 't' ||
+	if (i + 3 > n || ascii_lower((unsigned char)l[i]) != 't' ||
 	    ascii_lower((unsigned char)l[i + 1]) != 'o' || l[i + 2] != ':')
 		return;
 	i += 3;
@@ -210,7 +210,7 @@ static void parse_bdat(struct smtp *s, const char *l, size_t n, struct smtp_pend
 		return;
 	while (i < n && l[i] == ' ')
 		i++;
-	if (n - i >= 4 && ascii_lower((unsigned char)l[i]) == 'l' &&
+	if (i + 4 <= n && ascii_lower((unsigned char)l[i]) == 'l' &&
 	    ascii_lower((unsigned char)l[i + 1]) == 'a' &&
 	    ascii_lower((unsigned char)l[i + 2]) == 's' &&
 	    ascii_lower((unsigned char)l[i + 3]) == 't')

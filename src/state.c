@@ -103,28 +103,37 @@ int state_load(const char *path, struct tracker *t, const struct config *cfg, us
 	if (!f)
 		return errno == ENOENT ? 0 : -1;
 	while (fgets(line, sizeof(line), f)) {
-		char key[ADDR_STRLEN + 1], rule[64];
-		uint32_t nth, count;
-		uint64_t since, until;
+		char *fld[7], *save = NULL, *end;
+		uint64_t num[4];
 		struct ban_record r = { 0 };
-		char extra;
+		const char *rule;
+		int nf = 0;
+		bool ok;
 
 		lineno++;
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
-		if (sscanf(line, "%64s %63s %" SCNu32 " %" SCNu32 " %" SCNu64 " %" SCNu64 " %c",
-			   key, rule, &nth, &count, &since, &until, &extra) != 6 ||
-		    prefix_parse(key, &r.key) < 0 || nth == 0) {
+		for (char *w = strtok_r(line, " \t\r\n", &save); w && nf < 7; w = strtok_r(NULL, " \t\r\n", &save))
+			fld[nf++] = w;
+		ok = nf == 6 && prefix_parse(fld[0], &r.key) == 0;
+		for (int i = 0; ok && i < 4; i++) {
+			errno = 0;
+			num[i] = strtoull(fld[2 + i], &end, 10);
+			ok = !errno && *end == 0 && end != fld[2 + i] && fld[2 + i][0] != '-';
+		}
+		if (!ok || num[0] == 0 || num[0] > UINT32_MAX || num[1] > UINT32_MAX ||
+		    num[2] > INT64_MAX || num[3] > INT64_MAX) {
 			if (err)
 				fprintf(err, "%s:%u: not a state line, skipped\n", path, lineno);
 			n->bad++;
 			continue;
 		}
+		rule = fld[1];
+		r.nth = (uint32_t)num[0];
+		r.count = (uint32_t)num[1];
+		r.since = (usec_t)num[2];
+		r.until = (usec_t)num[3];
 		r.rule = rule_index(cfg, rule);
-		r.nth = nth;
-		r.count = count;
-		r.since = (usec_t)since;
-		r.until = (usec_t)until;
 		if (tracker_restore(t, now, &r) != TRACK_OK)
 			n->refused++;
 		else if (r.until > now)

@@ -288,7 +288,7 @@ void summary_text(const struct summary *r, const struct pipeline *p, FILE *o)
 	fprintf(o, "  smtp sessions %llu, opaque %llu (STARTTLS %llu, TLS %llu), messages %llu, "
 		"desyncs %llu, resyncs %llu\n",
 		(unsigned long long)ps->sessions,
-		(unsigned long long)(ss->opaque_starttls + ss->opaque_tls),
+		(unsigned long long)ss->opaque_starttls + ss->opaque_tls,
 		(unsigned long long)ss->opaque_starttls, (unsigned long long)ss->opaque_tls,
 		(unsigned long long)ss->bodies, (unsigned long long)ss->desyncs,
 		(unsigned long long)ss->resyncs);

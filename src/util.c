@@ -16,7 +16,7 @@ static const struct {
 	{ "m", 60 * USEC_PER_SEC },
 	{ "h", 3600 * USEC_PER_SEC },
 	{ "d", 86400 * USEC_PER_SEC },
-	{ "w", 7 * 86400 * USEC_PER_SEC },
+	{ "w", USEC_PER_SEC * 7 * 86400 },
 };
 
 int parse_duration(const char *s, usec_t *out)

@@ -154,6 +154,9 @@ for f in decode reasm smtp config control; do
 	case $line in *'no crash'*) ok "$line" ;; *) nok "fuzz $f" "$line" ;; esac
 done
 
+echo "== static checks (make lint)"
+if out=$(tests/lint/run.sh 2>&1); then ok "$(tail -1 <<<"$out")"; else nok "make lint" "$(tail -8 <<<"$out")"; fi
+
 echo "== documentation"
 for m in man/*.[0-9]; do
 	t "mandoc -Tlint $m" bash -c "out=\$(mandoc -Tlint -W warning $m 2>&1); [ -z \"\$out\" ] || { echo \"\$out\"; false; }"
