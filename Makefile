@@ -88,7 +88,8 @@ deps:
 
 test check: deps
 	$(MAKE) rcptguard build/asan/rcptguard build/unit build/asan/unit build/mkpcap \
-		build/smtpc build/forge build/nftbatch CFLAGS="$(CFLAGS) -Werror"
+		build/smtpc build/forge build/nftbatch build/mkflood build/synflood \
+		CFLAGS="$(CFLAGS) -Werror"
 	$(MAKE) fuzz-build
 	FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS) tests/run.sh
 
@@ -184,6 +185,12 @@ build/forge: tests/forge.c tests/pcapw.c tests/pcapw.h | build
 
 build/nfqfloor: bench/nfqfloor.c $(OBJ) | build
 	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(OBJ) $(LDFLAGS) $(LDLIBS)
+
+build/mkflood: tests/mkflood.c tests/pcapw.c tests/pcapw.h | build
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/mkflood.c tests/pcapw.c
+
+build/synflood: tests/synflood.c tests/pcapw.c tests/pcapw.h | build
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/synflood.c tests/pcapw.c
 
 build/nftbatch: tests/nftbatch.c $(OBJ) | build
 	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(OBJ) $(LDFLAGS) $(LDLIBS)

@@ -306,6 +306,15 @@ static uint32_t client_lines(struct smtp_ctx *c, struct smtp *s, const uint8_t *
 			client_line(c, s);
 			s->cl_len = 0;
 			s->cl_total = 0;
+		} else if (s->cl_total > c->max_line) {
+			/* Over the limit before its end: say so now, and skip to
+			 * the end however far it is (a line without end would
+			 * otherwise never be counted, and its length wraps). */
+			c->st.overlong_lines++;
+			desync(c, s);
+			s->c_discard = true;
+			s->cl_len = 0;
+			s->cl_total = 0;
 		}
 	}
 	return used;
@@ -489,6 +498,7 @@ static void reply_done(struct smtp_ctx *c, struct smtp *s, void *arg)
 
 	s->client_since_reply = false;
 	if (!s->synced) {
+		c->st.unpaired_replies++;
 		/* A server does not answer in the middle of a message. */
 		if (s->cmode == CM_BODY)
 			s->cmode = CM_CMD;
@@ -609,7 +619,14 @@ void smtp_server(struct smtp_ctx *c, struct smtp *s, const uint8_t *d, uint32_t 
 				s->sl_len = (uint8_t)(s->sl_len + k);
 			}
 			s->sl_total += take;
-			if (lf) {
+			if (!lf && s->sl_total > c->max_line) {
+				c->st.overlong_lines++;
+				s->s_multiline = false;
+				desync(c, s);
+				s->s_discard = true;
+				s->sl_len = 0;
+				s->sl_total = 0;
+			} else if (lf) {
 				if (s->sl_total > c->max_line) {
 					c->st.overlong_lines++;
 					s->s_multiline = false;

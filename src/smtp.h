@@ -61,6 +61,7 @@ typedef void (*smtp_event_fn)(void *arg, const struct smtp_event *ev);
 struct smtp_stats {
 	uint64_t replies[V_COUNT][6];	/* by verb and first digit */
 	uint64_t unsolicited;		/* reply with no command pending */
+	uint64_t unpaired_replies;	/* replies while not paired (desynced) */
 	uint64_t malformed_replies;
 	uint64_t overlong_lines;
 	uint64_t pipeline_overflow;

@@ -193,13 +193,14 @@ void summary_json(const struct summary *r, const struct pipeline *p, FILE *o)
 	fprintf(o, "\"smtp\":{\"sessions\":%llu,\"opaque_starttls\":%llu,\"opaque_tls\":%llu,"
 		"\"bodies\":%llu,\"body_bytes\":%llu,\"bdat_bytes\":%llu,\"desyncs\":%llu,"
 		"\"resyncs\":%llu,\"unsolicited\":%llu,\"malformed_replies\":%llu,"
-		"\"overlong_lines\":%llu,\"pipeline_overflow\":%llu},",
+		"\"overlong_lines\":%llu,\"pipeline_overflow\":%llu,\"unpaired_replies\":%llu},",
 		(unsigned long long)ps->sessions, (unsigned long long)ss->opaque_starttls,
 		(unsigned long long)ss->opaque_tls, (unsigned long long)ss->bodies,
 		(unsigned long long)ss->body_bytes, (unsigned long long)ss->bdat_bytes,
 		(unsigned long long)ss->desyncs, (unsigned long long)ss->resyncs,
 		(unsigned long long)ss->unsolicited, (unsigned long long)ss->malformed_replies,
-		(unsigned long long)ss->overlong_lines, (unsigned long long)ss->pipeline_overflow);
+		(unsigned long long)ss->overlong_lines, (unsigned long long)ss->pipeline_overflow,
+		(unsigned long long)ss->unpaired_replies);
 	fprintf(o, "\"reasm\":{\"in_order\":%llu,\"held\":%llu,\"retrans\":%llu,\"gaps\":%llu,"
 		"\"gap_bytes\":%llu,\"cap_flow\":%llu,\"cap_global\":%llu},",
 		(unsigned long long)rs->bytes_in_order, (unsigned long long)rs->bytes_held,
@@ -226,12 +227,15 @@ void summary_json(const struct summary *r, const struct pipeline *p, FILE *o)
 			(unsigned long long)ps->events[c]);
 	fprintf(o, "},\"events_unverified\":%llu,\"tracker\":{\"hits\":%llu,\"duplicates\":%llu,"
 		"\"trap_hits\":%llu,\"allowlisted\":%llu,\"never_ban\":%llu,\"while_banned\":%llu,"
-		"\"evictions\":%llu,\"table_full\":%llu,\"sources_peak\":%llu},",
+		"\"evictions\":%llu,\"table_full\":%llu,\"sources_peak\":%llu,\"max_sources\":%u,"
+		"\"memory_bytes\":%llu,\"bytes_per_source\":%zu},",
 		(unsigned long long)ps->events_unverified, (unsigned long long)ts->hits,
 		(unsigned long long)ts->duplicates, (unsigned long long)ts->trap_hits,
 		(unsigned long long)ts->allowlisted, (unsigned long long)ts->never_ban,
 		(unsigned long long)ts->while_banned, (unsigned long long)ts->evictions,
-		(unsigned long long)ts->table_full, (unsigned long long)ts->sources_peak);
+		(unsigned long long)ts->table_full, (unsigned long long)ts->sources_peak,
+		r->cfg->max_sources, (unsigned long long)tracker_memory(p->tracker),
+		tracker_bytes_per_source(p->tracker));
 	fprintf(o, "\"bans\":%llu,\"bans_by_rule\":{", (unsigned long long)ts->bans);
 	for (size_t i = 0; i < r->cfg->nrules; i++)
 		fprintf(o, "%s\"%s\":%llu", i ? "," : "", r->cfg->rules[i].name,

@@ -26,12 +26,17 @@ struct rstate {
 	uint32_t head, tail;
 };
 
+/* One counted event. It sits on two lists: its source's (per rule,
+ * oldest first) and its wheel slot's (doubly linked, so that a source
+ * banned or evicted gives its hits back at once: the hits held are those
+ * of tracked sources, never more). */
 struct hit {
-	uint32_t src;		/* NIL once the source was banned or evicted */
+	uint32_t src;
 	uint32_t snext;		/* next hit of the same source and rule */
-	uint32_t wnext;		/* next hit in the same wheel slot */
+	uint32_t wnext, wprev;	/* wheel slot list; wprev NIL at the head */
 	uint32_t rcpt_hash;
 	uint32_t ev;		/* evidence ring position */
+	uint8_t rule, slot;	/* which wheel and slot list it is on */
 };
 
 struct wheel {
@@ -176,14 +181,38 @@ static void rehash(struct tracker *t, uint32_t nbucket)
 	}
 }
 
-/* Mark a source's hits dead; the wheel frees them when their slot turns. */
+static void free_hit(struct tracker *t, uint32_t h)
+{
+	t->hit[h].src = NIL;
+	t->hit[h].wnext = t->free_hit;
+	t->free_hit = h;
+	t->nhit--;
+}
+
+/* Take a hit off its wheel slot and free it. */
+static void unlink_hit(struct tracker *t, uint32_t h)
+{
+	struct hit *x = &t->hit[h];
+
+	if (x->wprev != NIL)
+		t->hit[x->wprev].wnext = x->wnext;
+	else
+		t->wheel[x->rule].slot[x->slot] = x->wnext;
+	if (x->wnext != NIL)
+		t->hit[x->wnext].wprev = x->wprev;
+	free_hit(t, h);
+}
+
+/* A source banned or evicted: its hits go now, not when their slots turn. */
 static void drop_hits(struct tracker *t, uint32_t si)
 {
 	for (size_t r = 0; r < t->nrules; r++) {
 		struct rstate *rs = &t->rs[(size_t)si * t->nrules + r];
 
-		for (uint32_t h = rs->head; h != NIL; h = t->hit[h].snext)
-			t->hit[h].src = NIL;
+		for (uint32_t h = rs->head, next; h != NIL; h = next) {
+			next = t->hit[h].snext;
+			unlink_hit(t, h);
+		}
 		rs->count = 0;
 		rs->head = rs->tail = NIL;
 	}
@@ -384,14 +413,6 @@ static void ban(struct tracker *t, usec_t now, uint32_t si, size_t ri, uint32_t 
 
 /* ---- wheels ---- */
 
-static void free_hit(struct tracker *t, uint32_t h)
-{
-	t->hit[h].src = NIL;
-	t->hit[h].wnext = t->free_hit;
-	t->free_hit = h;
-	t->nhit--;
-}
-
 static void expire_slot(struct tracker *t, size_t ri, uint32_t slot)
 {
 	struct wheel *w = &t->wheel[ri];
@@ -511,9 +532,14 @@ static void count_hit(struct tracker *t, usec_t now, uint32_t si, size_t ri,
 		.src = si,
 		.snext = NIL,
 		.wnext = w->slot[slot],
+		.wprev = NIL,
 		.rcpt_hash = ev->rcpt_hash,
 		.ev = keep_evidence(t, ev),
+		.rule = (uint8_t)ri,
+		.slot = (uint8_t)slot,
 	};
+	if (w->slot[slot] != NIL)
+		t->hit[w->slot[slot]].wprev = h;
 	w->slot[slot] = h;
 	if (rs->tail != NIL)
 		t->hit[rs->tail].snext = h;
