@@ -42,7 +42,7 @@ ASAN_OBJ   := $(SRC:src/%.c=build/asan/%.o)
 TEST_SRC   := $(wildcard tests/unit/*.c) tests/pcapw.c
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: lint deb fuzz fuzz-build all deps check test demo bench install uninstall clean fixtures
+.PHONY: soak lint deb fuzz fuzz-build all deps check test demo bench install uninstall clean fixtures
 
 all: rcptguard
 
@@ -156,6 +156,10 @@ fuzz-build: $(FUZZERS:%=build/fuzz/fuzz_%) build/fuzz/seeds
 fuzz: deps
 	$(MAKE) fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+# 10 minutes of mixed attack and legitimate traffic (SOAK_SECONDS=...).
+soak: deps rcptguard build/smtpc
+	bench/soak.sh
 
 lint: deps | build
 	tests/lint/run.sh

@@ -21,6 +21,14 @@
 
 #include "log.h"
 
+/* Delete an element, and succeed when it is not there (Linux 6.3): a
+ * re-ban whose element has just expired then needs no second round trip.
+ * The number is the kernel's (enum nf_tables_msg_types); older headers
+ * lack the name. */
+#ifndef NFT_MSG_DESTROYSETELEM
+#define NFT_MSG_DESTROYSETELEM 30
+#endif
+
 /* nft's datatype numbers for the set keys, so that `nft list` shows them. */
 #define NFT_TYPE_IPADDR 7
 #define NFT_TYPE_IP6ADDR 8
@@ -54,6 +62,7 @@ struct enforcer {
 	char *buf;		/* batch buffer */
 	size_t buflen;
 	int queue_how;		/* enum queue_how */
+	uint16_t del_msg;	/* NFT_MSG_DESTROYSETELEM where the kernel has it */
 	struct enforce_stats st;
 };
 
@@ -523,12 +532,12 @@ static int send_elems(struct enforcer *e, size_t from, size_t to, bool reban_del
 					continue;
 				v[n++] = p;
 				if (n == ELEMS_PER_MSG) {
-					elem_msg(e, &bt, sd, v, n, pass ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM);
+					elem_msg(e, &bt, sd, v, n, pass ? NFT_MSG_NEWSETELEM : e->del_msg);
 					n = 0;
 				}
 			}
 			if (n)
-				elem_msg(e, &bt, sd, v, n, pass ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM);
+				elem_msg(e, &bt, sd, v, n, pass ? NFT_MSG_NEWSETELEM : e->del_msg);
 		}
 	}
 	free(v);
@@ -819,6 +828,21 @@ static int check_sets(struct enforcer *e, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether the kernel takes NFT_MSG_DESTROYSETELEM: destroy an element
+ * that is not there (the all-zero address) in the first set. */
+static void probe_destroy(struct enforcer *e)
+{
+	struct batch bt;
+	struct pending zero = { .key = { .a = { .af = (uint8_t)e->sets[0].af }, .len = (uint8_t)e->sets[0].plen } };
+	const struct pending *v = &zero;
+
+	e->del_msg = NFT_MSG_DELSETELEM;
+	batch_begin(e, &bt, 8192);
+	elem_msg(e, &bt, &e->sets[0], &v, 1, NFT_MSG_DESTROYSETELEM);
+	if (batch_send(e, &bt, NULL, 0) == 0)
+		e->del_msg = NFT_MSG_DESTROYSETELEM;
+}
+
 struct enforcer *enforcer_open(const struct config *cfg, char *err, size_t errlen)
 {
 	struct enforcer *e = xcalloc(1, sizeof(*e));
@@ -867,6 +891,7 @@ struct enforcer *enforcer_open(const struct config *cfg, char *err, size_t errle
 	}
 	if (rc)
 		goto fail;
+	probe_destroy(e);
 	if (cfg->manage_ruleset) {
 		/* Someone may wipe the ruleset (systemctl restart nftables runs
 		 * 'flush ruleset'): hear about it. */
