@@ -42,7 +42,7 @@ ASAN_OBJ   := $(SRC:src/%.c=build/asan/%.o)
 TEST_SRC   := $(wildcard tests/unit/*.c) tests/pcapw.c
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: soak lint deb fuzz fuzz-build all deps check test demo bench install uninstall clean fixtures
+.PHONY: bench-peers soak lint deb fuzz fuzz-build all deps check test demo bench install uninstall clean fixtures
 
 all: rcptguard
 
@@ -156,6 +156,18 @@ fuzz-build: $(FUZZERS:%=build/fuzz/fuzz_%) build/fuzz/seeds
 fuzz: deps
 	$(MAKE) fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+# rcptguard against fail2ban and Postfix's own limits, same lab, same
+# attack: a fixed-rate run with 20 sources, then the full-speed anchor.
+DEB_BENCH  := fail2ban python3-pyinotify gnuplot-nox
+bench-peers: deps rcptguard build/smtpc
+	@missing=""; for p in $(DEB_BENCH); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; [ -z "$$missing" ] || { echo "bench-peers: installing$$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }
+	bench/peers.sh
+	PEERS_SOURCES=1 PEERS_RATE=0 PEERS_SECONDS=30 \
+		PEERS_CASES="postfix-default fail2ban fail2ban-pfdefault rcptguard-nfqueue" bench/peers.sh
 
 # 10 minutes of mixed attack and legitimate traffic (SOAK_SECONDS=...).
 soak: deps rcptguard build/smtpc

@@ -62,6 +62,11 @@ static void on_ban(void *arg, const struct ban *b)
 	}
 	logmsg(LOG_NOTICE, "%s", line);
 	d->state_dirty = true;
+	if (d->enf && d->ndecided < ARRAY_LEN(d->decided)) {
+		d->decided[d->ndecided].key = b->key;
+		d->decided[d->ndecided].time = b->time;
+		d->ndecided++;
+	}
 	/* Sent with the others of this loop iteration, in one batch. */
 	if (d->enf)
 		enforcer_queue(d->enf, b);
@@ -274,6 +279,20 @@ void daemon_flush(struct daemon *d)
 {
 	if (d->enf && enforcer_pending(d->enf))
 		enforcer_flush(d->enf);
+	/* From the reply that crossed the threshold (its capture time) to
+	 * the kernel's answer. */
+	if (d->ndecided) {
+		usec_t now = wall_now();
+
+		for (size_t i = 0; i < d->ndecided; i++) {
+			char k[ADDR_STRLEN];
+
+			logmsg(LOG_INFO, "enforced %s %lld us after the reply that crossed the threshold",
+			       prefix_fmt(&d->decided[i].key, k, sizeof(k)),
+			       (long long)(now - d->decided[i].time));
+		}
+		d->ndecided = 0;
+	}
 	/* Once the kernel drops the source, free the server processes it
 	 * still holds. */
 	for (size_t i = 0; i < d->ncut; i++) {

@@ -29,6 +29,8 @@ struct daemon {
 	uint64_t sessions_killed;
 	struct prefix to_cut[64];	/* bans whose sessions are cut after the flush */
 	size_t ncut;
+	struct { struct prefix key; usec_t time; } decided[64];	/* bans not yet flushed */
+	size_t ndecided;
 	bool state_dirty;		/* a ban since the state file was written */
 	uint64_t state_writes, state_errors;
 	struct ctl_server *ctl;		/* the control socket, or NULL */

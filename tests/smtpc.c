@@ -279,16 +279,52 @@ static void count_rcpt(int code, const char *rcpt)
 	}
 }
 
+/* -r: probes per second, -D: seconds at most (both 0: as fast as it
+ * can, until done). */
+static double rate, max_secs;
+static double t_start;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Before probe number i: wait for its turn; false when time is up. */
+static bool pace(long i)
+{
+	double now = now_s();
+
+	if (max_secs > 0 && now - t_start >= max_secs)
+		return false;
+	if (rate > 0) {
+		double due = t_start + (double)i / rate;
+
+		if (due > now) {
+			struct timespec d = { (time_t)(due - now), (long)((due - now - (double)(time_t)(due - now)) * 1e9) };
+
+			nanosleep(&d, NULL);
+		}
+	}
+	return true;
+}
+
 static void harvest(long n, long per, bool pipelined, long giveup)
 {
 	long i = 0, fails = 0;
 
-	while (i < n && fails < giveup) {
+	t_start = now_s();
+	while (i < n && fails < giveup && pace(i)) {
 		struct conn c;
 		long k;
 
 		if (open_session(&c)) {
 			fails++;
+			/* A refused or dropped connect: the next try is paced too. */
+			if (rate > 0)
+				i++;
 			continue;
 		}
 		fails = 0;
@@ -321,6 +357,8 @@ static void harvest(long n, long per, bool pipelined, long giveup)
 				char line[160], name[64];
 				int code;
 
+				if (j && !pace(i + j))
+					break;
 				probe_name(i + j, name, sizeof(name));
 				snprintf(line, sizeof(line), "RCPT TO:<%s@%s>\r\n", name, domain);
 				code = cmd(&c, line);
@@ -496,7 +534,7 @@ static int cmp_d(const void *a, const void *b)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] harvest -n PROBES [-k PER_SESSION] [-P] [-g GIVEUP]\n"
+		"usage: smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] harvest -n PROBES [-k PER_SESSION] [-P] [-g GIVEUP] [-r PER_SEC] [-D SECONDS]\n"
 		"       smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] deliver -n MESSAGES [-z BYTES] [-t RCPT]\n"
 		"       smtpc -s ADDR [-p PORT] [-L] session -n SESSIONS\n"
 		"       smtpc -s ADDR [-p PORT] blast -z BYTES\n"
@@ -527,12 +565,14 @@ int main(int argc, char **argv)
 		usage();
 	mode = argv[optind];
 	optind++;
-	while ((o = getopt(argc, argv, "n:k:Pg:z:t:")) != -1) {
+	while ((o = getopt(argc, argv, "n:k:Pg:z:t:r:D:")) != -1) {
 		switch (o) {
 		case 'n': n = atol(optarg); break;
 		case 'k': per = atol(optarg); break;
 		case 'P': pipelined = true; break;
 		case 'g': giveup = atol(optarg); break;
+		case 'r': rate = atof(optarg); break;
+		case 'D': max_secs = atof(optarg); break;
 		case 'z': body = (size_t)atol(optarg); break;
 		case 't': rcpt = optarg; break;
 		default: usage();
