@@ -41,16 +41,23 @@ say "A legitimate sender ($GOOD4) delivers 5 messages in the background, through
 lab_cli "$here/build/smtpc" -b $GOOD4 -s "$SRV4" deliver -n 5 -z 20000 >"$LAB_DIR/good1" &
 goodpid=$!
 say "A harvester ($ATT4) probes 500 guessed names, 20 per session, pipelined, reconnecting"
-lab_cli "$here/build/smtpc" -T 1500 -b $ATT4 -s "$SRV4" harvest -n 500 -k 20 -P -g 3
+lab_cli "$here/build/smtpc" -T 1500 -b $ATT4 -s "$SRV4" harvest -n 500 -k 20 -P -g 3 | tee "$LAB_DIR/att4" | sed 's/^/  /'
 say "Another harvester ($ATT6) probes 100 names over IPv6, one at a time"
-lab_cli "$here/build/smtpc" -T 1500 -b $ATT6 -s "$SRV6" harvest -n 100 -k 10 -g 3
+lab_cli "$here/build/smtpc" -T 1500 -b $ATT6 -s "$SRV6" harvest -n 100 -k 10 -g 3 | tee "$LAB_DIR/att6" | sed 's/^/  /'
+echo "  (connect_failed: reconnects that the kernel dropped once the source was banned)"
 wait $goodpid
 say "The legitimate sender again, after the bans"
 lab_cli "$here/build/smtpc" -b $GOOD4 -s "$SRV4" deliver -n 5 -z 20000 >"$LAB_DIR/good2"
 log_settle
 
 say "What rcptguard did, as it happened"
-grep -E ' ban |cut ' "$LAB_DIR/rg.log" | sed 's/^rcptguard: /  /'
+grep -E ' ban |cut |enforced ' "$LAB_DIR/rg.log" | sed 's/^rcptguard: /  /'
+for a in $ATT4 $ATT6; do
+	k=$a/32; [ "$a" = "$ATT6" ] && k=fd00:18::/64
+	n=$(sed -n "s|.* ban $k rule=[a-z]* count=\([0-9]*\).*|\1|p" "$LAB_DIR/rg.log" | head -1)
+	us=$(sed -n "s|.*enforced $k \([0-9-]*\) us after.*|\1|p" "$LAB_DIR/rg.log" | head -1)
+	[ -n "$n" ] && echo "  => $a banned on its ${n}th rejected probe; the ban was in the kernel $(awk -v u="${us:-0}" 'BEGIN { printf "%.3f", u / 1000 }') ms after the reply that crossed the threshold"
+done
 say "The bans in the kernel: nft list set inet rcptguard ..."
 lab_srv nft list set inet rcptguard banned4_32 | grep -E 'elements|counter packets' | sed 's/^[[:space:]]*/  /'
 lab_srv nft list set inet rcptguard banned6_64 | grep -E 'elements|counter packets' | sed 's/^[[:space:]]*/  /'
