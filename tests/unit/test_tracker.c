@@ -383,3 +383,25 @@ TEST(state_file_round_trip_and_bad_lines)
 	tracker_free(t);
 	cfg_del(c);
 }
+
+/* An evicted source gives its hits back at once: a stream of one-event
+ * sources through a small table does not grow the tracker. */
+TEST(tracker_evicted_sources_free_their_hits)
+{
+	struct config *c = cfg_new("max_sources = 16");
+	struct tracker *t = tracker_new(c, NULL, NULL);
+	uint64_t after_warmup = 0;
+	char a[32];
+
+	for (int i = 0; i < 20000; i++) {
+		snprintf(a, sizeof(a), "198.18.%d.%d", (i >> 8) & 0xff, i & 0xff);
+		hit(t, S(100) + i, a, "x@y");	/* all within one window */
+		if (i == 100)
+			after_warmup = tracker_memory(t);
+	}
+	CHECK_EQ(tracker_sources(t), 16);
+	CHECK_EQ(tracker_stats(t)->evictions, 20000 - 16);
+	CHECK_EQ(tracker_memory(t), after_warmup);
+	tracker_free(t);
+	cfg_del(c);
+}
