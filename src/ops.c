@@ -584,12 +584,38 @@ int ops_handle(struct daemon *d, char *req, FILE *o)
 		}
 		return cmd_top(d, (size_t)n, json, o);
 	}
-	if (!strcmp(argv[0], "ban") && (argc == 2 || argc == 3))
-		return cmd_ban(d, argv[1], argc == 3 ? argv[2] : NULL, o);
-	if (!strcmp(argv[0], "unban") && argc == 2)
-		return cmd_unban(d, argv[1], o);
-	if (!strcmp(argv[0], "reload") && argc == 1)
-		return daemon_reload(d, o);
+	if ((!strcmp(argv[0], "ban") && (argc == 2 || argc == 3)) ||
+	    (!strcmp(argv[0], "unban") && argc == 2) || (!strcmp(argv[0], "reload") && argc == 1)) {
+		char *text = NULL;
+		size_t len = 0;
+		FILE *m = json ? open_memstream(&text, &len) : o;
+		int rc;
+
+		if (!m)
+			return -1;
+		if (!strcmp(argv[0], "ban"))
+			rc = cmd_ban(d, argv[1], argc == 3 ? argv[2] : NULL, m);
+		else if (!strcmp(argv[0], "unban"))
+			rc = cmd_unban(d, argv[1], m);
+		else
+			rc = daemon_reload(d, m);
+		if (json) {
+			/* {"ok":...,"message":"..."}: the same words, for scripts. */
+			size_t elen;
+			char *esc;
+
+			fclose(m);	/* sets text and len */
+			elen = 6 * len + 8;
+			esc = xcalloc(1, elen);
+			while (len && text[len - 1] == '\n')
+				text[--len] = 0;
+			json_escape(text, len, esc, elen);
+			fprintf(o, "{\"ok\":%s,\"message\":\"%s\"}\n", rc ? "false" : "true", esc);
+			free(esc);
+			free(text);
+		}
+		return rc;
+	}
 	if (!strcmp(argv[0], "metrics") && argc == 1) {
 		ops_metrics(d, o);
 		return 0;

@@ -407,6 +407,8 @@ live_ops() {
 		"$rg ban -s $sock 198.18.0.200 5m | grep -q 'banned 198.18.0.200/32 for 5m' && ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q '198.18.0.200 .*timeout 5m' && $rg unban -s $sock 198.18.0.200 | grep -q unbanned && ! ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q 198.18.0.200 && $rg status -s $sock --json | jq -e '.bans_by_rule.manual == 1' >/dev/null"
 	t "ban of an allowlisted address: refused with the reason, exit code 1" bash -c \
 		"out=\$($rg ban -s $sock 198.18.0.55 2>&1); [ \$? -eq 1 ] && [ \"\$out\" = 'refused: 198.18.0.55/32 is allowlisted' ]"
+	t "ban --json: the refusal as JSON for scripts" bash -c \
+		"$rg ban -s $sock --json 198.18.0.55 2>&1 | jq -e '.ok == false and .message == \"refused: 198.18.0.55/32 is allowlisted\"' >/dev/null"
 	t "unban of a source that is not banned: said so, exit code 1" bash -c \
 		"out=\$($rg unban -s $sock 198.18.0.201 2>&1); [ \$? -eq 1 ] && [ \"\$out\" = '198.18.0.201/32 was not banned' ]"
 	t "metrics: Prometheus text, every sample after its TYPE, counters that match" bash -c \
