@@ -150,3 +150,14 @@ bool addr_is_special(const struct ipaddr *a)
 		return true;
 	return !memcmp(b, v4mapped, 12) && b[12] == 127; /* v4-mapped loopback */
 }
+
+int prefix_cmp(const void *a, const void *b)
+{
+	const struct prefix *x = a, *y = b;
+
+	if (x->a.af != y->a.af)
+		return x->a.af < y->a.af ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->a.b, y->a.b, sizeof(x->a.b));
+}

@@ -40,6 +40,8 @@ int addr_parse(const char *s, struct ipaddr *out);
 /* "198.18.0.0/15", "fd00::/8", or a bare address (full length). */
 int prefix_parse(const char *s, struct prefix *out);
 char *prefix_fmt(const struct prefix *p, char *buf, size_t len);
+/* A total order on prefixes (family, length, address), for qsort/bsearch. */
+int prefix_cmp(const void *a, const void *b);
 bool prefix_contains(const struct prefix *p, const struct ipaddr *a);
 /* True when one of the two covers the other. */
 bool prefix_overlaps(const struct prefix *x, const struct prefix *y);

@@ -345,36 +345,9 @@ static void save_state(struct daemon *d)
 
 /* ---- start-up: state file and kernel, reconciled ---- */
 
-struct kelems {
-	struct elem_info *v;
-	size_t n, cap;
-};
-
-static void collect_elem(void *arg, const struct elem_info *ei)
-{
-	struct kelems *k = arg;
-
-	if (k->n == k->cap) {
-		k->cap = k->cap ? k->cap * 2 : 1024;
-		k->v = xrealloc(k->v, k->cap * sizeof(*k->v));
-	}
-	k->v[k->n++] = *ei;
-}
-
-static int cmp_key(const void *a, const void *b)
-{
-	const struct prefix *x = a, *y = b;
-
-	if (x->a.af != y->a.af)
-		return x->a.af < y->a.af ? -1 : 1;
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	return memcmp(x->a.b, y->a.b, sizeof(x->a.b));
-}
-
 struct syncctx {
 	struct daemon *d;
-	struct kelems *k;
+	struct elem_table *k;
 	usec_t now;
 	size_t sent;
 };
@@ -385,7 +358,7 @@ static void sync_ban(void *arg, const struct ban_record *r)
 {
 	struct syncctx *x = arg;
 	usec_t left = r->until - x->now;
-	const struct elem_info *ei = x->k->n ? bsearch(&r->key, x->k->v, x->k->n, sizeof(*x->k->v), cmp_key) : NULL;
+	const struct elem_info *ei = elem_table_find(x->k, &r->key);
 
 	if (left <= USEC_PER_SEC)
 		return;
@@ -402,7 +375,7 @@ static void sync_ban(void *arg, const struct ban_record *r)
 static void restore(struct daemon *d)
 {
 	struct state_counts sc = { 0 };
-	struct kelems k = { 0 };
+	struct elem_table k = { 0 };
 	struct syncctx x = { .d = d, .k = &k };
 	size_t adopted = 0, removed = 0;
 	uint64_t t0 = (uint64_t)wall_now();
@@ -414,7 +387,7 @@ static void restore(struct daemon *d)
 		logmsg(LOG_ERR, "cannot read the state file %s: %s; starting without it",
 		       d->cfg->state_file, strerror(errno));
 	if (d->enf) {
-		if (enforcer_dump(d->enf, collect_elem, &k) < 0)
+		if (enforcer_snapshot(d->enf, &k) < 0)
 			logmsg(LOG_WARNING, "nft: cannot read back the sets: %s", strerror(errno));
 		for (size_t i = 0; i < k.n; i++) {
 			struct ban_record r = {
@@ -439,8 +412,6 @@ static void restore(struct daemon *d)
 				adopted++;
 			tracker_restore(d->p.tracker, now, &r);
 		}
-		if (k.n)
-			qsort(k.v, k.n, sizeof(*k.v), cmp_key);
 		tracker_foreach_ban(d->p.tracker, true, sync_ban, &x);
 		enforcer_flush(d->enf);
 	}
@@ -451,7 +422,7 @@ static void restore(struct daemon *d)
 		       tracker_active_bans(d->p.tracker), sc.bans, sc.history, k.n, adopted, x.sent,
 		       removed, sc.refused, sc.bad,
 		       (unsigned long long)(((uint64_t)wall_now() - t0) / 1000));
-	free(k.v);
+	elem_table_free(&k);
 	if (removed)
 		d->state_dirty = true;
 }

@@ -274,8 +274,12 @@ static struct nftnl_rule *drop_rule(const struct enforcer *e, const char *chain,
 	return r;
 }
 
-static void add_chain(struct enforcer *e, struct batch *bt, const char *name, uint32_t hook,
-		      bool keep)
+/* A base chain of ours on hook at prio, created (a no-op when it exists)
+ * and emptied: adopting a table from an earlier run replaces what its
+ * chains held. With keep false it is deleted in the same atomic batch
+ * (gateway or manage_queue turned off since). Returns keep. */
+static bool base_chain(struct enforcer *e, struct batch *bt, const char *name, uint32_t hook,
+		       int prio, bool keep)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
@@ -284,28 +288,29 @@ static void add_chain(struct enforcer *e, struct batch *bt, const char *name, ui
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, e->cfg->table);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, CHAIN_PRIORITY);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	nlh = batch_msg(e, bt, NFT_MSG_NEWCHAIN, NFPROTO_INET, NLM_F_CREATE);
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	batch_next(bt);
-	nftnl_chain_free(c);
-	/* Adopting our own chain: replace whatever rules it holds. */
 	flush_chain(e, bt, name);
 	if (!keep) {
-		/* Not wanted any more (gateway = no now): gone with the batch. */
-		struct nftnl_chain *d = nftnl_chain_alloc();
-
-		nftnl_chain_set_u32(d, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-		nftnl_chain_set_str(d, NFTNL_CHAIN_TABLE, e->cfg->table);
-		nftnl_chain_set_str(d, NFTNL_CHAIN_NAME, name);
 		nlh = batch_msg(e, bt, NFT_MSG_DELCHAIN, NFPROTO_INET, 0);
-		nftnl_chain_nlmsg_build_payload(nlh, d);
+		nftnl_chain_nlmsg_build_payload(nlh, c);
 		batch_next(bt);
-		nftnl_chain_free(d);
-		return;
 	}
+	nftnl_chain_free(c);
+	return keep;
+}
+
+static void add_chain(struct enforcer *e, struct batch *bt, const char *name, uint32_t hook,
+		      bool keep)
+{
+	struct nlmsghdr *nlh;
+
+	if (!base_chain(e, bt, name, hook, CHAIN_PRIORITY, keep))
+		return;
 	for (size_t s = 0; s < e->nsets; s++) {
 		for (size_t p = 0; p < e->cfg->nports; p++) {
 			struct nftnl_rule *r = drop_rule(e, name, &e->sets[s], e->cfg->ports[p]);
@@ -364,34 +369,13 @@ static struct nftnl_rule *queue_rule(const struct enforcer *e, const char *chain
 	return r;
 }
 
-/* With keep false the chain is removed: created (a no-op when it exists),
- * emptied and deleted in the same atomic batch, so a table adopted from a
- * run with manage_queue = yes loses its queue rules. */
 static void add_queue_chain(struct enforcer *e, struct batch *bt, const char *name, uint32_t hook,
 			    bool keep)
 {
-	struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
 
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, e->cfg->table);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, QUEUE_PRIORITY);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-	nlh = batch_msg(e, bt, NFT_MSG_NEWCHAIN, NFPROTO_INET, NLM_F_CREATE);
-	nftnl_chain_nlmsg_build_payload(nlh, c);
-	batch_next(bt);
-	flush_chain(e, bt, name);
-	if (!keep) {
-		nlh = batch_msg(e, bt, NFT_MSG_DELCHAIN, NFPROTO_INET, 0);
-		nftnl_chain_nlmsg_build_payload(nlh, c);
-		batch_next(bt);
-		nftnl_chain_free(c);
+	if (!base_chain(e, bt, name, hook, QUEUE_PRIORITY, keep))
 		return;
-	}
-	nftnl_chain_free(c);
 	for (size_t p = 0; p < e->cfg->nports; p++) {
 		for (int by_source = 0; by_source < 2; by_source++) {
 			struct nftnl_rule *r;
@@ -936,4 +920,35 @@ void enforcer_close(struct enforcer *e, bool remove)
 	free(e->q);
 	free(e->buf);
 	free(e);
+}
+
+static void table_add(void *arg, const struct elem_info *ei)
+{
+	struct elem_table *t = arg;
+
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 256;
+		t->v = xrealloc(t->v, t->cap * sizeof(*t->v));
+	}
+	t->v[t->n++] = *ei;
+}
+
+int enforcer_snapshot(struct enforcer *e, struct elem_table *t)
+{
+	int rc = enforcer_dump(e, table_add, t);
+
+	if (t->n)
+		qsort(t->v, t->n, sizeof(*t->v), prefix_cmp);
+	return rc < 0 ? -1 : 0;
+}
+
+const struct elem_info *elem_table_find(const struct elem_table *t, const struct prefix *key)
+{
+	return t->n ? bsearch(key, t->v, t->n, sizeof(*t->v), prefix_cmp) : NULL;
+}
+
+void elem_table_free(struct elem_table *t)
+{
+	free(t->v);
+	memset(t, 0, sizeof(*t));
 }

@@ -56,6 +56,16 @@ struct elem_info {
 /* Read every element of our sets back; fn for each. Returns how many, or
  * -1 with errno. */
 int enforcer_dump(struct enforcer *e, void (*fn)(void *arg, const struct elem_info *ei), void *arg);
+/* The elements of our sets, sorted by key (struct elem_info starts with
+ * its key), for lookups by key. */
+struct elem_table {
+	struct elem_info *v;
+	size_t n, cap;
+};
+/* 0, or -1 with errno (the table then holds what was read). */
+int enforcer_snapshot(struct enforcer *e, struct elem_table *t);
+const struct elem_info *elem_table_find(const struct elem_table *t, const struct prefix *key);
+void elem_table_free(struct elem_table *t);
 const struct enforce_stats *enforcer_stats(const struct enforcer *e);
 /* A descriptor that becomes readable on nftables changes (managed mode),
  * or -1. enforcer_check reads the events and returns true when our table

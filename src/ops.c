@@ -156,47 +156,20 @@ static void status_json(struct daemon *d, FILE *o)
 
 /* ---- bans ---- */
 
-struct kernel_view {
-	struct elem_info *v;
-	size_t n, cap;
-};
-
-static void collect(void *arg, const struct elem_info *ei)
-{
-	struct kernel_view *k = arg;
-
-	if (k->n == k->cap) {
-		k->cap = k->cap ? k->cap * 2 : 256;
-		k->v = xrealloc(k->v, k->cap * sizeof(*k->v));
-	}
-	k->v[k->n++] = *ei;
-}
-
-static int cmp_prefix(const void *a, const void *b)
-{
-	const struct prefix *x = a, *y = b;
-
-	if (x->a.af != y->a.af)
-		return x->a.af < y->a.af ? -1 : 1;
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	return memcmp(x->a.b, y->a.b, sizeof(x->a.b));
-}
-
 struct bans_ctx {
 	struct daemon *d;
 	FILE *o;
 	bool json;
 	size_t n;
 	usec_t now;
-	struct kernel_view k;
+	struct elem_table k;
 };
 
 static void one_ban(void *arg, const struct ban_record *r)
 {
 	struct bans_ctx *x = arg;
 	char key[ADDR_STRLEN], left[32], since[40];
-	const struct elem_info *ei = x->k.n ? bsearch(&r->key, x->k.v, x->k.n, sizeof(*x->k.v), cmp_prefix) : NULL;
+	const struct elem_info *ei = elem_table_find(&x->k, &r->key);
 	usec_t l = r->until > x->now ? (r->until - x->now) / USEC_PER_SEC * USEC_PER_SEC : 0;
 	const char *rule = tracker_rule_name(x->d->p.tracker, r->rule);
 
@@ -231,8 +204,8 @@ static int cmd_bans(struct daemon *d, bool json, FILE *o)
 	struct bans_ctx x = { .d = d, .o = o, .json = json, .now = wall_now() };
 
 	/* What each ban dropped comes from the kernel's per-element counters. */
-	if (d->enf && enforcer_dump(d->enf, collect, &x.k) > 0)
-		qsort(x.k.v, x.k.n, sizeof(*x.k.v), cmp_prefix);
+	if (d->enf)
+		enforcer_snapshot(d->enf, &x.k);
 	if (json)
 		fputc('[', o);
 	tracker_foreach_ban(d->p.tracker, true, one_ban, &x);
@@ -240,7 +213,7 @@ static int cmd_bans(struct daemon *d, bool json, FILE *o)
 		fputs("]\n", o);
 	else if (!x.n)
 		fputs("no active bans\n", o);
-	free(x.k.v);
+	elem_table_free(&x.k);
 	return 0;
 }
 
@@ -280,7 +253,7 @@ static int cmp_top(const void *a, const void *b)
 {
 	const struct top_ent *x = a, *y = b;
 
-	return x->total < y->total ? 1 : x->total > y->total ? -1 : cmp_prefix(&x->key, &y->key);
+	return x->total < y->total ? 1 : x->total > y->total ? -1 : prefix_cmp(&x->key, &y->key);
 }
 
 static int cmd_top(struct daemon *d, size_t limit, bool json, FILE *o)

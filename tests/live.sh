@@ -23,7 +23,7 @@ live_tests() {
 	local f
 	for f in ${LIVE_ONLY:-live_capture:nfqueue live_capture:pcap live_fail_open \
 		live_forged:nfqueue live_forged:pcap live_reload live_enforce \
-		live_enforce_expiry_observe_allow live_repair live_restart live_errors live_ops live_privileges live_synflood live_batch}; do
+		live_enforce_expiry_observe_allow live_repair live_restart live_errors live_ops live_privileges live_synflood live_adopt live_batch}; do
 		case $f in *:*) ${f%%:*} "${f#*:}" ;; *) $f ;; esac
 	done
 	lab_down
@@ -494,4 +494,19 @@ live_synflood() {
 		jq -e '.flows.peak <= 4096 and .flows.created > 100000 and .flows.evicted > 100000 and .tracker.sources_peak == 0 and .bans == 0' "$LAB_DIR/sum.json"
 	t "SYN flood live: right after, the daemon answers its control socket, still enforcing, flows within the cap" \
 		jq -e '.enforcing == true and .memory.flows <= 4096 and .packets > 100000' "$work/flood-status.json"
+}
+
+# Adopting the table of an earlier run: chains it no longer wants go in
+# the same batch (gateway and manage_queue turned off).
+live_adopt() {
+	rg_start pcap "manage_queue = yes\ngateway = yes" || { nok "adopt: daemon starts"; return; }
+	rg_stop
+	local before after
+	before=$(lab_srv nft list table inet rcptguard 2>/dev/null | grep -c 'chain ')
+	RG_KEEP=1 rg_start pcap || { nok "adopt: daemon starts again"; return; }
+	after=$(lab_srv nft list table inet rcptguard 2>/dev/null | grep 'chain ' | tr -d '\t{' | xargs)
+	rg_stop
+	t "adopt: 5 chains from a gateway run with manage_queue, only 'input' after a plain restart ($after)" bash -c \
+		"[ $before -eq 5 ] && [ '$after' = 'chain input' ]"
+	lab_srv nft delete table inet rcptguard 2>/dev/null
 }
