@@ -522,7 +522,7 @@ static const char help[] =
 
 int ops_handle(struct daemon *d, char *req, FILE *o)
 {
-	char *argv[MAX_ARGS], *save = NULL, *tok;
+	char *argv[MAX_ARGS] = { 0 }, *save = NULL, *tok;
 	int argc = 0;
 	bool json = false;
 
