@@ -304,8 +304,8 @@ static int cmd_top(struct daemon *d, size_t limit, bool json, FILE *o)
  * that family, which is what the sets are keyed on. */
 static int parse_key(struct daemon *d, const char *s, struct prefix *k, FILE *o)
 {
-	if (prefix_parse(s, k)) {
-		fprintf(o, "not an address or prefix: %s\n", s);
+	if (!s || prefix_parse(s, k)) {
+		fprintf(o, "not an address or prefix: %s\n", s ? s : "(none)");
 		return -1;
 	}
 	if (!strchr(s, '/')) {
