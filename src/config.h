@@ -19,7 +19,9 @@
 #define DEF_MAX_FLOWS		65536
 /* Tracked sources (addresses or prefixes with recent events). */
 #define DEF_MAX_SOURCES		1000000
-#define DEF_SET_SIZE		65536
+/* The kernel sizes each set's hash table from this (4 MB here); inserts
+ * slow down once a set is more than about a quarter full. */
+#define DEF_SET_SIZE		262144
 #define DEF_STATE_FILE		"/var/lib/rcptguard/state"
 #define DEF_CONTROL_SOCKET	"/run/rcptguard/control"
 #define DEF_METRICS_INTERVAL	(15 * USEC_PER_SEC)

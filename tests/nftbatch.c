@@ -44,6 +44,9 @@ int main(int argc, char **argv)
 	config_load_string(&cfg, "", "defaults", stderr);
 	if ((uint32_t)count > cfg.set_size)
 		cfg.set_size = (uint32_t)count;
+	/* NFTBATCH_SET_SIZE: the kernel sizes its hash table from it. */
+	if (getenv("NFTBATCH_SET_SIZE"))
+		cfg.set_size = (uint32_t)atol(getenv("NFTBATCH_SET_SIZE"));
 	e = enforcer_open(&cfg, err, sizeof(err));
 	if (!e) {
 		fprintf(stderr, "nftbatch: %s\n", err);
