@@ -351,14 +351,14 @@ static void rule_key(struct parser *ps, const char *k, char *v)
 		if (parse_u32(v, 1, 1000000, &r->threshold))
 			perr(ps, "threshold must be a number from 1 to 1000000");
 	} else if (!strcmp(k, "window")) {
-		if (parse_duration(v, &r->window) || r->window < USEC_PER_SEC)
-			perr(ps, "window must be a duration of at least 1s");
+		if (parse_duration(v, &r->window) || r->window < USEC_PER_SEC || r->window > MAX_DURATION)
+			perr(ps, "window must be a duration from 1s to 365d");
 	} else if (!strcmp(k, "ban")) {
-		if (parse_duration(v, &r->ban) || r->ban < USEC_PER_SEC)
-			perr(ps, "ban must be a duration of at least 1s");
+		if (parse_duration(v, &r->ban) || r->ban < USEC_PER_SEC || r->ban > MAX_DURATION)
+			perr(ps, "ban must be a duration from 1s to 365d");
 	} else if (!strcmp(k, "max_ban")) {
-		if (parse_duration(v, &r->max_ban) || r->max_ban < USEC_PER_SEC)
-			perr(ps, "max_ban must be a duration of at least 1s");
+		if (parse_duration(v, &r->max_ban) || r->max_ban < USEC_PER_SEC || r->max_ban > MAX_DURATION)
+			perr(ps, "max_ban must be a duration from 1s to 365d");
 	} else if (!strcmp(k, "factor")) {
 		if (parse_u32(v, 1, 100, &r->factor))
 			perr(ps, "factor must be a whole number from 1 to 100");
@@ -569,8 +569,8 @@ static void global_key(struct parser *ps, const char *k, char *v)
 		   !strcmp(k, "timeout_closing")) {
 		usec_t d;
 
-		if (parse_duration(v, &d) || d < USEC_PER_SEC) {
-			perr(ps, "%s must be a duration of at least 1s", k);
+		if (parse_duration(v, &d) || d < USEC_PER_SEC || d > MAX_DURATION) {
+			perr(ps, "%s must be a duration from 1s to 365d", k);
 			return;
 		}
 		if (!strcmp(k, "timeout_embryonic"))

@@ -21,6 +21,8 @@
 #define DEF_MAX_SOURCES		1000000
 /* The kernel sizes each set's hash table from this (4 MB here); inserts
  * slow down once a set is more than about a quarter full. */
+/* Longest window or ban: a year (and far from overflowing a time). */
+#define MAX_DURATION		(USEC_PER_SEC * 365 * 86400)
 #define DEF_SET_SIZE		262144
 #define DEF_STATE_FILE		"/var/lib/rcptguard/state"
 #define DEF_CONTROL_SOCKET	"/run/rcptguard/control"

@@ -326,8 +326,8 @@ static int cmd_ban(struct daemon *d, const char *keystr, const char *durstr, FIL
 
 	if (parse_key(d, keystr, &k, o))
 		return -1;
-	if (durstr && (parse_duration(durstr, &dur) || dur < USEC_PER_SEC)) {
-		fprintf(o, "not a duration of 1s or more: %s\n", durstr);
+	if (durstr && (parse_duration(durstr, &dur) || dur < USEC_PER_SEC || dur > MAX_DURATION)) {
+		fprintf(o, "not a duration from 1s to 365d: %s\n", durstr);
 		return -1;
 	}
 	prefix_fmt(&k, key, sizeof(key));

@@ -759,10 +759,12 @@ int tracker_ban(struct tracker *t, usec_t now, const struct prefix *key, usec_t 
 {
 	int why = tracker_may_ban(t, &key->a);
 	uint32_t si;
-	struct ban_record r = { .key = *key, .rule = -1, .since = now, .until = now + duration };
+	struct ban_record r = { .key = *key, .rule = -1, .since = now };
 
 	if (why != TRACK_OK)
 		return why;
+	/* Callers bound durations (MAX_DURATION); saturate all the same. */
+	r.until = duration > INT64_MAX - now ? INT64_MAX : now + duration;
 	si = source_find(t, key);
 	r.nth = (si == NIL ? 0u : t->src[si].bans) + 1u;
 	why = tracker_restore(t, now, &r);
