@@ -95,7 +95,7 @@ EOF
 	ip netns exec "$LAB_SRV" fail2ban-server -f -x -c "$d" -s "$d/sock" -p "$d/pid" >"$d/server.out" 2>&1 &
 	defpid=$!
 	for i in $(seq 1 100); do grep -q "Jail 'postfix' started" "$d/fail2ban.log" 2>/dev/null && return 0; sleep 0.1; done
-	echo "fail2ban did not start:" >&2; tail -5 "$d/server.out" "$d/fail2ban.log" >&2; return 1
+	echo "fail2ban did not start:" >&2; tail -n 5 "$d/server.out" "$d/fail2ban.log" >&2; return 1
 }
 
 rg_start() {	# nfqueue|pcap
@@ -121,6 +121,11 @@ run_case() {
 	postfix-hardened) pf smtpd_error_sleep_time=5s smtpd_soft_error_limit=3 smtpd_hard_error_limit=5 ;;
 	*) pf smtpd_error_sleep_time=0 smtpd_soft_error_limit=1000 smtpd_hard_error_limit=1000 ;;
 	esac
+	# A fresh log for each case: fail2ban reads its log from the start, and
+	# would otherwise ban every attacker for the earlier cases' probes.
+	lab_srv postfix -c "$LAB_DIR/postfix" logrotate >/dev/null 2>&1
+	sleep 0.3
+	touch "$LAB_DIR/postfix/maillog"	# fail2ban wants it to exist
 	case $name in
 	fail2ban*) f2b_start ;;
 	rcptguard-nfqueue) rg_start nfqueue ;;
