@@ -19,8 +19,9 @@
 #define DEF_MAX_FLOWS		65536
 /* Tracked sources (addresses or prefixes with recent events). */
 #define DEF_MAX_SOURCES		1000000
-/* The kernel sizes each set's hash table from this (4 MB here); inserts
- * slow down once a set is more than about a quarter full. */
+/* Elements a set may hold: room for a large botnet. The kernel reserves
+ * nothing for it up front (measured: no vmalloc or slab growth when the
+ * sets are made). */
 /* Longest window or ban: a year (and far from overflowing a time). */
 #define MAX_DURATION		(USEC_PER_SEC * 365 * 86400)
 #define DEF_SET_SIZE		262144
