@@ -12,7 +12,7 @@ top=$(pwd)
 secs=${SOAK_SECONDS:-600}
 warm=${SOAK_WARMUP:-60}
 . tests/lab/lab.sh
-trap 'kill $(jobs -p) 2>/dev/null; lab_down' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; lab_down' EXIT
 lab_up
 postfix_up
 GOOD4=198.18.0.77 GOOD6=fd00:18::77
