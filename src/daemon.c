@@ -315,15 +315,6 @@ static void flush_bans(void *arg)
 	daemon_flush(arg);
 }
 
-static void requeue_ban(void *arg, const struct ban_record *r)
-{
-	struct daemon *d = arg;
-	usec_t left = r->until - wall_now();
-
-	if (left > USEC_PER_SEC)
-		enforcer_queue_key(d->enf, &r->key, left, false);
-}
-
 static void save_state(struct daemon *d)
 {
 	if (!d->cfg->state_file[0] || d->cfg->observe)
@@ -378,7 +369,6 @@ static void restore(struct daemon *d)
 	struct elem_table k = { 0 };
 	struct syncctx x = { .d = d, .k = &k };
 	size_t adopted = 0, removed = 0;
-	uint64_t t0 = (uint64_t)wall_now();
 	usec_t now = wall_now();
 
 	x.now = now;
@@ -421,7 +411,7 @@ static void restore(struct daemon *d)
 		       "%zu refused, %zu bad lines; %llu ms",
 		       tracker_active_bans(d->p.tracker), sc.bans, sc.history, k.n, adopted, x.sent,
 		       removed, sc.refused, sc.bad,
-		       (unsigned long long)(((uint64_t)wall_now() - t0) / 1000));
+		       (unsigned long long)((wall_now() - now) / 1000));
 	elem_table_free(&k);
 	if (removed)
 		d->state_dirty = true;
@@ -435,7 +425,13 @@ static void repair(struct daemon *d)
 		return;
 	if (enforcer_reinstall(d->enf) < 0)
 		return;
-	tracker_foreach_ban(d->p.tracker, true, requeue_ban, d);
+	/* The table is new and empty: every active ban goes back in. */
+	{
+		struct elem_table none = { 0 };
+		struct syncctx x = { .d = d, .k = &none, .now = wall_now() };
+
+		tracker_foreach_ban(d->p.tracker, true, sync_ban, &x);
+	}
 	d->repairs++;
 	logmsg(LOG_WARNING, "table inet %s was deleted (nft flush ruleset?); re-installed with %zu ban%s",
 	       d->cfg->table, enforcer_pending(d->enf), enforcer_pending(d->enf) == 1 ? "" : "s");

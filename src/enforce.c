@@ -221,26 +221,52 @@ static void flush_chain(struct enforcer *e, struct batch *bt, const char *name)
 	nftnl_rule_free(flush);
 }
 
+/* A rule in one of our chains, to be filled with expressions. */
+static struct nftnl_rule *new_rule(const struct enforcer *e, const char *chain)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, e->cfg->table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	return r;
+}
+
+/* meta l4proto tcp tcp dport|sport PORT */
+static void match_tcp_port(struct nftnl_rule *r, uint16_t port, bool by_source)
+{
+	uint8_t tcp = IPPROTO_TCP;
+	uint16_t nport = htons(port);
+
+	nftnl_rule_add_expr(r, ex_meta(NFT_META_L4PROTO));
+	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &tcp, 1));
+	nftnl_rule_add_expr(r, ex_payload(NFT_PAYLOAD_TRANSPORT_HEADER, by_source ? 0 : 2, 2));
+	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &nport, 2));
+}
+
+/* Append r to its chain in the batch, and free it. */
+static void append_rule(struct enforcer *e, struct batch *bt, struct nftnl_rule *r)
+{
+	struct nlmsghdr *nlh = batch_msg(e, bt, NFT_MSG_NEWRULE, NFPROTO_INET, NLM_F_CREATE | NLM_F_APPEND);
+
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	batch_next(bt);
+	nftnl_rule_free(r);
+}
+
 /* meta nfproto AF meta l4proto tcp tcp dport PORT [tcp flags & (syn|ack)
  * == syn] ip(6) saddr [& MASK] @SET counter drop */
 static struct nftnl_rule *drop_rule(const struct enforcer *e, const char *chain,
 				    const struct setdef *sd, uint16_t port)
 {
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	uint8_t nfproto = sd->af == 4 ? NFPROTO_IPV4 : NFPROTO_IPV6, tcp = IPPROTO_TCP;
-	uint16_t nport = htons(port);
+	struct nftnl_rule *r = new_rule(e, chain);
+	uint8_t nfproto = sd->af == 4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
 	uint32_t alen = sd->af == 4 ? 4 : 16;
 	struct nftnl_expr *lk;
 
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, e->cfg->table);
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
 	nftnl_rule_add_expr(r, ex_meta(NFT_META_NFPROTO));
 	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &nfproto, 1));
-	nftnl_rule_add_expr(r, ex_meta(NFT_META_L4PROTO));
-	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &tcp, 1));
-	nftnl_rule_add_expr(r, ex_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2));
-	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &nport, 2));
+	match_tcp_port(r, port, false);
 	if (e->cfg->drop == DROP_NEW) {
 		/* A SYN without ACK opens a connection; sessions in progress
 		 * are left alone. */
@@ -307,20 +333,11 @@ static bool base_chain(struct enforcer *e, struct batch *bt, const char *name, u
 static void add_chain(struct enforcer *e, struct batch *bt, const char *name, uint32_t hook,
 		      bool keep)
 {
-	struct nlmsghdr *nlh;
-
 	if (!base_chain(e, bt, name, hook, CHAIN_PRIORITY, keep))
 		return;
-	for (size_t s = 0; s < e->nsets; s++) {
-		for (size_t p = 0; p < e->cfg->nports; p++) {
-			struct nftnl_rule *r = drop_rule(e, name, &e->sets[s], e->cfg->ports[p]);
-
-			nlh = batch_msg(e, bt, NFT_MSG_NEWRULE, NFPROTO_INET, NLM_F_CREATE | NLM_F_APPEND);
-			nftnl_rule_nlmsg_build_payload(nlh, r);
-			batch_next(bt);
-			nftnl_rule_free(r);
-		}
-	}
+	for (size_t s = 0; s < e->nsets; s++)
+		for (size_t p = 0; p < e->cfg->nports; p++)
+			append_rule(e, bt, drop_rule(e, name, &e->sets[s], e->cfg->ports[p]));
 }
 
 /* ---- the queue rules (manage_queue) ---- */
@@ -335,19 +352,11 @@ static void add_chain(struct enforcer *e, struct batch *bt, const char *name, ui
 static struct nftnl_rule *queue_rule(const struct enforcer *e, const char *chain, uint16_t port,
 				     bool by_source)
 {
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	uint8_t tcp = IPPROTO_TCP;
-	uint16_t nport = htons(port);
+	struct nftnl_rule *r = new_rule(e, chain);
 	uint16_t total = (uint16_t)(e->cfg->queue_last - e->cfg->queue_first + 1);
 	struct nftnl_expr *q;
 
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, e->cfg->table);
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
-	nftnl_rule_add_expr(r, ex_meta(NFT_META_L4PROTO));
-	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &tcp, 1));
-	nftnl_rule_add_expr(r, ex_payload(NFT_PAYLOAD_TRANSPORT_HEADER, by_source ? 0 : 2, 2));
-	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &nport, 2));
+	match_tcp_port(r, port, by_source);
 	if (e->queue_how == QUEUE_EXPR) {
 		q = nftnl_expr_alloc("queue");
 		nftnl_expr_set_u16(q, NFTNL_EXPR_QUEUE_NUM, e->cfg->queue_first);
@@ -372,24 +381,16 @@ static struct nftnl_rule *queue_rule(const struct enforcer *e, const char *chain
 static void add_queue_chain(struct enforcer *e, struct batch *bt, const char *name, uint32_t hook,
 			    bool keep)
 {
-	struct nlmsghdr *nlh;
-
 	if (!base_chain(e, bt, name, hook, QUEUE_PRIORITY, keep))
 		return;
 	for (size_t p = 0; p < e->cfg->nports; p++) {
 		for (int by_source = 0; by_source < 2; by_source++) {
-			struct nftnl_rule *r;
-
 			/* Input sees the clients' packets, output the replies;
 			 * forward sees both. */
 			if ((hook == NF_INET_LOCAL_IN && by_source) ||
 			    (hook == NF_INET_LOCAL_OUT && !by_source))
 				continue;
-			r = queue_rule(e, name, e->cfg->ports[p], by_source);
-			nlh = batch_msg(e, bt, NFT_MSG_NEWRULE, NFPROTO_INET, NLM_F_CREATE | NLM_F_APPEND);
-			nftnl_rule_nlmsg_build_payload(nlh, r);
-			batch_next(bt);
-			nftnl_rule_free(r);
+			append_rule(e, bt, queue_rule(e, name, e->cfg->ports[p], by_source));
 		}
 	}
 }

@@ -33,11 +33,6 @@ static uint64_t decode_errors(const struct pipeline_stats *ps)
 	return n;
 }
 
-static uint64_t set_elements_cap(const struct daemon *d)
-{
-	return (uint64_t)d->cfg->set_size;
-}
-
 /* ---- status ---- */
 
 static void status_text(struct daemon *d, FILE *o)
@@ -90,7 +85,7 @@ static void status_text(struct daemon *d, FILE *o)
 		p->flows.n, p->flows.max, p->flows.st.peak, p->flows.st.evicted,
 		tracker_sources(p->tracker), d->cfg->max_sources, tracker_memory(p->tracker),
 		ts->evictions, p->reasm.global_held, p->reasm.global_cap,
-		tracker_active_bans(p->tracker), set_elements_cap(d));
+		tracker_active_bans(p->tracker), (uint64_t)d->cfg->set_size);
 	fprintf(o, "events:");
 	for (int c = 0; c < EC_COUNT; c++)
 		fprintf(o, " %s %" PRIu64, ev_class_name(c), p->st.events[c]);
@@ -402,19 +397,23 @@ static void metric(FILE *o, const char *name, const char *type, const char *help
 	fprintf(o, "# HELP rcptguard_%s %s\n# TYPE rcptguard_%s %s\n", name, help, name, type);
 }
 
+/* A metric with one series and no labels. */
+static void metric1(FILE *o, const char *name, const char *type, const char *help, uint64_t v)
+{
+	metric(o, name, type, help);
+	fprintf(o, "rcptguard_%s %" PRIu64 "\n", name, v);
+}
+
 void ops_metrics(struct daemon *d, FILE *o)
 {
 	const struct pipeline *p = &d->p;
 	const struct tracker_stats *ts = tracker_stats(p->tracker);
 
-	metric(o, "up", "gauge", "1 while the daemon runs.");
-	fprintf(o, "rcptguard_up 1\n");
-	metric(o, "start_time_seconds", "gauge", "When the daemon started, seconds since the epoch.");
-	fprintf(o, "rcptguard_start_time_seconds %" PRId64 "\n", d->started / USEC_PER_SEC);
-	metric(o, "packets_total", "counter", "Packets seen.");
-	fprintf(o, "rcptguard_packets_total %" PRIu64 "\n", p->st.packets);
-	metric(o, "bytes_total", "counter", "Bytes of packets seen.");
-	fprintf(o, "rcptguard_bytes_total %" PRIu64 "\n", p->st.bytes);
+	metric1(o, "up", "gauge", "1 while the daemon runs.", 1);
+	metric1(o, "start_time_seconds", "gauge", "When the daemon started, seconds since the epoch.",
+		(uint64_t)(d->started / USEC_PER_SEC));
+	metric1(o, "packets_total", "counter", "Packets seen.", p->st.packets);
+	metric1(o, "bytes_total", "counter", "Bytes of packets seen.", p->st.bytes);
 	metric(o, "capture_drops_total", "counter", "Packets the capture lost or passed unseen, by cause.");
 	if (d->nfq)
 		fprintf(o, "rcptguard_capture_drops_total{cause=\"nfqueue_overrun\"} %" PRIu64 "\n",
@@ -429,16 +428,12 @@ void ops_metrics(struct daemon *d, FILE *o)
 	for (int r = 0; r < DEC_NRESULTS; r++)
 		fprintf(o, "rcptguard_decode_total{result=\"%s\"} %" PRIu64 "\n", dec_result_name(r),
 			p->st.decode[r]);
-	metric(o, "flows", "gauge", "TCP flows tracked now.");
-	fprintf(o, "rcptguard_flows %u\n", p->flows.n);
-	metric(o, "flows_max", "gauge", "The max_flows cap.");
-	fprintf(o, "rcptguard_flows_max %u\n", p->flows.max);
-	metric(o, "flows_created_total", "counter", "TCP flows created.");
-	fprintf(o, "rcptguard_flows_created_total %" PRIu64 "\n", p->flows.st.created);
-	metric(o, "flow_evictions_total", "counter", "Flows dropped to stay under max_flows.");
-	fprintf(o, "rcptguard_flow_evictions_total %" PRIu64 "\n", p->flows.st.evicted);
-	metric(o, "smtp_sessions_total", "counter", "Flows that carried SMTP.");
-	fprintf(o, "rcptguard_smtp_sessions_total %" PRIu64 "\n", p->st.sessions);
+	metric1(o, "flows", "gauge", "TCP flows tracked now.", p->flows.n);
+	metric1(o, "flows_max", "gauge", "The max_flows cap.", p->flows.max);
+	metric1(o, "flows_created_total", "counter", "TCP flows created.", p->flows.st.created);
+	metric1(o, "flow_evictions_total", "counter", "Flows dropped to stay under max_flows.",
+		p->flows.st.evicted);
+	metric1(o, "smtp_sessions_total", "counter", "Flows that carried SMTP.", p->st.sessions);
 	metric(o, "smtp_replies_total", "counter", "SMTP replies by command and class.");
 	for (int v = 0; v < V_COUNT; v++)
 		for (int c = 2; c <= 5; c++)
@@ -459,33 +454,31 @@ void ops_metrics(struct daemon *d, FILE *o)
 	}
 	fprintf(o, "rcptguard_bans_total{rule=\"manual\"} %" PRIu64 "\n", ts->bans_manual);
 	fprintf(o, "rcptguard_unbans_total{rule=\"manual\"} %" PRIu64 "\n", ts->unbans_manual);
-	metric(o, "active_bans", "gauge", "Bans in force now.");
-	fprintf(o, "rcptguard_active_bans %u\n", tracker_active_bans(p->tracker));
-	metric(o, "tracked_sources", "gauge", "Sources with state in the tracker.");
-	fprintf(o, "rcptguard_tracked_sources %u\n", tracker_sources(p->tracker));
-	metric(o, "tracker_evictions_total", "counter", "Sources dropped to stay under max_sources.");
-	fprintf(o, "rcptguard_tracker_evictions_total %" PRIu64 "\n", ts->evictions);
+	metric1(o, "active_bans", "gauge", "Bans in force now.", tracker_active_bans(p->tracker));
+	metric1(o, "tracked_sources", "gauge", "Sources with state in the tracker.",
+		tracker_sources(p->tracker));
+	metric1(o, "tracker_evictions_total", "counter", "Sources dropped to stay under max_sources.",
+		ts->evictions);
 	metric(o, "memory_bytes", "gauge", "Memory held, by part.");
 	fprintf(o, "rcptguard_memory_bytes{part=\"tracker\"} %" PRIu64 "\n", tracker_memory(p->tracker));
 	fprintf(o, "rcptguard_memory_bytes{part=\"reassembly\"} %" PRIu64 "\n", p->reasm.global_held);
 	if (d->enf) {
 		const struct enforce_stats *s = enforcer_stats(d->enf);
 
-		metric(o, "nft_elements_total", "counter", "Set elements the kernel took.");
-		fprintf(o, "rcptguard_nft_elements_total %" PRIu64 "\n", s->elements);
-		metric(o, "nft_batches_total", "counter", "Netlink batches of bans.");
-		fprintf(o, "rcptguard_nft_batches_total %" PRIu64 "\n", s->batches);
-		metric(o, "netlink_errors_total", "counter", "Set elements the kernel refused.");
-		fprintf(o, "rcptguard_netlink_errors_total %" PRIu64 "\n", s->element_errors);
-		metric(o, "nft_set_full_total", "counter", "Bans refused because a set was full.");
-		fprintf(o, "rcptguard_nft_set_full_total %" PRIu64 "\n", s->set_full);
-		metric(o, "nft_repairs_total", "counter", "Times the table was re-installed after a flush.");
-		fprintf(o, "rcptguard_nft_repairs_total %" PRIu64 "\n", d->repairs);
-		metric(o, "nft_last_round_trip_microseconds", "gauge", "Duration of the last batch.");
-		fprintf(o, "rcptguard_nft_last_round_trip_microseconds %" PRIu64 "\n", s->last_batch_us);
+		metric1(o, "nft_elements_total", "counter", "Set elements the kernel took.",
+			s->elements);
+		metric1(o, "nft_batches_total", "counter", "Netlink batches of bans.", s->batches);
+		metric1(o, "netlink_errors_total", "counter", "Set elements the kernel refused.",
+			s->element_errors);
+		metric1(o, "nft_set_full_total", "counter", "Bans refused because a set was full.",
+			s->set_full);
+		metric1(o, "nft_repairs_total", "counter", "Times the table was re-installed after a flush.",
+			d->repairs);
+		metric1(o, "nft_last_round_trip_microseconds", "gauge", "Duration of the last batch.",
+			s->last_batch_us);
 	}
-	metric(o, "session_kills_total", "counter", "TCP sessions of banned sources destroyed.");
-	fprintf(o, "rcptguard_session_kills_total %" PRIu64 "\n", d->sessions_killed);
+	metric1(o, "session_kills_total", "counter", "TCP sessions of banned sources destroyed.",
+		d->sessions_killed);
 	metric(o, "reloads_total", "counter", "Configuration reloads, by result.");
 	fprintf(o, "rcptguard_reloads_total{result=\"ok\"} %" PRIu64 "\n", d->reloads);
 	fprintf(o, "rcptguard_reloads_total{result=\"error\"} %" PRIu64 "\n", d->reload_errors);
