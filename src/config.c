@@ -17,7 +17,20 @@ static const char *const class_names[EC_COUNT] = {
 	[EC_VRFY_REJECTED] = "vrfy_rejected",
 	[EC_AUTH_FAILED] = "auth_failed",
 	[EC_UNKNOWN_COMMAND] = "unknown_command",
+	[EC_MESSAGE_ACCEPTED] = "message_accepted",
+	[EC_SESSION] = "session",
 };
+
+bool rule_has_evidence(const struct rule *r)
+{
+	switch (r->cls) {
+	case EC_RCPT_REJECTED: case EC_RCPT_POLICY: case EC_RCPT_SEQUENCE:
+	case EC_RCPT_OTHER: case EC_RCPT_TEMPFAIL:
+		return true;
+	default:
+		return false;
+	}
+}
 
 const char *ev_class_name(int cls)
 {
@@ -34,10 +47,22 @@ int ev_class_parse(const char *name)
 
 /* The rules a fresh install runs with. */
 static const struct rule default_rules[] = {
+	/* A burst: stopped within its first pipelined batch. A sender whose
+	 * rejections are under 60% of its recipients is not a harvester
+	 * (a list host with 20 gone of 250 is at 8%); one that mixes in a
+	 * third of valid addresses it knows is still at 67%. */
 	{ .name = "harvest", .cls = EC_RCPT_REJECTED, .threshold = 10,
 	  .window = 600 * USEC_PER_SEC, .ban = 3600 * USEC_PER_SEC, .factor = 2,
 	  .max_ban = USEC_PER_SEC * 7 * 86400, .distinct = true,
-	  .prefix4 = 0xff, .prefix6 = 0xff },
+	  .prefix4 = 0xff, .prefix6 = 0xff, .share = 60 },
+	/* Slow and distributed: 20 distinct in a day (one probe every 90 s
+	 * is banned after 30 minutes; a server retrying one stale address
+	 * all day counts 1), or 3 during a wave from a source that had
+	 * nothing accepted. */
+	{ .name = "harvest_slow", .cls = EC_RCPT_REJECTED, .threshold = 20,
+	  .window = 86400 * USEC_PER_SEC, .ban = 86400 * USEC_PER_SEC, .factor = 2,
+	  .max_ban = USEC_PER_SEC * 7 * 86400, .distinct = true,
+	  .prefix4 = 0xff, .prefix6 = 0xff, .share = 60, .wave_threshold = 3 },
 	{ .name = "vrfy", .cls = EC_VRFY_REJECTED, .threshold = 10,
 	  .window = 600 * USEC_PER_SEC, .ban = 3600 * USEC_PER_SEC, .factor = 2,
 	  .max_ban = USEC_PER_SEC * 7 * 86400, .distinct = false,
@@ -48,7 +73,7 @@ static const struct rule default_rules[] = {
 static const struct rule rule_template = {
 	.threshold = 10, .window = 600 * USEC_PER_SEC, .ban = 3600 * USEC_PER_SEC,
 	.factor = 2, .max_ban = USEC_PER_SEC * 7 * 86400, .distinct = true,
-	.cls = -1, .prefix4 = 0xff, .prefix6 = 0xff,
+	.cls = -1, .prefix4 = 0xff, .prefix6 = 0xff, .share = 60,
 };
 
 static void set_ports(struct config *c, const char *list)
@@ -102,6 +127,9 @@ void config_defaults(struct config *c)
 	c->count_unverified = false;
 	c->prefix4 = DEF_PREFIX4;
 	c->prefix6 = DEF_PREFIX6;
+	c->wave_min = DEF_WAVE_MIN;
+	c->wave_factor = DEF_WAVE_FACTOR;
+	c->wave_baseline = DEF_WAVE_BASELINE;
 	memcpy(c->rules, default_rules, sizeof(default_rules));
 	/* Rule prefixes stay 0xff ("the global one") until a load resolves
 	 * them, so that a file's prefix4/prefix6 reach the default rules. */
@@ -379,6 +407,18 @@ static void rule_key(struct parser *ps, const char *k, char *v)
 			perr(ps, "prefix6 must be from 16 to 128");
 		else
 			r->prefix6 = (uint8_t)u;
+	} else if (!strcmp(k, "share")) {
+		size_t n = strlen(v);
+
+		if (n && v[n - 1] == '%')
+			v[n - 1] = 0;
+		if (parse_u32(v, 0, 100, &u))
+			perr(ps, "share must be a per cent from 0 to 100");
+		else
+			r->share = (uint8_t)u;
+	} else if (!strcmp(k, "wave_threshold")) {
+		if (parse_u32(v, 0, 1000000, &r->wave_threshold))
+			perr(ps, "wave_threshold must be a number from 0 (off) to 1000000");
 	} else {
 		perr(ps, "unknown key '%s' in rule block", k);
 	}
@@ -595,6 +635,19 @@ static void global_key(struct parser *ps, const char *k, char *v)
 			perr(ps, "prefix6 must be from 16 to 128");
 		else
 			c->prefix6 = (uint8_t)u;
+	} else if (!strcmp(k, "wave_min")) {
+		if (parse_u32(v, 0, 100000000, &c->wave_min))
+			perr(ps, "wave_min must be a number of rejections (0: no waves)");
+	} else if (!strcmp(k, "wave_factor")) {
+		if (parse_u32(v, 2, 1000, &c->wave_factor))
+			perr(ps, "wave_factor must be a whole number from 2 to 1000");
+	} else if (!strcmp(k, "wave_baseline")) {
+		usec_t d;
+
+		if (parse_duration(v, &d) || d < 600 * USEC_PER_SEC || d > 30 * 86400 * USEC_PER_SEC)
+			perr(ps, "wave_baseline must be a duration from 10m to 30d");
+		else
+			c->wave_baseline = d;
 	} else {
 		perr(ps, "unknown key '%s'", k);
 	}
@@ -854,6 +907,9 @@ void config_print(const struct config *c, FILE *out)
 	fprintf(out, "count_unverified = %s\n", c->count_unverified ? "yes" : "no");
 	fprintf(out, "prefix4 = %u\n", c->prefix4);
 	fprintf(out, "prefix6 = %u\n", c->prefix6);
+	fprintf(out, "wave_min = %u\n", c->wave_min);
+	fprintf(out, "wave_factor = %u\n", c->wave_factor);
+	fprintf(out, "wave_baseline = %s\n", fmt_duration(c->wave_baseline, a, sizeof(a)));
 	for (size_t i = 0; i < c->nrules; i++) {
 		const struct rule *r = &c->rules[i];
 
@@ -867,6 +923,9 @@ void config_print(const struct config *c, FILE *out)
 		fprintf(out, "\tcount = %s\n", r->distinct ? "distinct" : "all");
 		fprintf(out, "\tprefix4 = %u\n", r->prefix4);
 		fprintf(out, "\tprefix6 = %u\n", r->prefix6);
+		if (rule_has_evidence(r))
+			fprintf(out, "\tshare = %u%%\n", r->share);
+		fprintf(out, "\twave_threshold = %u\n", r->wave_threshold);
 		fprintf(out, "}\n");
 	}
 }

@@ -50,6 +50,12 @@
 #define DEF_PCAP_BUFFER		(16u << 20)
 #define DEF_PREFIX4		32
 #define DEF_PREFIX6		64
+/* Waves: the site-wide rate of rejected recipients over 5 minutes, against
+ * its moving average. A quiet MX sees a few a minute; a distributed
+ * harvest hundreds. */
+#define DEF_WAVE_MIN		30
+#define DEF_WAVE_FACTOR		4
+#define DEF_WAVE_BASELINE	(86400 * USEC_PER_SEC)
 
 #define MAX_RULES	16
 #define MAX_PORTS	16
@@ -66,6 +72,8 @@ enum ev_class {
 	EC_VRFY_REJECTED,	/* 5xx to VRFY/EXPN */
 	EC_AUTH_FAILED,		/* 535 */
 	EC_UNKNOWN_COMMAND,	/* 500/502 */
+	EC_MESSAGE_ACCEPTED,	/* 2xx to the end of DATA or to BDAT LAST */
+	EC_SESSION,		/* 2xx greeting: a session begins */
 	EC_COUNT
 };
 
@@ -82,8 +90,18 @@ struct rule {
 	usec_t max_ban;
 	bool distinct;		/* count distinct recipients, not replies */
 	uint8_t prefix4, prefix6;
+	/* Ban only when the rejections are at least this per cent of the
+	 * distinct recipients (rejected + accepted); 0: counts alone. */
+	uint8_t share;
+	/* During a wave, a source with no accepted recipient in the window
+	 * is banned at this count; 0: waves change nothing. */
+	uint32_t wave_threshold;
 	int line;		/* where it was defined, 0 for a default */
 };
+
+/* Rules on recipient classes also keep accepted recipients, messages and
+ * sessions as evidence. */
+bool rule_has_evidence(const struct rule *r);
 
 enum capture_mode { CAPTURE_NFQUEUE, CAPTURE_PCAP };
 enum drop_mode { DROP_ALL, DROP_NEW };
@@ -132,6 +150,9 @@ struct config {
 	bool follow_midstream;
 	bool count_unverified;
 	uint8_t prefix4, prefix6;
+	uint32_t wave_min;	/* rejections in 5 minutes; 0: no waves */
+	uint32_t wave_factor;	/* times the baseline */
+	usec_t wave_baseline;	/* time constant of the moving average */
 	struct rule rules[MAX_RULES];
 	size_t nrules;
 };

@@ -76,6 +76,21 @@ static void on_ban(void *arg, const struct ban *b)
 		d->to_cut[d->ncut++] = b->key;
 }
 
+static void on_wave(void *arg, usec_t now, const struct wave_info *w)
+{
+	struct daemon *d = arg;
+
+	(void)now;	/* the log line has its own time */
+	if (w->on)
+		logmsg(LOG_NOTICE, "wave started: %u rejected recipients in 5 min, baseline %.1f "
+		       "(wave_factor %u, wave_min %u); wave_threshold applies to sources "
+		       "with nothing accepted", w->rate, w->baseline,
+		       d->cfg->wave_factor, d->cfg->wave_min);
+	else
+		logmsg(LOG_NOTICE, "wave ended: rate %u in 5 min, peak %u, baseline %.1f, "
+		       "%u sources stopped by wave_threshold", w->rate, w->peak, w->baseline, w->bans);
+}
+
 /* servers = local: the addresses of this host, each a full-length prefix. */
 static int local_servers(struct config *c)
 {
@@ -714,6 +729,7 @@ int cmd_run(int argc, char **argv)
 	/* Replies count only when they leave this host (or pass through it):
 	 * a packet forged from outside cannot get a client banned. */
 	d.p.require_outbound_replies = true;
+	pipeline_set_wave_fn(&d.p, on_wave);
 	if (setup(&d) == 0) {
 		if (!d.cfg->observe)
 			restore(&d);

@@ -35,6 +35,14 @@ static uint64_t decode_errors(const struct pipeline_stats *ps)
 
 /* ---- status ---- */
 
+/* The rate at which a wave starts now. */
+static unsigned wave_start_level(const struct daemon *d)
+{
+	double f = tracker_wave(d->p.tracker)->baseline * d->cfg->wave_factor;
+
+	return f > d->cfg->wave_min ? (unsigned)f : d->cfg->wave_min;
+}
+
 static void status_text(struct daemon *d, FILE *o)
 {
 	const struct pipeline *p = &d->p;
@@ -93,6 +101,17 @@ static void status_text(struct daemon *d, FILE *o)
 	for (size_t r = 0; r < d->cfg->nrules; r++)
 		fprintf(o, "%s %" PRIu64 ", ", d->cfg->rules[r].name, ts->bans_by_rule[r]);
 	fprintf(o, "manual %" PRIu64 "), ended or lifted %" PRIu64 "\n", ts->bans_manual, ts->unbans);
+	{
+		const struct wave_info *w = tracker_wave(p->tracker);
+
+		fprintf(o, "wave: %s, rejected recipients %u in 5 min (baseline %.1f, starts at %u), "
+			"waves %" PRIu64 ", bans in waves %" PRIu64 "\n",
+			!d->cfg->wave_min ? "off (wave_min = 0)" : w->on ? "ON" : "none", w->rate, w->baseline,
+			wave_start_level(d), w->waves, ts->wave_bans);
+	}
+	fprintf(o, "judgement: spared by share %" PRIu64 ", prefix bans narrowed %" PRIu64
+		", refused %" PRIu64 ", leaked recipients %" PRIu64 "\n", ts->share_spared, ts->narrowed,
+		ts->refused, ts->leaked);
 	fprintf(o, "reloads %" PRIu64 " (refused %" PRIu64 "), state file %s (writes %" PRIu64 ")\n",
 		d->reloads, d->reload_errors, d->cfg->state_file[0] ? d->cfg->state_file : "none",
 		d->state_writes);
@@ -144,8 +163,18 @@ static void status_json(struct daemon *d, FILE *o)
 	fprintf(o, "},\"active_bans\":%u,\"bans_by_rule\":{", tracker_active_bans(p->tracker));
 	for (size_t r = 0; r < d->cfg->nrules; r++)
 		fprintf(o, "\"%s\":%" PRIu64 ",", d->cfg->rules[r].name, ts->bans_by_rule[r]);
-	fprintf(o, "\"manual\":%" PRIu64 "},\"unbans\":%" PRIu64 ",\"reloads\":%" PRIu64
-		",\"reload_errors\":%" PRIu64 "}\n", ts->bans_manual, ts->unbans, d->reloads,
+	fprintf(o, "\"manual\":%" PRIu64 "},\"unbans\":%" PRIu64 ",", ts->bans_manual, ts->unbans);
+	{
+		const struct wave_info *w = tracker_wave(p->tracker);
+
+		fprintf(o, "\"wave\":{\"enabled\":%s,\"on\":%s,\"rate\":%u,\"baseline\":%.1f,"
+			"\"start_level\":%u,\"peak\":%u,\"waves\":%" PRIu64 ",\"bans\":%" PRIu64 "},",
+			d->cfg->wave_min ? "true" : "false", w->on ? "true" : "false", w->rate, w->baseline,
+			wave_start_level(d), w->peak, w->waves, ts->wave_bans);
+	}
+	fprintf(o, "\"share_spared\":%" PRIu64 ",\"narrowed\":%" PRIu64 ",\"refused\":%" PRIu64
+		",\"leaked_recipients\":%" PRIu64 ",\"reloads\":%" PRIu64 ",\"reload_errors\":%" PRIu64
+		"}\n", ts->share_spared, ts->narrowed, ts->refused, ts->leaked, d->reloads,
 		d->reload_errors);
 }
 
@@ -179,7 +208,18 @@ static void one_ban(void *arg, const struct ban_record *r)
 		if (ei)
 			fprintf(x->o, ",\"dropped_packets\":%" PRIu64 ",\"dropped_bytes\":%" PRIu64,
 				ei->packets, ei->bytes);
-		fputc('}', x->o);
+		/* Valid recipients the harvester learned before the ban. */
+		fprintf(x->o, ",\"leaked_count\":%" PRIu32 ",\"leaked\":[", r->nleaked);
+		for (const char *p = r->leaked, *e; p && *p; p = *e ? e + 1 : e) {
+			char esc[SMTP_RCPT_MAX * 6 + 1];
+
+			e = strchr(p, ',');
+			if (!e)
+				e = p + strlen(p);
+			json_escape(p, (size_t)(e - p), esc, sizeof(esc));
+			fprintf(x->o, "%s\"%s\"", p == r->leaked ? "" : ",", esc);
+		}
+		fputs("]}", x->o);
 	} else {
 		char dropped[24] = "-";
 
@@ -238,10 +278,16 @@ static void top_one(void *arg, const struct prefix *key, const uint32_t *counts)
 	e = &x->v[x->n++];
 	memset(e, 0, sizeof(*e));
 	e->key = *key;
+	/* Rules on one class differ in their windows: the longest holds the
+	 * most, so a class shows its largest count, not their sum. */
 	for (size_t r = 0; r < x->cfg->nrules; r++) {
-		e->by_class[x->cfg->rules[r].cls] += counts[r];
-		e->total += counts[r];
+		uint32_t *c = &e->by_class[x->cfg->rules[r].cls];
+
+		if (counts[r] > *c)
+			*c = counts[r];
 	}
+	for (int c = 0; c < EC_COUNT; c++)
+		e->total += e->by_class[c];
 }
 
 static int cmp_top(const void *a, const void *b)
@@ -455,6 +501,27 @@ void ops_metrics(struct daemon *d, FILE *o)
 	fprintf(o, "rcptguard_bans_total{rule=\"manual\"} %" PRIu64 "\n", ts->bans_manual);
 	fprintf(o, "rcptguard_unbans_total{rule=\"manual\"} %" PRIu64 "\n", ts->unbans_manual);
 	metric1(o, "active_bans", "gauge", "Bans in force now.", tracker_active_bans(p->tracker));
+	metric1(o, "leaked_recipients_total", "counter",
+		"Valid recipients a source had accepted before a rule banned it.", ts->leaked);
+	metric1(o, "share_spared_total", "counter",
+		"Times a source reached a threshold with too small a share of rejections.",
+		ts->share_spared);
+	metric(o, "prefix_bans_total", "counter",
+		"Prefix bans that covered an allowlisted or own address, by what was done.");
+	fprintf(o, "rcptguard_prefix_bans_total{action=\"narrowed\"} %" PRIu64 "\n", ts->narrowed);
+	fprintf(o, "rcptguard_prefix_bans_total{action=\"refused\"} %" PRIu64 "\n", ts->refused);
+	{
+		const struct wave_info *w = tracker_wave(p->tracker);
+
+		metric1(o, "wave", "gauge", "1 while a wave of rejections is on.", w->on);
+		metric1(o, "wave_rejections", "gauge", "Rejected recipients in the last 5 minutes.",
+			w->rate);
+		metric(o, "wave_baseline", "gauge", "Moving average of wave_rejections outside waves.");
+		fprintf(o, "rcptguard_wave_baseline %.2f\n", w->baseline);
+		metric1(o, "waves_total", "counter", "Waves of rejections seen.", w->waves);
+		metric1(o, "wave_bans_total", "counter", "Bans decided by a wave_threshold.",
+			ts->wave_bans);
+	}
 	metric1(o, "tracked_sources", "gauge", "Sources with state in the tracker.",
 		tracker_sources(p->tracker));
 	metric1(o, "tracker_evictions_total", "counter", "Sources dropped to stay under max_sources.",

@@ -125,12 +125,20 @@ void pipeline_reconfigure(struct pipeline *p, const struct config *cfg, bool rul
 
 		/* Counts start afresh; bans and their history stay. */
 		p->tracker = tracker_new(cfg, p->on_ban, p->event_arg);
+		tracker_set_wave_fn(p->tracker, p->on_wave, p->event_arg);
+		tracker_copy_wave(p->tracker, old);
 		x.to = p->tracker;
 		tracker_foreach_ban(old, false, carry_one, &x);
 		tracker_free(old);
 	} else {
 		tracker_set_config(p->tracker, cfg);
 	}
+}
+
+void pipeline_set_wave_fn(struct pipeline *p, wave_fn fn)
+{
+	p->on_wave = fn;
+	tracker_set_wave_fn(p->tracker, fn, p->event_arg);
 }
 
 void pipeline_free(struct pipeline *p)
@@ -259,6 +267,8 @@ void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k)
 	f = track_handshake(p, now, k, &key, d);
 	if (!f)
 		return;
+	/* The events of one segment (a reply batch) are judged together. */
+	tracker_batch_begin(p->tracker);
 	flow_touch(&p->flows, f, f->state == FS_CLOSING ? FS_CLOSING : FS_ESTABLISHED, now);
 	if (smtp_opaque(&f->smtp)) {
 		if (f->r[0].held || f->r[1].held) {
@@ -286,6 +296,7 @@ void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k)
 			flow_touch(&p->flows, f, FS_CLOSING, now);
 		}
 	}
+	tracker_batch_end(p->tracker);
 }
 
 void pipeline_frame(struct pipeline *p, usec_t now, int link, const uint8_t *data,

@@ -47,6 +47,7 @@ struct pipeline {
 	flow_event_fn on_event;
 	void *event_arg;
 	ban_fn on_ban;
+	wave_fn on_wave;
 	usec_t last_expire;
 };
 
@@ -57,6 +58,9 @@ void pipeline_free(struct pipeline *p);
 /* A new configuration (SIGHUP). Flows and their dialogue state are kept;
  * the tracker's counts too unless the rules changed. cfg must outlive p. */
 void pipeline_reconfigure(struct pipeline *p, const struct config *cfg, bool rules_changed);
+
+/* Told when a wave of rejections starts and ends. */
+void pipeline_set_wave_fn(struct pipeline *p, wave_fn fn);
 
 /* One captured frame of the given link type. */
 void pipeline_frame(struct pipeline *p, usec_t now, int link, const uint8_t *data,

@@ -38,6 +38,15 @@ static void on_ban(void *arg, const struct ban *b)
 	fflush(r->out);
 }
 
+static void on_wave(void *arg, usec_t now, const struct wave_info *w)
+{
+	struct replay *r = arg;
+	char line[256];
+
+	wave_format(now, w, r->json, line, sizeof(line));
+	fprintf(r->out, "%s\n", line);
+}
+
 static bool link_supported(int dlt)
 {
 	switch (dlt) {
@@ -161,6 +170,7 @@ int cmd_replay(int argc, char **argv)
 	r.sum = summary_new(&cfg);
 	/* A fixed seed: replay output must not depend on the run. */
 	pipeline_init(&p, &cfg, UINT64_C(0x72637074677561), on_ban, on_event, &r);
+	pipeline_set_wave_fn(&p, on_wave);
 	for (int i = optind; i < argc; i++) {
 		int rc = replay_file(&p, argv[i], !quiet && isatty(STDERR_FILENO));
 

@@ -477,6 +477,7 @@ static void emit(struct smtp_ctx *c, const struct smtp *s, const struct smtp_pen
 		.code = s->r_code,
 		.has_enh = s->r_has_enh,
 		.in_txn = s->txn != 0,
+		.last = p->last != 0,
 		.rcpt_hash = p->rcpt_hash,
 	};
 

@@ -49,6 +49,7 @@ struct smtp_event {
 	uint8_t verb;
 	bool has_enh;
 	bool in_txn;		/* the last MAIL FROM was accepted, or unknown */
+	bool last;		/* BDAT ... LAST */
 	uint16_t code;
 	uint16_t enh[3];	/* class.subject.detail */
 	uint32_t rcpt_hash;	/* of the lower-cased recipient, RCPT only */

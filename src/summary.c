@@ -103,21 +103,51 @@ void summary_event(struct summary *r, const struct flow_event *e)
 
 void ban_format(const struct ban *b, bool json, char *buf, size_t len)
 {
-	char t[40], k[ADDR_STRLEN], d[32], esc[SMTP_RCPT_MAX * 6 + 1];
+	char t[40], k[ADDR_STRLEN], w[ADDR_STRLEN], d[32], esc[SMTP_RCPT_MAX * 6 + 1];
+	const char *why = b->trap ? "trap" : b->wave ? "wave" : "threshold";
 	size_t o;
 
 	fmt_time(b->time, t, sizeof(t));
 	prefix_fmt(&b->key, k, sizeof(k));
 	fmt_duration(b->duration, d, sizeof(d));
-	if (json)
+	if (b->narrowed)
+		prefix_fmt(&b->wide, w, sizeof(w));
+	if (json) {
 		o = (size_t)snprintf(buf, len, "{\"type\":\"ban\",\"time\":\"%s\",\"key\":\"%s\","
 				     "\"rule\":\"%s\",\"count\":%u,\"duration\":\"%s\","
-				     "\"duration_s\":%lld,\"nth\":%u,\"evidence\":[",
+				     "\"duration_s\":%lld,\"nth\":%u,\"reason\":\"%s\","
+				     "\"rejected\":%u,\"accepted\":%u,\"share\":%u,"
+				     "\"messages\":%u,\"sessions\":%u,\"wave\":%s",
 				     t, k, b->rule_name, b->count, d,
-				     (long long)(b->duration / USEC_PER_SEC), b->nth);
-	else
-		o = (size_t)snprintf(buf, len, "%s ban %s rule=%s count=%u duration=%s nth=%u",
-				     t, k, b->rule_name, b->count, d, b->nth);
+				     (long long)(b->duration / USEC_PER_SEC), b->nth, why,
+				     b->rejected, b->accepted, b->share, b->messages, b->sessions,
+				     b->wave_on ? "true" : "false");
+		if (b->narrowed && o < len)
+			o += (size_t)snprintf(buf + o, len - o, ",\"narrowed_from\":\"%s\"", w);
+		if (o < len)
+			o += (size_t)snprintf(buf + o, len - o, ",\"leaked_count\":%u,\"leaked\":[",
+					      b->nleaked);
+		for (uint32_t i = 0; i < BAN_LEAKED && b->leaked[i][0] && o < len; i++) {
+			json_escape(b->leaked[i], strlen(b->leaked[i]), esc, sizeof(esc));
+			o += (size_t)snprintf(buf + o, len - o, "%s\"%s\"", i ? "," : "", esc);
+		}
+		if (o < len)
+			o += (size_t)snprintf(buf + o, len - o, "],\"evidence\":[");
+	} else {
+		o = (size_t)snprintf(buf, len, "%s ban %s rule=%s count=%u duration=%s nth=%u reason=%s"
+				     " rejected=%u accepted=%u share=%u%% messages=%u sessions=%u wave=%s",
+				     t, k, b->rule_name, b->count, d, b->nth, why, b->rejected,
+				     b->accepted, b->share, b->messages, b->sessions,
+				     b->wave_on ? "on" : "off");
+		if (b->narrowed && o < len)
+			o += (size_t)snprintf(buf + o, len - o, " narrowed_from=%s", w);
+		if (b->nleaked && o < len)
+			o += (size_t)snprintf(buf + o, len - o, " leaked=%u", b->nleaked);
+		for (uint32_t i = 0; i < BAN_LEAKED && b->leaked[i][0] && o < len; i++) {
+			json_escape(b->leaked[i], strlen(b->leaked[i]), esc, sizeof(esc));
+			o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "," : ":", esc);
+		}
+	}
 	for (uint32_t i = 0; i < b->nevidence && o < len; i++) {
 		json_escape(b->evidence[i], strlen(b->evidence[i]), esc, sizeof(esc));
 		o += (size_t)snprintf(buf + o, len - o, json ? "%s\"%s\"" : "%s%s",
@@ -125,6 +155,20 @@ void ban_format(const struct ban *b, bool json, char *buf, size_t len)
 	}
 	if (json && o < len)
 		snprintf(buf + o, len - o, "]}");
+}
+
+void wave_format(usec_t now, const struct wave_info *w, bool json, char *buf, size_t len)
+{
+	char t[40];
+
+	fmt_time(now, t, sizeof(t));
+	if (json)
+		snprintf(buf, len, "{\"type\":\"wave\",\"time\":\"%s\",\"state\":\"%s\","
+			 "\"rate\":%u,\"peak\":%u,\"baseline\":%.1f,\"bans\":%u}", t,
+			 w->on ? "start" : "end", w->rate, w->peak, w->baseline, w->bans);
+	else
+		snprintf(buf, len, "%s wave %s rate=%u peak=%u baseline=%.1f bans=%u", t,
+			 w->on ? "start" : "end", w->rate, w->peak, w->baseline, w->bans);
 }
 
 static int cmp_key(const void *a, const void *b)
@@ -228,14 +272,26 @@ void summary_json(const struct summary *r, const struct pipeline *p, FILE *o)
 	fprintf(o, "},\"events_unverified\":%llu,\"tracker\":{\"hits\":%llu,\"duplicates\":%llu,"
 		"\"trap_hits\":%llu,\"allowlisted\":%llu,\"never_ban\":%llu,\"while_banned\":%llu,"
 		"\"evictions\":%llu,\"table_full\":%llu,\"sources_peak\":%llu,\"max_sources\":%u,"
-		"\"memory_bytes\":%llu,\"bytes_per_source\":%zu},",
+		"\"memory_bytes\":%llu,\"bytes_per_source\":%zu,\"bytes_per_hit\":%zu,"
+		"\"share_spared\":%llu,\"narrowed\":%llu,\"refused\":%llu,\"leaked\":%llu,"
+		"\"wave_bans\":%llu},",
 		(unsigned long long)ps->events_unverified, (unsigned long long)ts->hits,
 		(unsigned long long)ts->duplicates, (unsigned long long)ts->trap_hits,
 		(unsigned long long)ts->allowlisted, (unsigned long long)ts->never_ban,
 		(unsigned long long)ts->while_banned, (unsigned long long)ts->evictions,
 		(unsigned long long)ts->table_full, (unsigned long long)ts->sources_peak,
 		r->cfg->max_sources, (unsigned long long)tracker_memory(p->tracker),
-		tracker_bytes_per_source(p->tracker));
+		tracker_bytes_per_source(p->tracker), tracker_bytes_per_hit(),
+		(unsigned long long)ts->share_spared, (unsigned long long)ts->narrowed,
+		(unsigned long long)ts->refused, (unsigned long long)ts->leaked,
+		(unsigned long long)ts->wave_bans);
+	{
+		const struct wave_info *w = tracker_wave(p->tracker);
+
+		fprintf(o, "\"wave\":{\"on\":%s,\"rate\":%u,\"baseline\":%.1f,\"peak\":%u,"
+			"\"waves\":%llu},", w->on ? "true" : "false", w->rate, w->baseline, w->peak,
+			(unsigned long long)w->waves);
+	}
 	fprintf(o, "\"bans\":%llu,\"bans_by_rule\":{", (unsigned long long)ts->bans);
 	for (size_t i = 0; i < r->cfg->nrules; i++)
 		fprintf(o, "%s\"%s\":%llu", i ? "," : "", r->cfg->rules[i].name,
@@ -326,6 +382,12 @@ void summary_text(const struct summary *r, const struct pipeline *p, FILE *o)
 		fprintf(o, " %s %llu", r->cfg->rules[i].name, (unsigned long long)ts->bans_by_rule[i]);
 	fprintf(o, "; tracker evictions %llu, allowlisted %llu\n",
 		(unsigned long long)ts->evictions, (unsigned long long)ts->allowlisted);
+	fprintf(o, "  judgement: spared by share %llu, narrowed %llu, refused %llu, "
+		"leaked recipients %llu, waves %llu (bans in waves %llu)\n",
+		(unsigned long long)ts->share_spared, (unsigned long long)ts->narrowed,
+		(unsigned long long)ts->refused, (unsigned long long)ts->leaked,
+		(unsigned long long)tracker_wave(p->tracker)->waves,
+		(unsigned long long)ts->wave_bans);
 	n = collect_sources(r, &v);
 	qsort(v, n, sizeof(*v), cmp_rejected);
 	fprintf(o, "  top sources by rejected recipients:\n");

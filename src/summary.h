@@ -20,5 +20,7 @@ void summary_json(const struct summary *s, const struct pipeline *p, FILE *o);
 
 /* One ban decision as a line of text or of JSON (no newline). */
 void ban_format(const struct ban *b, bool json, char *buf, size_t len);
+/* A wave starting or ending, the same way. */
+void wave_format(usec_t now, const struct wave_info *w, bool json, char *buf, size_t len);
 
 #endif

@@ -7,8 +7,13 @@
 /* Slots per wheel: a hit leaves its count between one window and one
  * window plus 1/63 of it after it happened. */
 #define WHEEL_SLOTS 64
-/* Recipients kept for ban evidence, shared by all sources. */
-#define EVIDENCE_SLOTS 4096
+/* Recipients kept for ban evidence and leaked addresses, shared by all
+ * sources (1 MB). */
+#define EVIDENCE_SLOTS 8192
+/* Sources judged again, most recent first, when a wave starts. */
+#define WAVE_REJUDGE 65536
+/* (source, rule) pairs a batch can hold before it is judged early. */
+#define BATCH_MAX 64
 
 struct source {
 	struct ipaddr key;
@@ -20,11 +25,20 @@ struct source {
 	usec_t until;		/* ban end, when banned */
 };
 
-/* Per source and rule: the live hits, oldest first. */
+/* Per source and rule: the live hits, oldest first, and how many of each
+ * kind. count is what the rule's class counts, acc the distinct recipients
+ * accepted. Messages and sessions only explain a ban, so they cost no hit:
+ * they count from the start of the current window period (epoch), between
+ * none and one window of them. */
 struct rstate {
 	uint32_t count;
+	uint32_t acc;
 	uint32_t head, tail;
+	uint32_t epoch;
+	uint16_t msgs, sess;	/* saturating */
 };
+
+enum hit_kind { K_COUNT, K_ACC, K_MSG, K_SESS };
 
 /* One counted event. It sits on two lists: its source's (per rule,
  * oldest first) and its wheel slot's (doubly linked, so that a source
@@ -36,7 +50,10 @@ struct hit {
 	uint32_t wnext, wprev;	/* wheel slot list; wprev NIL at the head */
 	uint32_t rcpt_hash;
 	uint32_t ev;		/* evidence ring position */
+	uint32_t dnext;		/* distinct table chain */
 	uint8_t rule, slot;	/* which wheel and slot list it is on */
+	uint8_t kind;		/* enum hit_kind */
+	uint8_t distinct;	/* in the distinct table */
 };
 
 struct wheel {
@@ -53,6 +70,8 @@ struct banent {
 	uint32_t src;
 	uint32_t count;
 	int32_t rule;
+	uint32_t nleaked;
+	char *leaked;		/* comma-separated, or NULL */
 };
 
 struct tracker {
@@ -72,6 +91,26 @@ struct tracker {
 
 	struct hit *hit;
 	uint32_t nhit, hitcap, free_hit;
+	/* Distinct counting: (source, rule, kind, recipient) -> hit, so that
+	 * "seen this recipient already?" costs O(1), not a walk of the
+	 * source's hits. As many buckets as hits. */
+	uint32_t *dbucket;
+	uint32_t ndbucket;
+
+	/* Pairs touched by the open batch. */
+	bool in_batch;
+	bool dup;		/* this event repeated a recipient */
+	bool rejudge_pending;	/* a wave started in the open batch */
+	usec_t batch_now;
+	uint32_t nbatch;
+	struct { uint32_t src; uint8_t rule; struct ipaddr a; } batch[BATCH_MAX];
+
+	/* Waves. */
+	struct wave_info wave;
+	int64_t wave_min_pos;	/* minute number of bucket[pos % span] */
+	uint32_t wave_bucket[WAVE_SPAN_MIN];
+	wave_fn on_wave;
+	void *wave_arg;
 
 	struct wheel wheel[MAX_RULES];
 
@@ -119,6 +158,12 @@ int classify(const struct smtp_event *ev)
 		return cls == 5 ? EC_VRFY_REJECTED : -1;
 	case V_AUTH:
 		return ev->code == 535 ? EC_AUTH_FAILED : -1;
+	case V_EOM:
+		return cls == 2 ? EC_MESSAGE_ACCEPTED : -1;
+	case V_BDAT:
+		return cls == 2 && ev->last ? EC_MESSAGE_ACCEPTED : -1;
+	case V_GREETING:
+		return cls == 2 ? EC_SESSION : -1;
 	default:
 		return -1;
 	}
@@ -181,8 +226,69 @@ static void rehash(struct tracker *t, uint32_t nbucket)
 	}
 }
 
+/* ---- distinct counting ---- */
+
+static uint32_t dbucket_of(const struct tracker *t, uint32_t src, uint8_t rule, uint8_t kind,
+			   uint32_t rcpt_hash)
+{
+	uint64_t x = ((uint64_t)src << 32 | rcpt_hash) ^ ((uint64_t)(rule * 4u + kind) << 56);
+
+	x ^= x >> 29;
+	x *= UINT64_C(0x9e3779b97f4a7c15);
+	return (uint32_t)(x >> 32) & (t->ndbucket - 1);
+}
+
+static void distinct_insert(struct tracker *t, uint32_t h)
+{
+	struct hit *x = &t->hit[h];
+	uint32_t b = dbucket_of(t, x->src, x->rule, x->kind, x->rcpt_hash);
+
+	x->dnext = t->dbucket[b];
+	x->distinct = 1;
+	t->dbucket[b] = h;
+}
+
+static void distinct_remove(struct tracker *t, uint32_t h)
+{
+	struct hit *x = &t->hit[h];
+	uint32_t *pp;
+
+	if (!x->distinct)
+		return;
+	pp = &t->dbucket[dbucket_of(t, x->src, x->rule, x->kind, x->rcpt_hash)];
+	while (*pp != h)
+		pp = &t->hit[*pp].dnext;
+	*pp = x->dnext;
+	x->distinct = 0;
+}
+
+static bool distinct_seen(const struct tracker *t, uint32_t src, uint8_t rule, uint8_t kind,
+			  uint32_t rcpt_hash)
+{
+	for (uint32_t h = t->dbucket[dbucket_of(t, src, rule, kind, rcpt_hash)]; h != NIL;
+	     h = t->hit[h].dnext) {
+		const struct hit *x = &t->hit[h];
+
+		if (x->src == src && x->rcpt_hash == rcpt_hash && x->rule == rule && x->kind == kind)
+			return true;
+	}
+	return false;
+}
+
+static void distinct_rebuild(struct tracker *t)
+{
+	free(t->dbucket);
+	t->ndbucket = t->hitcap;
+	t->dbucket = xrealloc(NULL, sizeof(*t->dbucket) * t->ndbucket);
+	memset(t->dbucket, 0xff, sizeof(*t->dbucket) * t->ndbucket);
+	for (uint32_t h = 0; h < t->hitcap; h++)
+		if (t->hit[h].src != NIL && t->hit[h].distinct)
+			distinct_insert(t, h);
+}
+
 static void free_hit(struct tracker *t, uint32_t h)
 {
+	distinct_remove(t, h);
 	t->hit[h].src = NIL;
 	t->hit[h].wnext = t->free_hit;
 	t->free_hit = h;
@@ -213,7 +319,8 @@ static void drop_hits(struct tracker *t, uint32_t si)
 			next = t->hit[h].snext;
 			unlink_hit(t, h);
 		}
-		rs->count = 0;
+		rs->count = rs->acc = 0;
+		rs->msgs = rs->sess = 0;
 		rs->head = rs->tail = NIL;
 	}
 }
@@ -283,7 +390,8 @@ static uint32_t source_get(struct tracker *t, const struct ipaddr *key, uint8_t 
 	for (size_t r = 0; r < t->nrules; r++) {
 		struct rstate *rs = &t->rs[(size_t)i * t->nrules + r];
 
-		rs->count = 0;
+		rs->count = rs->acc = 0;
+		rs->msgs = rs->sess = 0;
 		rs->head = rs->tail = NIL;
 	}
 	s->hnext = t->bucket[b];
@@ -320,7 +428,10 @@ static void heap_push(struct tracker *t, const struct banent *be)
 /* Remove entry i (the root for an expiry, any other for a lifted ban). */
 static void heap_remove(struct tracker *t, uint32_t i)
 {
-	struct banent last = t->heap[--t->nheap];
+	struct banent last;
+
+	free(t->heap[i].leaked);
+	last = t->heap[--t->nheap];
 
 	if (i == t->nheap)
 		return;
@@ -366,49 +477,162 @@ static usec_t ban_duration(const struct rule *r, uint32_t previous)
 	return d < r->max_ban ? d : r->max_ban;
 }
 
-static void ban(struct tracker *t, usec_t now, uint32_t si, size_t ri, uint32_t count)
+/* Does key cover an address that must never be banned? */
+static bool covers_protected(const struct tracker *t, const struct prefix *key)
 {
-	struct source *s = &t->src[si];
-	const struct rule *r = &t->cfg->rules[ri];
-	struct rstate *rs = &t->rs[(size_t)si * t->nrules + ri];
-	struct ban b = {
-		.time = now,
-		.rule = (int)ri,
-		.rule_name = r->name,
-		.count = count,
-		.duration = ban_duration(r, s->bans),
-		.nth = s->bans + 1u,
-	};
-	uint32_t skip = rs->count > BAN_EVIDENCE ? rs->count - BAN_EVIDENCE : 0;
+	const struct config *c = t->cfg;
 
-	b.key.a = s->key;
-	b.key.len = s->plen;
-	/* The last few recipients that counted, oldest first. */
+	for (size_t i = 0; i < c->allowlist.n; i++)
+		if (prefix_overlaps(key, &c->allowlist.v[i]))
+			return true;
+	if (!c->servers_any)
+		for (size_t i = 0; i < c->servers.n; i++)
+			if (prefix_overlaps(key, &c->servers.v[i]))
+				return true;
+	return false;
+}
+
+static void copy_rcpt(char *dst, const struct tracker *t, uint32_t ev)
+{
+	memcpy(dst, t->evidence[ev % EVIDENCE_SLOTS], SMTP_RCPT_MAX);
+}
+
+static bool evidence_live(const struct tracker *t, uint32_t ev)
+{
+	return ev != NIL && t->ev_pos - ev <= EVIDENCE_SLOTS;
+}
+
+/* Fill b's evidence from source si's hits for rule ri: the last few
+ * recipients that counted, oldest first, and the accepted ones. */
+static void gather(const struct tracker *t, usec_t now, uint32_t si, size_t ri, struct ban *b)
+{
+	bool fresh = t->rs[(size_t)si * t->nrules + ri].epoch == (uint32_t)(now / t->cfg->rules[ri].window);
+	const struct rstate *rs = &t->rs[(size_t)si * t->nrules + ri];
+	uint32_t skip = rs->count > BAN_EVIDENCE ? rs->count - BAN_EVIDENCE : 0;
+	uint32_t listed = 0;
+
 	for (uint32_t h = rs->head; h != NIL; h = t->hit[h].snext) {
 		const struct hit *x = &t->hit[h];
 
-		if (skip) {
-			skip--;
-			continue;
-		}
-		if (x->ev != NIL && t->ev_pos - x->ev <= EVIDENCE_SLOTS &&
-		    b.nevidence < BAN_EVIDENCE) {
-			memcpy(b.evidence[b.nevidence], t->evidence[x->ev % EVIDENCE_SLOTS],
-			       SMTP_RCPT_MAX);
-			b.nevidence++;
+		if (x->kind == K_COUNT) {
+			if (skip) {
+				skip--;
+				continue;
+			}
+			if (evidence_live(t, x->ev) && b->nevidence < BAN_EVIDENCE)
+				copy_rcpt(b->evidence[b->nevidence++], t, x->ev);
+		} else if (x->kind == K_ACC && evidence_live(t, x->ev) && listed < BAN_LEAKED) {
+			copy_rcpt(b->leaked[listed++], t, x->ev);
 		}
 	}
+	b->rejected = rs->count;
+	b->accepted = rs->acc;
+	b->messages = fresh ? rs->msgs : 0;
+	b->sessions = fresh ? rs->sess : 0;
+	b->share = rs->count + rs->acc ? (uint32_t)((uint64_t)rs->count * 100 / (rs->count + rs->acc)) : 0;
+	b->nleaked = rs->acc;
+	/* Unused leaked slots stay empty strings. */
+	for (uint32_t i = listed; i < BAN_LEAKED; i++)
+		b->leaked[i][0] = 0;
+}
+
+static char *leaked_list(const struct ban *b)
+{
+	size_t len = 0, o = 0;
+	char *s;
+
+	for (uint32_t i = 0; i < BAN_LEAKED && b->leaked[i][0]; i++)
+		len += strlen(b->leaked[i]) + 1;
+	if (!len)
+		return NULL;
+	s = xrealloc(NULL, len);
+	for (uint32_t i = 0; i < BAN_LEAKED && b->leaked[i][0]; i++)
+		o += (size_t)snprintf(s + o, len - o, "%s%s", i ? "," : "", b->leaked[i]);
+	return s;
+}
+
+/* Ban source si for rule ri. a is the address whose event decided it,
+ * or NULL (a wave's second look). */
+static void ban(struct tracker *t, usec_t now, uint32_t si, size_t ri, const struct ipaddr *a,
+		bool trap, bool wave)
+{
+	const struct rule *r = &t->cfg->rules[ri];
+	struct ban *b = &(struct ban){ 0 };
+	uint32_t target = si;
+	struct source *s;
+
+	b->time = now;
+	b->rule = (int)ri;
+	b->rule_name = r->name;
+	b->trap = trap;
+	b->wave = wave;
+	b->wave_on = t->wave.on;
+	b->key.a = t->src[si].key;
+	b->key.len = t->src[si].plen;
+	if (b->key.len < addr_bits(&b->key.a) && covers_protected(t, &b->key)) {
+		/* The prefix holds an allowlisted address or one of ours: ban
+		 * only the address that asked, never its neighbours. */
+		if (!a) {
+			t->st.refused++;
+			return;
+		}
+		b->narrowed = true;
+		b->wide = b->key;
+		lru_unlink(t, si);	/* not to be evicted for the new one */
+		target = source_get(t, a, (uint8_t)addr_bits(a));
+		lru_push_head(t, si);
+		if (target == NIL) {
+			t->st.refused++;
+			return;
+		}
+		b->key.a = *a;
+		b->key.len = (uint8_t)addr_bits(a);
+		t->st.narrowed++;
+	}
+	gather(t, now, si, ri, b);
+	b->count = trap ? r->threshold : b->rejected;
+	s = &t->src[target];
+	b->duration = ban_duration(r, s->bans);
+	b->nth = s->bans + 1u;
+	/* The prefix starts counting afresh, whichever was banned. */
 	drop_hits(t, si);
-	lru_unlink(t, si);
+	if (target != si)
+		drop_hits(t, target);
+	lru_unlink(t, target);
 	s->banned = 1;
 	s->bans++;
-	s->until = now + b.duration;
-	heap_push(t, &(struct banent){ .until = s->until, .since = now, .src = si,
-				       .count = count, .rule = (int32_t)ri });
+	s->until = now + b->duration;
+	heap_push(t, &(struct banent){ .until = s->until, .since = now, .src = target,
+				       .count = b->count, .rule = (int32_t)ri,
+				       .nleaked = b->nleaked, .leaked = leaked_list(b) });
 	t->st.bans++;
 	t->st.bans_by_rule[ri]++;
+	t->st.leaked += b->nleaked;
+	if (wave) {
+		t->st.wave_bans++;
+		t->wave.bans++;
+	}
 	if (t->on_ban)
-		t->on_ban(t->arg, &b);
+		t->on_ban(t->arg, b);
+}
+
+/* The rule's verdict on what source si shows now. */
+static void judge(struct tracker *t, usec_t now, uint32_t si, size_t ri, const struct ipaddr *a)
+{
+	const struct rule *r = &t->cfg->rules[ri];
+	const struct rstate *rs = &t->rs[(size_t)si * t->nrules + ri];
+
+	if (t->src[si].banned || t->src[si].key.af == 0)
+		return;
+	if (rs->count >= r->threshold) {
+		if (!r->share || (uint64_t)rs->count * 100 >= (uint64_t)r->share * (rs->count + rs->acc)) {
+			ban(t, now, si, ri, a, false, false);
+			return;
+		}
+		t->st.share_spared++;
+	}
+	if (t->wave.on && r->wave_threshold && !rs->acc && rs->count >= r->wave_threshold)
+		ban(t, now, si, ri, a, false, true);
 }
 
 /* ---- wheels ---- */
@@ -432,7 +656,10 @@ static void expire_slot(struct tracker *t, size_t ri, uint32_t slot)
 			rs->head = t->hit[rs->head].snext;
 			if (rs->head == NIL)
 				rs->tail = NIL;
-			rs->count--;
+			switch (x->kind) {
+					case K_COUNT: rs->count--; break;
+			default: rs->acc--; break;
+			}
 		}
 		free_hit(t, h);
 		h = next;
@@ -456,6 +683,108 @@ static void wheel_turn(struct tracker *t, size_t ri, usec_t now)
 	w->pos = target;
 }
 
+/* ---- waves ---- */
+
+static uint32_t wave_rate(const struct tracker *t)
+{
+	uint32_t n = 0;
+
+	for (int i = 0; i < WAVE_SPAN_MIN; i++)
+		n += t->wave_bucket[i];
+	return n;
+}
+
+static double wave_level(const struct tracker *t)
+{
+	double f = t->wave.baseline * t->cfg->wave_factor;
+
+	return f > t->cfg->wave_min ? f : t->cfg->wave_min;
+}
+
+static void rejudge(struct tracker *t, usec_t now)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = t->lru_head, next; i != NIL && n < WAVE_REJUDGE; i = next, n++) {
+		next = t->src[i].next;
+		for (size_t ri = 0; ri < t->nrules; ri++)
+			if (t->cfg->rules[ri].wave_threshold)
+				judge(t, now, i, ri, NULL);
+	}
+}
+
+/* A wave starts only on a rejection (so that no ban is decided outside
+ * an event), and ends when the rate falls under half the level. */
+static void wave_check(struct tracker *t, usec_t now, bool may_start)
+{
+	struct wave_info *w = &t->wave;
+
+	if (!t->cfg->wave_min)
+		return;
+	w->rate = wave_rate(t);
+	if (!w->on && may_start && w->rate >= wave_level(t)) {
+		w->on = true;
+		w->since = now;
+		w->peak = w->rate;
+		w->bans = 0;
+		w->waves++;
+		if (t->on_wave)
+			t->on_wave(t->wave_arg, now, w);
+		/* Sources already holding a few probes are judged now, not at
+		 * their next one: a bot may have sent its last. In a batch, at
+		 * its end, once the batch's acceptances are counted too. */
+		if (t->in_batch)
+			t->rejudge_pending = true;
+		else
+			rejudge(t, now);
+	} else if (w->on) {
+		if (w->rate > w->peak)
+			w->peak = w->rate;
+		if (w->rate * 2.0 < wave_level(t)) {
+			w->on = false;
+			w->since = now;
+			if (t->on_wave)
+				t->on_wave(t->wave_arg, now, w);
+		}
+	}
+}
+
+/* Close the minutes up to now's: each closed minute moves the baseline
+ * (slowly during a wave, so that a lasting change of level ends it). */
+static void wave_tick(struct tracker *t, usec_t now)
+{
+	int64_t m = now / (60 * USEC_PER_SEC), steps;
+	double alpha = 60.0 * USEC_PER_SEC / (double)t->cfg->wave_baseline;
+
+	if (m <= t->wave_min_pos)
+		return;
+	if (t->wave_min_pos == INT64_MIN) {
+		t->wave_min_pos = m;
+		return;
+	}
+	if (m - t->wave_min_pos > WAVE_SPAN_MIN)
+		memset(t->wave_bucket, 0, sizeof(t->wave_bucket));
+	steps = m - t->wave_min_pos;
+	if (steps > 10080)
+		steps = 10080;	/* a week of silence decays it all the same */
+	for (int64_t k = 0; k < steps; k++) {
+		double r = wave_rate(t);
+
+		t->wave.baseline += (r - t->wave.baseline) * (t->wave.on ? alpha / 8 : alpha);
+		t->wave_min_pos++;
+		t->wave_bucket[t->wave_min_pos % WAVE_SPAN_MIN] = 0;
+	}
+	t->wave_min_pos = m;
+	wave_check(t, now, false);
+}
+
+static void wave_count(struct tracker *t, usec_t now)
+{
+	wave_tick(t, now);
+	t->wave_bucket[t->wave_min_pos % WAVE_SPAN_MIN]++;
+	wave_check(t, now, true);
+}
+
 void tracker_advance(struct tracker *t, usec_t now)
 {
 	for (size_t r = 0; r < t->nrules; r++)
@@ -472,6 +801,7 @@ void tracker_advance(struct tracker *t, usec_t now)
 		lru_push_head(t, si);
 		t->st.unbans++;
 	}
+	wave_tick(t, now);
 }
 
 static uint32_t hit_alloc(struct tracker *t)
@@ -483,10 +813,13 @@ static uint32_t hit_alloc(struct tracker *t)
 
 		t->hit = xrealloc(t->hit, sizeof(*t->hit) * ncap);
 		for (uint32_t j = ncap; j-- > t->hitcap;) {
+			t->hit[j].src = NIL;
+			t->hit[j].distinct = 0;
 			t->hit[j].wnext = t->free_hit;
 			t->free_hit = j;
 		}
 		t->hitcap = ncap;
+		distinct_rebuild(t);
 	}
 	h = t->free_hit;
 	t->free_hit = t->hit[h].wnext;
@@ -510,21 +843,33 @@ static uint32_t keep_evidence(struct tracker *t, const struct smtp_event *ev)
 	return pos;
 }
 
-static void count_hit(struct tracker *t, usec_t now, uint32_t si, size_t ri,
-		      const struct smtp_event *ev, bool trap)
+/* Count one event of the given kind for source si and rule ri. Returns
+ * false when distinct counting (or saturation) left it out. */
+static bool count_hit(struct tracker *t, usec_t now, uint32_t si, size_t ri,
+		      const struct smtp_event *ev, uint8_t kind)
 {
 	const struct rule *r = &t->cfg->rules[ri];
 	struct rstate *rs = &t->rs[(size_t)si * t->nrules + ri];
 	struct wheel *w = &t->wheel[ri];
+	bool distinct = ev->rcpt_len && (kind == K_ACC || (kind == K_COUNT && r->distinct));
 	uint32_t h, slot;
 
-	if (r->distinct && ev->rcpt_len) {
-		for (h = rs->head; h != NIL; h = t->hit[h].snext) {
-			if (t->hit[h].rcpt_hash == ev->rcpt_hash) {
-				t->st.duplicates++;
-				return;
-			}
+	if (distinct && distinct_seen(t, si, (uint8_t)ri, kind, ev->rcpt_hash)) {
+		if (kind == K_COUNT)
+			t->dup = true;
+		return false;
+	}
+	if (kind == K_MSG || kind == K_SESS) {
+		uint32_t epoch = (uint32_t)(now / r->window);
+		uint16_t *n = kind == K_MSG ? &rs->msgs : &rs->sess;
+
+		if (rs->epoch != epoch) {
+			rs->epoch = epoch;
+			rs->msgs = rs->sess = 0;
 		}
+		if (*n < UINT16_MAX)
+			(*n)++;
+		return true;
 	}
 	h = hit_alloc(t);
 	slot = (uint32_t)((now / w->width) % WHEEL_SLOTS);
@@ -535,9 +880,13 @@ static void count_hit(struct tracker *t, usec_t now, uint32_t si, size_t ri,
 		.wprev = NIL,
 		.rcpt_hash = ev->rcpt_hash,
 		.ev = keep_evidence(t, ev),
+		.dnext = NIL,
 		.rule = (uint8_t)ri,
 		.slot = (uint8_t)slot,
+		.kind = kind,
 	};
+	if (distinct)
+		distinct_insert(t, h);
 	if (w->slot[slot] != NIL)
 		t->hit[w->slot[slot]].wprev = h;
 	w->slot[slot] = h;
@@ -546,13 +895,62 @@ static void count_hit(struct tracker *t, usec_t now, uint32_t si, size_t ri,
 	else
 		rs->head = h;
 	rs->tail = h;
-	rs->count++;
-	t->st.hits++;
-	if (trap) {
-		t->st.trap_hits++;
-		ban(t, now, si, ri, r->threshold);
-	} else if (rs->count >= r->threshold) {
-		ban(t, now, si, ri, rs->count);
+	if (kind == K_COUNT) {
+		rs->count++;
+		t->st.hits++;
+	} else {
+		rs->acc++;
+	}
+	return true;
+}
+
+static void batch_judge(struct tracker *t, usec_t now)
+{
+	for (uint32_t i = 0; i < t->nbatch; i++)
+		judge(t, now, t->batch[i].src, t->batch[i].rule, &t->batch[i].a);
+	t->nbatch = 0;
+}
+
+static void batch_add(struct tracker *t, usec_t now, uint32_t si, size_t ri, const struct ipaddr *a)
+{
+	if (t->nbatch && t->batch[t->nbatch - 1].src == si && t->batch[t->nbatch - 1].rule == ri)
+		return;
+	if (t->nbatch == BATCH_MAX)
+		batch_judge(t, now);
+	t->batch[t->nbatch].src = si;
+	t->batch[t->nbatch].rule = (uint8_t)ri;
+	t->batch[t->nbatch].a = *a;
+	t->nbatch++;
+	t->batch_now = now;
+}
+
+void tracker_batch_begin(struct tracker *t)
+{
+	t->in_batch = true;
+}
+
+void tracker_batch_end(struct tracker *t)
+{
+	t->in_batch = false;
+	if (t->nbatch)
+		batch_judge(t, t->batch_now);
+	if (t->rejudge_pending) {
+		t->rejudge_pending = false;
+		rejudge(t, t->wave.since);
+	}
+}
+
+static int kind_of(const struct rule *r, int cls)
+{
+	if (r->cls == cls)
+		return K_COUNT;
+	if (!rule_has_evidence(r))
+		return -1;
+	switch (cls) {
+	case EC_RCPT_ACCEPTED: return K_ACC;
+	case EC_MESSAGE_ACCEPTED: return K_MSG;
+	case EC_SESSION: return K_SESS;
+	default: return -1;
 	}
 }
 
@@ -560,15 +958,17 @@ void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cl
 		   const struct smtp_event *ev)
 {
 	const struct config *cfg = t->cfg;
-	bool trap = false, checked = false;
+	bool trap = false, checked = false, fresh = false;
 
+	t->dup = false;
 	for (size_t ri = 0; ri < t->nrules; ri++) {
 		const struct rule *r = &cfg->rules[ri];
+		int kind = kind_of(r, cls);
 		struct ipaddr key;
 		uint8_t plen;
 		uint32_t si;
 
-		if (r->cls != cls)
+		if (kind < 0)
 			continue;
 		if (!checked) {
 			/* Once per event, and only for events some rule counts. */
@@ -583,8 +983,6 @@ void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cl
 				t->st.never_ban++;
 				return;
 			}
-			trap = ev->rcpt_len && config_is_trap(cfg, ev->rcpt, ev->rcpt_len,
-							      ev->rcpt_hash);
 		}
 		plen = a->af == 4 ? r->prefix4 : r->prefix6;
 		addr_mask(a, plen, &key);
@@ -592,13 +990,33 @@ void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cl
 		if (si == NIL)
 			continue;
 		if (t->src[si].banned) {
-			t->st.while_banned++;
+			if (kind == K_COUNT)
+				t->st.while_banned++;
 			continue;
 		}
 		lru_unlink(t, si);
 		lru_push_head(t, si);
-		count_hit(t, now, si, ri, ev, trap);
+		if (!count_hit(t, now, si, ri, ev, (uint8_t)kind) || kind != K_COUNT)
+			continue;
+		fresh = true;
+		if (!trap && ev->rcpt_len && config_is_trap(cfg, ev->rcpt, ev->rcpt_len, ev->rcpt_hash))
+			trap = true;
+		if (trap) {
+			t->st.trap_hits++;
+			ban(t, now, si, ri, a, true, false);
+		} else if (t->in_batch) {
+			batch_add(t, now, si, ri, a);
+		} else {
+			judge(t, now, si, ri, a);
+		}
 	}
+	/* Once per event, however many rules saw it again. */
+	if (t->dup)
+		t->st.duplicates++;
+	/* The site-wide rate: new rejected recipients of sources still free
+	 * (what a banned source goes on asking is not a wave). */
+	if (fresh && cls == EC_RCPT_REJECTED)
+		wave_count(t, now);
 }
 
 struct tracker *tracker_new(const struct config *cfg, ban_fn fn, void *arg)
@@ -616,6 +1034,10 @@ struct tracker *tracker_new(const struct config *cfg, ban_fn fn, void *arg)
 	t->last = NIL;
 	t->evidence = xcalloc(EVIDENCE_SLOTS, sizeof(*t->evidence));
 	rehash(t, 1024);
+	t->ndbucket = 1;
+	t->dbucket = xrealloc(NULL, sizeof(*t->dbucket));
+	t->dbucket[0] = NIL;
+	t->wave_min_pos = INT64_MIN;
 	for (size_t r = 0; r < cfg->nrules; r++) {
 		struct wheel *w = &t->wheel[r];
 
@@ -637,6 +1059,9 @@ void tracker_free(struct tracker *t)
 	free(t->rs);
 	free(t->bucket);
 	free(t->hit);
+	free(t->dbucket);
+	for (uint32_t i = 0; i < t->nheap; i++)
+		free(t->heap[i].leaked);
 	free(t->heap);
 	free(t->evidence);
 	free(t);
@@ -657,6 +1082,8 @@ static void record_of(const struct tracker *t, uint32_t si, const struct banent 
 		r->count = be->count;
 		r->since = be->since;
 		r->until = be->until;
+		r->nleaked = be->nleaked;
+		r->leaked = be->leaked;
 	}
 }
 
@@ -823,6 +1250,24 @@ void tracker_set_config(struct tracker *t, const struct config *cfg)
 	t->cfg = cfg;
 }
 
+void tracker_set_wave_fn(struct tracker *t, wave_fn fn, void *arg)
+{
+	t->on_wave = fn;
+	t->wave_arg = arg;
+}
+
+const struct wave_info *tracker_wave(const struct tracker *t)
+{
+	return &t->wave;
+}
+
+void tracker_copy_wave(struct tracker *to, const struct tracker *from)
+{
+	to->wave = from->wave;
+	to->wave_min_pos = from->wave_min_pos;
+	memcpy(to->wave_bucket, from->wave_bucket, sizeof(to->wave_bucket));
+}
+
 const struct tracker_stats *tracker_stats(const struct tracker *t)
 {
 	return &t->st;
@@ -844,11 +1289,18 @@ size_t tracker_bytes_per_source(const struct tracker *t)
 	return sizeof(struct source) + t->nrules * sizeof(struct rstate) + sizeof(uint32_t);
 }
 
+size_t tracker_bytes_per_hit(void)
+{
+	/* The hit and its bucket in the distinct table. */
+	return sizeof(struct hit) + sizeof(uint32_t);
+}
+
 uint64_t tracker_memory(const struct tracker *t)
 {
 	return (uint64_t)t->cap * (sizeof(struct source) + t->nrules * sizeof(struct rstate)) +
 	       (uint64_t)t->nbucket * sizeof(uint32_t) +
 	       (uint64_t)t->hitcap * sizeof(struct hit) +
+	       (uint64_t)t->ndbucket * sizeof(uint32_t) +
 	       (uint64_t)t->heapcap * sizeof(struct banent) +
 	       (uint64_t)EVIDENCE_SLOTS * SMTP_RCPT_MAX;
 }

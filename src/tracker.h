@@ -15,6 +15,8 @@
 #include "smtp.h"
 
 #define BAN_EVIDENCE 4
+/* Valid recipients named in a ban (the count is always exact). */
+#define BAN_LEAKED 8
 
 /* A ban decision: a plain value any enforcer can take. */
 struct ban {
@@ -27,7 +29,39 @@ struct ban {
 	uint32_t nth;		/* 1 for a first ban, 2 for the next, ... */
 	uint32_t nevidence;
 	char evidence[BAN_EVIDENCE][SMTP_RCPT_MAX];
+	/* What the rule saw in its window when it decided. */
+	uint32_t rejected;	/* the rule's class: distinct recipients or replies */
+	uint32_t accepted;	/* distinct recipients accepted (RCPT rules only) */
+	uint32_t messages;	/* messages accepted */
+	uint32_t sessions;
+	uint32_t share;		/* rejected per cent of rejected + accepted */
+	bool wave;		/* decided by the rule's wave_threshold */
+	bool wave_on;		/* a wave was on when it was decided */
+	bool trap;		/* a trap recipient */
+	/* The rule's prefix covered an address that must never be banned:
+	 * the ban is narrowed to the one address that made it. */
+	bool narrowed;
+	struct prefix wide;
+	/* Leaked: the accepted recipients are now known to the harvester. */
+	uint32_t nleaked;
+	char leaked[BAN_LEAKED][SMTP_RCPT_MAX];
 };
+
+/* The site-wide rate of rejected recipients against its own baseline. */
+struct wave_info {
+	bool on;
+	usec_t since;		/* when the wave started (or the last ended) */
+	uint32_t rate;		/* rejected recipients in the last WAVE_SPAN */
+	uint32_t peak;		/* highest rate of this (or the last) wave */
+	double baseline;	/* the same, as a moving average outside waves */
+	uint32_t bans;		/* bans decided by a wave_threshold in it */
+	uint64_t waves;		/* waves seen */
+};
+
+/* The rate is counted over this span, in one-minute buckets. */
+#define WAVE_SPAN_MIN 5
+
+typedef void (*wave_fn)(void *arg, usec_t now, const struct wave_info *w);
 
 typedef void (*ban_fn)(void *arg, const struct ban *b);
 
@@ -46,6 +80,11 @@ struct tracker_stats {
 	uint64_t unbans_by_rule[MAX_RULES];
 	uint64_t bans_manual, unbans_manual;
 	uint64_t sources_peak;
+	uint64_t share_spared;	/* threshold reached, share of rejections too low */
+	uint64_t narrowed;	/* prefix bans narrowed to one address */
+	uint64_t refused;	/* prefix bans refused: no address to narrow to */
+	uint64_t leaked;	/* valid recipients named in harvest bans */
+	uint64_t wave_bans;
 };
 
 struct tracker;
@@ -54,6 +93,18 @@ struct tracker *tracker_new(const struct config *cfg, ban_fn fn, void *arg);
 void tracker_free(struct tracker *t);
 /* Same rules, new everything else (allowlist, traps): counts are kept. */
 void tracker_set_config(struct tracker *t, const struct config *cfg);
+/* Told when a wave starts and ends. */
+void tracker_set_wave_fn(struct tracker *t, wave_fn fn, void *arg);
+const struct wave_info *tracker_wave(const struct tracker *t);
+/* A new tracker (rules changed) carries on with the old one's rate. */
+void tracker_copy_wave(struct tracker *to, const struct tracker *from);
+
+/* Events between begin and end are judged together at the end: the
+ * events of one packet, so that a reply batch that opens with several
+ * rejections and goes on with acceptances is judged on all of it. Outside
+ * a batch each event is judged at once. */
+void tracker_batch_begin(struct tracker *t);
+void tracker_batch_end(struct tracker *t);
 
 /* One classified event from client address a. */
 void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cls,
@@ -67,6 +118,8 @@ uint32_t tracker_active_bans(const struct tracker *t);
 /* Bytes the tracker has allocated, and bytes per source it costs. */
 uint64_t tracker_memory(const struct tracker *t);
 size_t tracker_bytes_per_source(const struct tracker *t);
+/* And per event held in a window (a hit). */
+size_t tracker_bytes_per_hit(void);
 
 /* What the tracker knows of a banned source: for the state file, the
  * control socket and start-up reconciliation. */
@@ -76,6 +129,8 @@ struct ban_record {
 	uint32_t count;		/* events that triggered the ban */
 	uint32_t nth;		/* times banned, this one included */
 	usec_t since, until;	/* until == 0: banned before, free now */
+	uint32_t nleaked;	/* accepted recipients when banned */
+	const char *leaked;	/* up to BAN_LEAKED of them, comma-separated, or NULL */
 };
 
 enum track_result { TRACK_OK, TRACK_ALLOWLISTED, TRACK_NEVER_BAN, TRACK_FULL };

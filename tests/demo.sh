@@ -18,8 +18,9 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say "A mail host ($SRV4, $SRV6) running Postfix, and a client host"
 lab_up
 postfix_up
-ATT4=198.18.0.66 ATT6=fd00:18::66 GOOD4=198.18.0.77
+ATT4=198.18.0.66 ATT6=fd00:1a::66 GOOD4=198.18.0.77
 lab_cli_addr $ATT4; lab_cli_addr $ATT6; lab_cli_addr $GOOD4
+lab_srv ip -6 route add fd00:1a::/64 dev "v$LAB_ID-s"
 echo "Postfix accepts mail for: $(echo $LAB_USERS | sed 's/ /@example.org, /g')@example.org"
 echo "and rejects every other recipient at RCPT time with 550 5.1.1."
 
@@ -53,7 +54,7 @@ log_settle
 say "What rcptguard did, as it happened"
 grep -E ' ban |cut |enforced ' "$LAB_DIR/rg.log" | sed 's/^rcptguard: /  /'
 for a in $ATT4 $ATT6; do
-	k=$a/32; [ "$a" = "$ATT6" ] && k=fd00:18::/64
+	k=$a/32; [ "$a" = "$ATT6" ] && k=fd00:1a::/64
 	n=$(sed -n "s|.* ban $k rule=[a-z]* count=\([0-9]*\).*|\1|p" "$LAB_DIR/rg.log" | head -1)
 	us=$(sed -n "s|.*enforced $k \([0-9-]*\) us after.*|\1|p" "$LAB_DIR/rg.log" | head -1)
 	[ -n "$n" ] && echo "  => $a banned on its ${n}th rejected probe; the ban was in the kernel $(awk -v u="${us:-0}" 'BEGIN { printf "%.3f", u / 1000 }') ms after the reply that crossed the threshold"

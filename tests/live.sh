@@ -11,13 +11,16 @@ live_tests() {
 	LAB_ID=lv$$
 	LAB_SRV=rgsrv$LAB_ID LAB_CLI=rgcli$LAB_ID LAB_DIR=/tmp/rcptguard-lab.$LAB_ID
 	trap 'lab_down; rm -rf "$work"' EXIT
-	ATT4=198.18.0.66 ATT6=fd00:18::66 GOOD4=198.18.0.77 GOOD6=fd00:19::77
+	# The IPv6 harvester has a /64 of its own: a prefix ban never covers
+	# the server's own /64 (it is narrowed to the one address).
+	ATT4=198.18.0.66 ATT6=fd00:1a::66 NEIGH6=fd00:1a::99 GOOD4=198.18.0.77 GOOD6=fd00:19::77
 	if ! { lab_up && postfix_up; } >"$work/lab.log" 2>&1; then
 		nok "live: lab with Postfix comes up" "$(tail -3 "$work/lab.log")"
 		return
 	fi
-	lab_cli_addr $ATT4; lab_cli_addr $ATT6; lab_cli_addr $GOOD4; lab_cli_addr $GOOD6
+	lab_cli_addr $ATT4; lab_cli_addr $ATT6; lab_cli_addr $NEIGH6; lab_cli_addr $GOOD4; lab_cli_addr $GOOD6
 	lab_srv ip -6 route add fd00:19::/64 dev "v$LAB_ID-s"
+	lab_srv ip -6 route add fd00:1a::/64 dev "v$LAB_ID-s"
 
 	# LIVE_ONLY="live_restart live_errors": a few, while working on them.
 	local f
@@ -102,11 +105,11 @@ live_capture() {
 		t "live $mode IPv4: the harvester's rejections, one by one" \
 			test "$(src_count $ATT4/32 rcpt_rejected)" = "$(echo "$a4" | sed 's/.*rejected=\([0-9]*\).*/\1/')"
 		t "live $mode IPv6 pipelined: the harvester's /64 rejections" \
-			test "$(src_count fd00:18::/64 rcpt_rejected)" = "$(echo "$a6" | sed 's/.*rejected=\([0-9]*\).*/\1/')"
+			test "$(src_count fd00:1a::/64 rcpt_rejected)" = "$(echo "$a6" | sed 's/.*rejected=\([0-9]*\).*/\1/')"
 		t "live $mode: legitimate senders delivered and have no rejected recipient" bash -c \
 			"[[ '$g4' == *delivered=2* && '$g6' == *delivered=2* ]] && [ $(src_count $GOOD4/32 rcpt_rejected) = 0 ] && [ $(src_count fd00:19::/64 rcpt_rejected) = 0 ] && [ $(src_count $GOOD4/32 rcpt_accepted) = 2 ]"
 		t "live $mode: both harvesters would be banned, nobody else" bash -c \
-			"grep -c ' ban ' '$LAB_DIR/rg.log' | grep -qx 2 && grep -q ' ban $ATT4/32 rule=harvest' '$LAB_DIR/rg.log' && grep -q ' ban fd00:18::/64 rule=harvest' '$LAB_DIR/rg.log'"
+			"grep -c ' ban ' '$LAB_DIR/rg.log' | grep -qx 2 && grep -q ' ban $ATT4/32 rule=harvest' '$LAB_DIR/rg.log' && grep -q ' ban fd00:1a::/64 rule=harvest' '$LAB_DIR/rg.log'"
 	fi
 	[ $mode = nfqueue ] && queue_rules del
 }
@@ -210,7 +213,7 @@ live_enforce() {
 	lines=$(postfix_log | wc -l)
 	a4=$(lab_cli "$here/build/smtpc" -T 1500 -b $ATT4 -s $SRV4 harvest -n 200 -k 20 -P -g 3)
 	a6=$(lab_cli "$here/build/smtpc" -T 1500 -b $ATT6 -s $SRV6 harvest -n 60 -k 10 -g 3)
-	n6=$(lab_cli "$here/build/smtpc" -T 1500 -b $CLI6 -s $SRV6 deliver -n 1)
+	n6=$(lab_cli "$here/build/smtpc" -T 1500 -b $NEIGH6 -s $SRV6 deliver -n 1)
 	g4=$(lab_cli "$here/build/smtpc" -b $GOOD4 -s $SRV4 deliver -n 3)
 	g6=$(lab_cli "$here/build/smtpc" -b $GOOD6 -s $SRV6 deliver -n 3)
 	log_settle
@@ -223,7 +226,7 @@ live_enforce() {
 	t "enforce IPv4: the element is in the set, with a timeout, and its counter shows drops" bash -c \
 		"ip netns exec $LAB_SRV nft -j list set inet rcptguard banned4_32 | jq -e '.nftables[1].set.elem[0].elem | .val == \"$ATT4\" and .timeout == 3600 and .counter.packets > 0' >/dev/null"
 	t "enforce IPv6: the harvester's /64 is banned and a neighbour in it cannot connect" bash -c \
-		"ip netns exec $LAB_SRV nft -j list set inet rcptguard banned6_64 | jq -e '.nftables[1].set.elem[0].elem.val == \"fd00:18::\"' >/dev/null && [[ '$a6' == *connect_failed=[1-9]* ]] && [[ '$n6' == *delivered=0* ]]"
+		"ip netns exec $LAB_SRV nft -j list set inet rcptguard banned6_64 | jq -e '.nftables[1].set.elem[0].elem.val == \"fd00:1a::\"' >/dev/null && [[ '$a6' == *connect_failed=[1-9]* ]] && [[ '$n6' == *delivered=0* ]]"
 	t "enforce: legitimate senders deliver throughout (IPv4 3/3, IPv6 3/3)" bash -c \
 		"[[ '$g4' == *delivered=3* && '$g6' == *delivered=3* ]]"
 	rg_stop
@@ -378,7 +381,7 @@ live_errors() {
 	lab_cli "$here/build/smtpc" -b $ATT6 -s $SRV6 harvest -n 20 -k 20 >/dev/null
 	sleep 0.3
 	t "set full: 'the set is full: raise set_size' logged and counted, IPv6 ban still goes in" bash -c \
-		"kill -0 $rgpid && grep -q 'cannot add $ATT4/32 to inet rcptguard banned4_32: Too many open files in system (the set is full: raise set_size)' '$LAB_DIR/rg.log' && ip netns exec $LAB_SRV nft list set inet rcptguard banned6_64 | grep -q 'fd00:18::'"
+		"kill -0 $rgpid && grep -q 'cannot add $ATT4/32 to inet rcptguard banned4_32: Too many open files in system (the set is full: raise set_size)' '$LAB_DIR/rg.log' && ip netns exec $LAB_SRV nft list set inet rcptguard banned6_64 | grep -q 'fd00:1a::'"
 	rg_stop
 	t "set full: the summary counts the refused element" bash -c \
 		"grep -q 'refused 1' '$LAB_DIR/rg.log'"
@@ -400,7 +403,7 @@ live_ops() {
 	t "bans: the harvester, its rule and count, and what the kernel dropped since" bash -c \
 		"$rg bans -s $sock | grep -Eq '^$ATT4/32 +harvest +10 +[0-9]+s +0 +[1-9][0-9]* ' && $rg bans -s $sock --json | jq -e '.[0].key == \"$ATT4/32\" and .[0].rule == \"harvest\" and .[0].seconds_left > 3500 and .[0].dropped_packets > 0' >/dev/null || { $rg bans -s $sock; false; }"
 	t "top: the source below the threshold, with its count per class" bash -c \
-		"$rg top -s $sock | grep -Eq '^fd00:18::/64 +4 +rcpt_rejected=4' && $rg top -s $sock -n 1 --json | jq -e 'length == 1 and .[0].by_class.rcpt_rejected == 4' >/dev/null"
+		"$rg top -s $sock | grep -Eq '^fd00:1a::/64 +4 +rcpt_rejected=4' && $rg top -s $sock -n 1 --json | jq -e 'length == 1 and .[0].by_class.rcpt_rejected == 4' >/dev/null"
 	t "status: capture, bans, events and memory against the caps" bash -c \
 		"$rg status -s $sock | grep -q '^memory: flows [0-9]* of 65536' && $rg status -s $sock --json | jq -e '.active_bans == 1 and .bans_by_rule.harvest == 1 and .events.rcpt_rejected >= 14 and .capture.type == \"pcap\" and .memory.max_sources == 1000000' >/dev/null"
 	t "ban/unban by hand: into the kernel and out again, counted as manual" bash -c \

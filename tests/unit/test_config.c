@@ -26,8 +26,13 @@ TEST(config_defaults_are_sane)
 	CHECK_EQ(load("", err, sizeof(err), &c), 0);
 	CHECK_EQ(c.nports, 1);
 	CHECK_EQ(c.ports[0], 25);
-	CHECK_EQ(c.nrules, 2);
+	CHECK_EQ(c.nrules, 3);
 	CHECK_STR(c.rules[0].name, "harvest");
+	CHECK_EQ(c.rules[0].share, 60);
+	CHECK_STR(c.rules[1].name, "harvest_slow");
+	CHECK_EQ(c.rules[1].window, 86400 * USEC_PER_SEC);
+	CHECK_EQ(c.rules[1].wave_threshold, 3);
+	CHECK_EQ(c.wave_min, 30);
 	CHECK_EQ(c.rules[0].threshold, 10);
 	CHECK_EQ(c.rules[0].window, 600 * USEC_PER_SEC);
 	CHECK_EQ(c.rules[0].ban, 3600 * USEC_PER_SEC);
