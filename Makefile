@@ -88,7 +88,7 @@ deps:
 
 test check: deps
 	$(MAKE) rcptguard build/asan/rcptguard build/unit build/asan/unit build/mkpcap \
-		build/smtpc build/forge build/nftbatch build/mkflood build/synflood \
+		build/smtpc build/forge build/nftbatch build/mkflood build/mkday build/synflood \
 		CFLAGS="$(CFLAGS) -Werror"
 	$(MAKE) fuzz-build
 	FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS) tests/run.sh
@@ -204,6 +204,9 @@ build/nfqfloor: bench/nfqfloor.c $(OBJ) | build
 
 build/mkflood: tests/mkflood.c tests/pcapw.c tests/pcapw.h | build
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/mkflood.c tests/pcapw.c
+
+build/mkday: tests/mkday.c tests/pcapw.c tests/pcapw.h | build
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/mkday.c tests/pcapw.c
 
 build/synflood: tests/synflood.c tests/pcapw.c tests/pcapw.h | build
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/synflood.c tests/pcapw.c

@@ -122,6 +122,27 @@ while IFS=$'\t' read -r scen filter want; do
 	if [ "$got" = "$want" ]; then ok "$scen: $filter = $want"; else nok "$scen: $filter = $want" "got $got"; fi
 done <tests/fixtures/synthetic.tsv
 
+echo "== a day of one MX (tests/mkday): every harvester banned, no legitimate sender"
+for seed in 1 2 3; do
+	out=$(tests/day.sh $seed)
+	printf '%s\n' "$out" | grep -Ev '^(ok  |FAIL) '
+	while IFS= read -r line; do
+		case $line in
+		"ok   "*) ok "${line#ok   }" ;;
+		"FAIL "*) nok "${line#FAIL }" ;;
+		esac
+	done < <(printf '%s\n' "$out" | grep -E '^(ok  |FAIL) ')
+done
+# The corpus tells the rules apart: the old single count (10 distinct in
+# 10 minutes, nothing else) bans list servers and providers and lets the
+# distributed harvest through.
+printf 'rule harvest {\n\tclass = rcpt_rejected\n\tshare = 0\n}\n' >"$work/count-only.conf"
+out=$(tests/day.sh 1 "$work/count-only.conf")
+t "day 1 under a count-only rule: list servers banned (so the share is what spares them)" \
+	bash -c "printf '%s\n' \"\$1\" | grep -Eq '^FAIL day 1: list_server: none of 3 banned \\([1-9]'" _ "$out"
+t "day 1 under a count-only rule: the distributed harvest gets through (so waves are what stop it)" \
+	bash -c "printf '%s\n' \"\$1\" | grep -Eq '^FAIL day 1: harvest_distributed: [0-9]+ of 330 banned'" _ "$out"
+
 echo "== floods and hostile streams (tests/mkflood, replayed through a pipe)"
 build/mkflood synflood 1000000 100 | $rg replay --json - | tail -1 >"$work/synflood.json"
 t "SYN flood, 1,000,000 spoofed sources: flows held at max_flows, the rest evicted, 100 of 100 deliveries followed, no ban" \
