@@ -913,8 +913,11 @@ static void batch_judge(struct tracker *t, usec_t now)
 
 static void batch_add(struct tracker *t, usec_t now, uint32_t si, size_t ri, const struct ipaddr *a)
 {
-	if (t->nbatch && t->batch[t->nbatch - 1].src == si && t->batch[t->nbatch - 1].rule == ri)
-		return;
+	/* The events of a batch come from one client, each seen by every
+	 * rule: a look back over as many entries as rules finds the pair. */
+	for (uint32_t i = t->nbatch, k = 0; i-- > 0 && k < MAX_RULES; k++)
+		if (t->batch[i].src == si && t->batch[i].rule == ri)
+			return;
 	if (t->nbatch == BATCH_MAX)
 		batch_judge(t, now);
 	t->batch[t->nbatch].src = si;
