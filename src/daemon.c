@@ -227,8 +227,10 @@ int daemon_reload(struct daemon *d, FILE *err)
 		logmsg(LOG_NOTICE, "reload: rules changed; counting starts afresh");
 	pipeline_reconfigure(&d->p, c, rules_changed(d->cfg, c));
 	summary_reconfigure(d->sum, c);
-	if (d->enf)
+	if (d->enf) {
 		enforcer_set_config(d->enf, c);
+		enforcer_sync_allow(d->enf);
+	}
 	config_free(d->cfg);
 	free(d->cfg);
 	d->cfg = c;

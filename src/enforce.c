@@ -330,11 +330,176 @@ static bool base_chain(struct enforcer *e, struct batch *bt, const char *name, u
 	return keep;
 }
 
+/* ---- the allow sets ---- */
+
+/* Sources that no drop rule may touch, whatever a set holds: the
+ * allowlist and the host's own addresses. A prefix ban is narrowed in the
+ * tracker so as not to cover them; this makes it so in the kernel too,
+ * also for elements added by hand or by another tool. */
+static const char *const allow_set[2] = { "allow4", "allow6" };
+
+/* meta nfproto AF ip(6) saddr @allowN accept */
+static struct nftnl_rule *allow_rule(const struct enforcer *e, const char *chain, int af)
+{
+	struct nftnl_rule *r = new_rule(e, chain);
+	uint8_t nfproto = af == 4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
+	struct nftnl_expr *lk, *v;
+
+	nftnl_rule_add_expr(r, ex_meta(NFT_META_NFPROTO));
+	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &nfproto, 1));
+	nftnl_rule_add_expr(r, ex_payload(NFT_PAYLOAD_NETWORK_HEADER, af == 4 ? 12 : 8, af == 4 ? 4 : 16));
+	lk = nftnl_expr_alloc("lookup");
+	nftnl_expr_set_u32(lk, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_str(lk, NFTNL_EXPR_LOOKUP_SET, allow_set[af == 6]);
+	nftnl_rule_add_expr(r, lk);
+	nftnl_rule_add_expr(r, nftnl_expr_alloc("counter"));
+	v = nftnl_expr_alloc("immediate");
+	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+	nftnl_rule_add_expr(r, v);
+	return r;
+}
+
+static void new_allow_set(struct enforcer *e, struct batch *bt, int af)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, e->cfg->table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, allow_set[af == 6]);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, (uint32_t)(2 * MAX_RULES + (af == 6) + 1));
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, af == 4 ? 4 : 16);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, af == 4 ? NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR);
+	nlh = batch_msg(e, bt, NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	batch_next(bt);
+	nftnl_set_free(s);
+}
+
+/* A prefix as the half-open range [lo, hi); top: hi would wrap. */
+struct range {
+	uint8_t lo[16], hi[16];
+	bool top;
+};
+
+static void prefix_range(const struct prefix *p, struct range *r)
+{
+	unsigned bits = addr_bits(&p->a);
+	int carry = 1;
+
+	memset(r, 0, sizeof(*r));
+	memcpy(r->lo, p->a.b, 16);
+	memcpy(r->hi, p->a.b, 16);
+	for (unsigned i = p->len; i < bits; i++)
+		r->hi[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+	for (int i = (int)bits / 8 - 1; i >= 0 && carry; i--) {
+		carry = r->hi[i] == 0xff;
+		r->hi[i]++;
+	}
+	r->top = carry;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct range *)a)->lo, ((const struct range *)b)->lo, 16);
+}
+
+/* The allowlist and our own addresses of family af, sorted and merged:
+ * an interval set refuses overlapping elements. Returns how many. */
+static size_t allow_ranges(const struct enforcer *e, int af, struct range **out)
+{
+	const struct prefixlist *l[2] = { &e->cfg->allowlist, e->cfg->servers_any ? NULL : &e->cfg->servers };
+	struct range *v = NULL;
+	size_t n = 0, m = 0;
+
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; l[k] && i < l[k]->n; i++)
+			if (l[k]->v[i].a.af == af) {
+				v = xrealloc(v, (n + 1) * sizeof(*v));
+				prefix_range(&l[k]->v[i], &v[n++]);
+			}
+	if (n)
+		qsort(v, n, sizeof(*v), range_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (m && (v[m - 1].top || memcmp(v[i].lo, v[m - 1].hi, 16) <= 0)) {
+			/* Overlaps or touches the last one: extend it. */
+			if (!v[m - 1].top && (v[i].top || memcmp(v[i].hi, v[m - 1].hi, 16) > 0)) {
+				memcpy(v[m - 1].hi, v[i].hi, 16);
+				v[m - 1].top = v[i].top;
+			}
+			continue;
+		}
+		v[m++] = v[i];
+	}
+	*out = v;
+	return m;
+}
+
+/* Empty both allow sets and fill them again, in batch bt. */
+static void fill_allow(struct enforcer *e, struct batch *bt)
+{
+	for (int af = 4; af <= 6; af += 2) {
+		struct nftnl_set *s = nftnl_set_alloc();
+		struct nlmsghdr *nlh;
+		struct range *v;
+		size_t n = allow_ranges(e, af, &v);
+		uint32_t alen = af == 4 ? 4 : 16;
+
+		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, e->cfg->table);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, allow_set[af == 6]);
+		/* No elements: the whole set is flushed. */
+		nlh = batch_msg(e, bt, NFT_MSG_DELSETELEM, NFPROTO_INET, 0);
+		nftnl_set_elems_nlmsg_build_payload(nlh, s);
+		batch_next(bt);
+		if (n) {
+			for (size_t i = 0; i < n; i++) {
+				struct nftnl_set_elem *el = nftnl_set_elem_alloc();
+
+				nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, v[i].lo, alen);
+				nftnl_set_elem_add(s, el);
+				if (v[i].top)
+					continue;	/* up to the last address */
+				el = nftnl_set_elem_alloc();
+				nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, v[i].hi, alen);
+				nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+				nftnl_set_elem_add(s, el);
+			}
+			nlh = batch_msg(e, bt, NFT_MSG_NEWSETELEM, NFPROTO_INET, NLM_F_CREATE);
+			nftnl_set_elems_nlmsg_build_payload(nlh, s);
+			batch_next(bt);
+		}
+		nftnl_set_free(s);
+		free(v);
+	}
+}
+
+int enforcer_sync_allow(struct enforcer *e)
+{
+	struct batch bt;
+
+	batch_begin(e, &bt, 1 << 20);
+	fill_allow(e, &bt);
+	if (batch_send(e, &bt, NULL, 0)) {
+		logmsg(LOG_WARNING, "nft: cannot fill sets allow4/allow6 of table inet %s: %s%s",
+		       e->cfg->table, strerror(errno), e->cfg->manage_ruleset ? "" :
+		       " (manage_ruleset = no: load the current nft/rcptguard.nft); allowlisted "
+		       "addresses rely on the tracker alone");
+		return -1;
+	}
+	return 0;
+}
+
 static void add_chain(struct enforcer *e, struct batch *bt, const char *name, uint32_t hook,
 		      bool keep)
 {
 	if (!base_chain(e, bt, name, hook, CHAIN_PRIORITY, keep))
 		return;
+	/* Allowed sources first: no drop rule below sees them. */
+	append_rule(e, bt, allow_rule(e, name, 4));
+	append_rule(e, bt, allow_rule(e, name, 6));
 	for (size_t s = 0; s < e->nsets; s++)
 		for (size_t p = 0; p < e->cfg->nports; p++)
 			append_rule(e, bt, drop_rule(e, name, &e->sets[s], e->cfg->ports[p]));
@@ -431,6 +596,9 @@ static int install(struct enforcer *e, char *err, size_t errlen)
 		batch_next(&bt);
 		nftnl_set_free(s);
 	}
+	new_allow_set(e, &bt, 4);
+	new_allow_set(e, &bt, 6);
+	fill_allow(e, &bt);
 	add_chain(e, &bt, "input", NF_INET_LOCAL_IN, true);
 	add_chain(e, &bt, "forward", NF_INET_FORWARD, e->cfg->gateway);
 	add_queue_chain(e, &bt, "queue_in", NF_INET_LOCAL_IN, e->queue_how != QUEUE_NONE);
@@ -839,6 +1007,14 @@ struct enforcer *enforcer_open(const struct config *cfg, char *err, size_t errle
 		add_set(e, 4, cfg->rules[i].prefix4);
 		add_set(e, 6, cfg->rules[i].prefix6);
 	}
+	/* Narrowed prefix bans (see tracker.c) are full-length. */
+	if (cfg->manage_ruleset)
+		for (size_t i = 0; i < cfg->nrules; i++) {
+			if (cfg->rules[i].prefix4 < 32)
+				add_set(e, 4, 32);
+			if (cfg->rules[i].prefix6 < 128)
+				add_set(e, 6, 128);
+		}
 	e->nl = mnl_socket_open(NETLINK_NETFILTER);
 	if (!e->nl || mnl_socket_bind(e->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
 		snprintf(err, errlen, "netlink: %s", strerror(errno));
@@ -876,6 +1052,8 @@ struct enforcer *enforcer_open(const struct config *cfg, char *err, size_t errle
 	}
 	if (rc)
 		goto fail;
+	if (!cfg->manage_ruleset)
+		enforcer_sync_allow(e);
 	probe_destroy(e);
 	if (cfg->manage_ruleset) {
 		/* Someone may wipe the ruleset (systemctl restart nftables runs

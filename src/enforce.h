@@ -5,7 +5,11 @@
  *
  * Sets: one per address family and prefix length the rules use, named
  * banned4_<len> and banned6_<len> (banned4_32, banned6_64 by default). A
- * prefix ban is a masked lookup in a hash set, not an interval set. */
+ * prefix ban is a masked lookup in a hash set, not an interval set.
+ *
+ * Managed mode also keeps two interval sets, allow4 and allow6, with the
+ * allowlist and the host's own addresses, and accepts them before any
+ * drop rule: no element of a banned set can drop them. */
 #ifndef RCPTGUARD_ENFORCE_H
 #define RCPTGUARD_ENFORCE_H
 
@@ -35,6 +39,8 @@ int enforcer_queue_how(const struct enforcer *e);
  * atomic batch. Self-managed: check that the sets exist. NULL with the
  * reason on failure. */
 struct enforcer *enforcer_open(const struct config *cfg, char *err, size_t errlen);
+/* Fill the allow sets again from the configuration (after a reload). */
+int enforcer_sync_allow(struct enforcer *e);
 /* Queue a ban; nothing is sent until enforcer_flush. */
 void enforcer_queue(struct enforcer *e, const struct ban *b);
 size_t enforcer_pending(const struct enforcer *e);

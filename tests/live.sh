@@ -26,7 +26,7 @@ live_tests() {
 	local f
 	for f in ${LIVE_ONLY:-live_capture:nfqueue live_capture:pcap live_fail_open \
 		live_forged:nfqueue live_forged:pcap live_reload live_enforce \
-		live_enforce_expiry_observe_allow live_repair live_restart live_errors live_ops live_privileges live_synflood live_adopt live_batch}; do
+		live_enforce_expiry_observe_allow live_prefix_allow live_repair live_restart live_errors live_ops live_privileges live_synflood live_adopt live_batch}; do
 		case $f in *:*) ${f%%:*} "${f#*:}" ;; *) $f ;; esac
 	done
 	lab_down
@@ -273,6 +273,45 @@ live_enforce_expiry_observe_allow() {
 	rg_stop
 	t "allowlist: a harvesting allowlisted address is never banned" bash -c \
 		"! echo '$out' | grep -q '$ATT4' && ! grep -q ' ban ' '$LAB_DIR/rg.log'"
+	lab_srv nft delete table inet rcptguard 2>/dev/null
+}
+
+# A prefix ban never drops an allowlisted address or one of the host's
+# own: narrowed in the tracker, accepted before any drop rule in the kernel.
+live_prefix_allow() {
+	local allow4=198.18.0.99 att6=fd00:18::66 out set
+	lab_cli_addr $allow4 2>/dev/null; lab_cli_addr $att6 2>/dev/null
+	if ! rg_start pcap "prefix4 = 24\nallowlist = $allow4"; then
+		nok "prefix/allow: daemon starts" "$(tail -3 "$LAB_DIR/rg.log")"
+		return
+	fi
+	set=$(lab_srv nft list set inet rcptguard allow4 2>&1)
+	t "allow sets: the allowlist and the host's own addresses, accepted before the drop rules" bash -c \
+		"echo '$set' | grep -q '$allow4' && echo '$set' | grep -q '$SRV4' && ip netns exec $LAB_SRV nft list set inet rcptguard allow6 | grep -q '$SRV6' && ip netns exec $LAB_SRV nft list chain inet rcptguard input | grep -m1 -E '@(allow|banned)' | grep -q 'ip saddr @allow4 counter packets [0-9]* bytes [0-9]* accept'"
+	lab_cli "$here/build/smtpc" -T 1500 -b $ATT4 -s $SRV4 harvest -n 20 -k 20 >/dev/null
+	lab_cli "$here/build/smtpc" -T 1500 -b $att6 -s $SRV6 harvest -n 20 -k 20 >/dev/null
+	sleep 0.3
+	t "prefix ban narrowed: the harvester's /24 holds an allowlisted address, so only the harvester is banned" bash -c \
+		"grep -q ' ban $ATT4/32 rule=harvest .*narrowed_from=198.18.0.0/24' '$LAB_DIR/rg.log' && ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q '$ATT4' && ! ip netns exec $LAB_SRV nft list set inet rcptguard banned4_24 | grep -q '198.18.0.0'"
+	t "prefix ban narrowed: a harvester in the server's own /64 is banned alone (/128)" bash -c \
+		"grep -q ' ban $att6/128 rule=harvest .*narrowed_from=fd00:18::/64' '$LAB_DIR/rg.log' && ip netns exec $LAB_SRV nft list set inet rcptguard banned6_128 | grep -q '$att6'"
+	# A wide element put in by hand (or by another tool): the kernel still
+	# lets the allowlisted host through, and drops its neighbour.
+	lab_srv nft add element inet rcptguard banned4_24 '{ 198.18.0.0 timeout 5m }'
+	out=$(lab_cli "$here/build/smtpc" -T 1500 -b $allow4 -s $SRV4 deliver -n 1)
+	t "kernel: with 198.18.0.0/24 banned, the allowlisted $allow4 still delivers ($out)" bash -c \
+		"[[ '$out' == *delivered=1* ]]"
+	out=$(lab_cli "$here/build/smtpc" -T 1500 -b $GOOD4 -s $SRV4 deliver -n 1)
+	t "kernel: and its neighbour $GOOD4 in that /24 is dropped ($out)" bash -c "[[ '$out' == *delivered=0* ]]"
+	# Reload with the neighbour allowlisted too: the set follows.
+	printf 'capture = pcap\nservers = local\nstate_file = %s\ncontrol_socket = %s\nuser = root\nprefix4 = 24\nallowlist = %s %s\n' \
+		"$LAB_DIR/state" "$LAB_DIR/ctl" $allow4 $GOOD4 >"$LAB_DIR/rg.conf"
+	kill -HUP $rgpid
+	sleep 0.5
+	out=$(lab_cli "$here/build/smtpc" -T 1500 -b $GOOD4 -s $SRV4 deliver -n 1)
+	t "reload: a newly allowlisted address is in the allow set at once and delivers ($out)" bash -c \
+		"ip netns exec $LAB_SRV nft list set inet rcptguard allow4 | grep -q '$GOOD4' && [[ '$out' == *delivered=1* ]]"
+	rg_stop
 	lab_srv nft delete table inet rcptguard 2>/dev/null
 }
 
