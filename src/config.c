@@ -644,7 +644,7 @@ static void global_key(struct parser *ps, const char *k, char *v)
 	} else if (!strcmp(k, "wave_baseline")) {
 		usec_t d;
 
-		if (parse_duration(v, &d) || d < 600 * USEC_PER_SEC || d > 30 * 86400 * USEC_PER_SEC)
+		if (parse_duration(v, &d) || d < (usec_t)600 * USEC_PER_SEC || d > (usec_t)30 * 86400 * USEC_PER_SEC)
 			perr(ps, "wave_baseline must be a duration from 10m to 30d");
 		else
 			c->wave_baseline = d;
@@ -923,8 +923,7 @@ void config_print(const struct config *c, FILE *out)
 		fprintf(out, "\tcount = %s\n", r->distinct ? "distinct" : "all");
 		fprintf(out, "\tprefix4 = %u\n", r->prefix4);
 		fprintf(out, "\tprefix6 = %u\n", r->prefix6);
-		if (rule_has_evidence(r))
-			fprintf(out, "\tshare = %u%%\n", r->share);
+		fprintf(out, "\tshare = %u%%\n", r->share);
 		fprintf(out, "\twave_threshold = %u\n", r->wave_threshold);
 		fprintf(out, "}\n");
 	}

@@ -390,8 +390,7 @@ static uint32_t source_get(struct tracker *t, const struct ipaddr *key, uint8_t 
 	for (size_t r = 0; r < t->nrules; r++) {
 		struct rstate *rs = &t->rs[(size_t)i * t->nrules + r];
 
-		rs->count = rs->acc = 0;
-		rs->msgs = rs->sess = 0;
+		memset(rs, 0, sizeof(*rs));
 		rs->head = rs->tail = NIL;
 	}
 	s->hnext = t->bucket[b];
@@ -529,7 +528,7 @@ static void gather(const struct tracker *t, usec_t now, uint32_t si, size_t ri, 
 	b->accepted = rs->acc;
 	b->messages = fresh ? rs->msgs : 0;
 	b->sessions = fresh ? rs->sess : 0;
-	b->share = rs->count + rs->acc ? (uint32_t)((uint64_t)rs->count * 100 / (rs->count + rs->acc)) : 0;
+	b->share = (rs->count + rs->acc) ? (uint32_t)((uint64_t)rs->count * 100 / (rs->count + rs->acc)) : 0;
 	b->nleaked = rs->acc;
 	/* Unused leaked slots stay empty strings. */
 	for (uint32_t i = listed; i < BAN_LEAKED; i++)

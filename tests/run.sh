@@ -137,11 +137,11 @@ done
 # 10 minutes, nothing else) bans list servers and providers and lets the
 # distributed harvest through.
 printf 'rule harvest {\n\tclass = rcpt_rejected\n\tshare = 0\n}\n' >"$work/count-only.conf"
-out=$(tests/day.sh 1 "$work/count-only.conf")
+co_out=$(tests/day.sh 1 "$work/count-only.conf")
 t "day 1 under a count-only rule: list servers banned (so the share is what spares them)" \
-	bash -c "printf '%s\n' \"\$1\" | grep -Eq '^FAIL day 1: list_server: none of 3 banned \\([1-9]'" _ "$out"
+	bash -c "printf '%s\n' \"\$1\" | grep -Eq '^FAIL day 1: list_server: none of 3 banned \\([1-9]'" _ "$co_out"
 t "day 1 under a count-only rule: the distributed harvest gets through (so waves are what stop it)" \
-	bash -c "printf '%s\n' \"\$1\" | grep -Eq '^FAIL day 1: harvest_distributed: [0-9]+ of 330 banned'" _ "$out"
+	bash -c "printf '%s\n' \"\$1\" | grep -Eq '^FAIL day 1: harvest_distributed: [0-9]+ of 330 banned'" _ "$co_out"
 
 echo "== floods and hostile streams (tests/mkflood, replayed through a pipe)"
 build/mkflood synflood 1000000 100 | $rg replay --json - | tail -1 >"$work/synflood.json"

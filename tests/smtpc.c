@@ -4,6 +4,12 @@
  *
  *   smtpc -s ADDR [-p PORT] [-b BIND] harvest -n PROBES [-k PER_SESSION] [-P] [-g GIVEUP]
  *   smtpc -s ADDR [-p PORT] [-b BIND] deliver -n MESSAGES [-z BODY_BYTES] [-t RCPT]
+ *   smtpc -s ADDR [-p PORT] [-b BIND] list -n RECIPIENTS -u PERCENT_GONE
+ *
+ * list plays a mailing-list server: one message to n subscribers in one
+ * pipelined transaction, a given share of them gone (spread evenly, one
+ * among the first few); the others are alice+subN, bob+subN, carol+subN,
+ * which the lab's Postfix takes (recipient_delimiter = +).
  *
  * It prints one summary line of key=value pairs. */
 #define _GNU_SOURCE 1
@@ -402,6 +408,58 @@ static void deliver(long n, size_t body, const char *rcpt)
 	free(msg);
 }
 
+static void list(long n, long gone_pct)
+{
+	struct conn c;
+	static const char *const user[] = { "alice", "bob", "carol" };
+	char *burst = malloc((size_t)n * 96 + 64), name[64];
+	size_t bl = 0;
+	long ok = 0;
+
+	if (open_session(&c)) {
+		st.failed++;
+		free(burst);
+		return;
+	}
+	bl += (size_t)snprintf(burst, 64, "MAIL FROM:<list@lists.example>\r\n");
+	for (long i = 0; i < n; i++) {
+		if ((i * gone_pct) / 100 != ((i + 1) * gone_pct) / 100)
+			snprintf(name, sizeof(name), "gone%ld", i);
+		else
+			snprintf(name, sizeof(name), "%s+sub%ld", user[i % 3], i);
+		bl += (size_t)snprintf(burst + bl, 96, "RCPT TO:<%s@%s>\r\n", name, domain);
+	}
+	if (send_all(&c, burst, bl) || read_reply(&c, NULL, 0) != 250) {
+		st.failed++;
+		close(c.fd);
+		free(burst);
+		return;
+	}
+	for (long i = 0; i < n; i++) {
+		int code = read_reply(&c, NULL, 0);
+
+		if (code < 0)
+			break;
+		st.probes++;
+		if (code / 100 == 2)
+			ok++, st.accepted++;
+		else if (code >= 500)
+			st.rejected++;
+		else
+			st.other++;
+	}
+	free(burst);
+	if (!ok || cmd(&c, "DATA\r\n") != 354 ||
+	    send_str(&c, "From: <list@lists.example>\r\nSubject: digest\r\n\r\nThis week.\r\n.\r\n") ||
+	    read_reply(&c, NULL, 0) != 250) {
+		st.failed++;
+		close(c.fd);
+		return;
+	}
+	st.delivered++;
+	close_session(&c);
+}
+
 /* A whole dialogue without a message: what a session costs the server. */
 static void sessions(long n)
 {
@@ -536,6 +594,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] harvest -n PROBES [-k PER_SESSION] [-P] [-g GIVEUP] [-r PER_SEC] [-D SECONDS]\n"
 		"       smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] deliver -n MESSAGES [-z BYTES] [-t RCPT]\n"
+		"       smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] list -n RECIPIENTS -u PERCENT_GONE\n"
 		"       smtpc -s ADDR [-p PORT] [-L] session -n SESSIONS\n"
 		"       smtpc -s ADDR [-p PORT] blast -z BYTES\n"
 		"       smtpc -s ANY -p PORT sink -n SECONDS\n");
@@ -544,7 +603,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	long n = 10, per = 10, giveup = 3;
+	long n = 10, per = 10, giveup = 3, gone = 10;
 	size_t body = 2000;
 	bool pipelined = false;
 	const char *mode, *rcpt = "alice@example.org";
@@ -565,7 +624,7 @@ int main(int argc, char **argv)
 		usage();
 	mode = argv[optind];
 	optind++;
-	while ((o = getopt(argc, argv, "n:k:Pg:z:t:r:D:")) != -1) {
+	while ((o = getopt(argc, argv, "n:k:Pg:z:t:r:D:u:")) != -1) {
 		switch (o) {
 		case 'n': n = atol(optarg); break;
 		case 'k': per = atol(optarg); break;
@@ -575,6 +634,7 @@ int main(int argc, char **argv)
 		case 'D': max_secs = atof(optarg); break;
 		case 'z': body = (size_t)atol(optarg); break;
 		case 't': rcpt = optarg; break;
+		case 'u': gone = atol(optarg); break;
 		default: usage();
 		}
 	}
@@ -584,6 +644,8 @@ int main(int argc, char **argv)
 		harvest(n, per, pipelined, giveup);
 	else if (!strcmp(mode, "deliver"))
 		deliver(n, body, rcpt);
+	else if (!strcmp(mode, "list"))
+		list(n, gone);
 	else if (!strcmp(mode, "session"))
 		sessions(n);
 	else if (!strcmp(mode, "blast"))

@@ -74,6 +74,7 @@ smtpd_banner = \$myhostname ESMTP
 virtual_mailbox_domains = example.org
 virtual_mailbox_maps = inline:{${map%,} }
 virtual_mailbox_base = $pf/mail
+recipient_delimiter = +
 virtual_uid_maps = static:$uid
 virtual_gid_maps = static:$gid
 alias_maps =
