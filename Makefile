@@ -96,7 +96,7 @@ test check: deps
 demo: deps rcptguard build/smtpc
 	tests/demo.sh
 
-bench: deps rcptguard build/replaybench build/mkbench build/nfqfloor build/smtpc build/nftbatch
+bench: deps rcptguard build/trackbench build/replaybench build/mkbench build/nfqfloor build/smtpc build/nftbatch
 	bench/run.sh
 	bench/live.sh
 	bench/nft.sh
@@ -192,6 +192,9 @@ clean:
 
 build/smtpc: tests/smtpc.c | build
 	$(CC) $(ALL_CFLAGS) -o $@ $<
+
+build/trackbench: bench/trackbench.c $(OBJ) | build
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ bench/trackbench.c $(OBJ) $(LDFLAGS) $(LDLIBS)
 
 build/replaybench: bench/replaybench.c $(OBJ) | build
 	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(OBJ) $(LDFLAGS) $(LDLIBS) -lm

@@ -22,7 +22,8 @@ struct source {
 	uint16_t bans;		/* times banned so far */
 	uint32_t hnext;		/* hash chain */
 	uint32_t prev, next;	/* LRU of unbanned sources */
-	usec_t until;		/* ban end, when banned */
+	/* When a ban ends lives in its heap entry: no 8-byte field here
+	 * keeps a source at 36 bytes. */
 };
 
 /* Per source and rule: the live hits, oldest first, and how many of each
@@ -93,13 +94,14 @@ struct tracker {
 	uint32_t nhit, hitcap, free_hit;
 	/* Distinct counting: (source, rule, kind, recipient) -> hit, so that
 	 * "seen this recipient already?" costs O(1), not a walk of the
-	 * source's hits. As many buckets as hits. */
+	 * source's hits. A bucket for every two to four hits. */
 	uint32_t *dbucket;
 	uint32_t ndbucket;
 
 	/* Pairs touched by the open batch. */
 	bool in_batch;
 	bool dup;		/* this event repeated a recipient */
+	uint32_t ev_this;	/* this event's evidence slot, or NIL */
 	bool rejudge_pending;	/* a wave started in the open batch */
 	usec_t batch_now;
 	uint32_t nbatch;
@@ -277,8 +279,17 @@ static bool distinct_seen(const struct tracker *t, uint32_t src, uint8_t rule, u
 
 static void distinct_rebuild(struct tracker *t)
 {
+	uint32_t nb;
+
+	/* A power of two near half the hits: chains of about two. The table
+	 * holds indices, so a grown hit array needs no new one until the
+	 * size changes. */
+	for (nb = 1; nb * 4 <= t->hitcap; nb *= 2)
+		;
+	if (nb == t->ndbucket && t->dbucket)
+		return;
 	free(t->dbucket);
-	t->ndbucket = t->hitcap;
+	t->ndbucket = nb;
 	t->dbucket = xrealloc(NULL, sizeof(*t->dbucket) * t->ndbucket);
 	memset(t->dbucket, 0xff, sizeof(*t->dbucket) * t->ndbucket);
 	for (uint32_t h = 0; h < t->hitcap; h++)
@@ -600,8 +611,7 @@ static void ban(struct tracker *t, usec_t now, uint32_t si, size_t ri, const str
 	lru_unlink(t, target);
 	s->banned = 1;
 	s->bans++;
-	s->until = now + b->duration;
-	heap_push(t, &(struct banent){ .until = s->until, .since = now, .src = target,
+	heap_push(t, &(struct banent){ .until = now + b->duration, .since = now, .src = target,
 				       .count = b->count, .rule = (int32_t)ri,
 				       .nleaked = b->nleaked, .leaked = leaked_list(b) });
 	t->st.bans++;
@@ -808,7 +818,11 @@ static uint32_t hit_alloc(struct tracker *t)
 	uint32_t h;
 
 	if (t->free_hit == NIL) {
-		uint32_t ncap = t->hitcap ? t->hitcap * 2 : 1024;
+		/* An eighth more, not double: hits are most of a busy tracker's
+		 * memory, and the slack of doubling would be up to half of it.
+		 * A large block grows in place (mremap), so growing often
+		 * costs little. */
+		uint32_t ncap = t->hitcap < 8192 ? t->hitcap + 1024 : t->hitcap + t->hitcap / 8;
 
 		t->hit = xrealloc(t->hit, sizeof(*t->hit) * ncap);
 		for (uint32_t j = ncap; j-- > t->hitcap;) {
@@ -840,6 +854,15 @@ static uint32_t keep_evidence(struct tracker *t, const struct smtp_event *ev)
 	memcpy(dst, ev->rcpt, ev->rcpt_len);
 	dst[ev->rcpt_len] = 0;
 	return pos;
+}
+
+/* The event's recipient in the evidence ring, written once however many
+ * rules keep a hit of it. */
+static uint32_t event_evidence(struct tracker *t, const struct smtp_event *ev)
+{
+	if (t->ev_this == NIL)
+		t->ev_this = keep_evidence(t, ev);
+	return t->ev_this;
 }
 
 /* Count one event of the given kind for source si and rule ri. Returns
@@ -878,7 +901,7 @@ static bool count_hit(struct tracker *t, usec_t now, uint32_t si, size_t ri,
 		.wnext = w->slot[slot],
 		.wprev = NIL,
 		.rcpt_hash = ev->rcpt_hash,
-		.ev = keep_evidence(t, ev),
+		.ev = event_evidence(t, ev),
 		.dnext = NIL,
 		.rule = (uint8_t)ri,
 		.slot = (uint8_t)slot,
@@ -963,6 +986,7 @@ void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cl
 	bool trap = false, checked = false, fresh = false;
 
 	t->dup = false;
+	t->ev_this = NIL;
 	for (size_t ri = 0; ri < t->nrules; ri++) {
 		const struct rule *r = &cfg->rules[ri];
 		int kind = kind_of(r, cls);
@@ -1177,7 +1201,6 @@ int tracker_restore(struct tracker *t, usec_t now, const struct ban_record *r)
 		lru_unlink(t, si);
 		s->banned = 1;
 	}
-	s->until = r->until;
 	heap_push(t, &(struct banent){ .until = r->until, .since = r->since ? r->since : now,
 				       .src = si, .count = r->count,
 				       .rule = r->rule < (int)t->nrules ? r->rule : -1 });
@@ -1293,8 +1316,8 @@ size_t tracker_bytes_per_source(const struct tracker *t)
 
 size_t tracker_bytes_per_hit(void)
 {
-	/* The hit and its bucket in the distinct table. */
-	return sizeof(struct hit) + sizeof(uint32_t);
+	/* The hit and its share of the distinct table. */
+	return sizeof(struct hit) + sizeof(uint32_t) / 2;
 }
 
 uint64_t tracker_memory(const struct tracker *t)
