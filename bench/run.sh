@@ -12,6 +12,9 @@ if [ ! -s "$cap" ]; then
 	build/mkbench "$cap" "$sessions"
 fi
 ls -l "$cap"
+t=bench/results/tracker-$(date -u +%Y%m%dT%H%M%SZ).txt
+build/trackbench "${BENCH_ROUNDS:-3}" | tee "$t"
+echo "written to $t"
 out=bench/results/replay-$(date -u +%Y%m%dT%H%M%SZ).txt
 {
 	echo "# $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
