@@ -98,3 +98,19 @@ void fl_free(struct framelist *fl)
 	free(fl->f);
 	memset(fl, 0, sizeof(*fl));
 }
+
+struct config *cfg_new(const char *text)
+{
+	struct config *c = calloc(1, sizeof(*c));
+
+	config_defaults(c);
+	if (config_load_string(c, text, "test", stderr))
+		abort();
+	return c;
+}
+
+void cfg_del(struct config *c)
+{
+	config_free(c);
+	free(c);
+}

@@ -19,6 +19,10 @@ struct rec {
 	struct ban ban[32];
 };
 
+/* A configuration from text over the defaults; aborts on an error. */
+struct config *cfg_new(const char *text);
+void cfg_del(struct config *c);
+
 struct rec *rec_new(const char *cfgtext, int pcap_link);
 void rec_free(struct rec *r);
 void rec_frame(void *arg, int64_t ts, const uint8_t *frame, uint32_t len);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "helpers.h"
 #include "t.h"
 #include "tracker.h"
 
@@ -29,22 +30,6 @@ static bool was_banned(const struct jbans *x, const char *key)
 		if (!strcmp(x->keys[i], key))
 			return true;
 	return false;
-}
-
-static struct config *jcfg(const char *text)
-{
-	struct config *c = calloc(1, sizeof(*c));
-
-	config_defaults(c);
-	if (config_load_string(c, text, "test", stderr))
-		abort();
-	return c;
-}
-
-static void jcfg_del(struct config *c)
-{
-	config_free(c);
-	free(c);
 }
 
 static void ev(struct tracker *t, usec_t now, const char *addr, int cls, int code, const char *rcpt)
@@ -80,7 +65,7 @@ static void acc(struct tracker *t, usec_t now, const char *addr, const char *fmt
 
 TEST(judge_list_server_spared_by_share)
 {
-	struct config *c = jcfg("");
+	struct config *c = cfg_new("");
 	struct jbans b = { 0 };
 	struct tracker *t = tracker_new(c, on_jban, &b);
 
@@ -101,12 +86,12 @@ TEST(judge_list_server_spared_by_share)
 	CHECK_EQ(b.n, 0);
 	CHECK(tracker_stats(t)->share_spared > 0);
 	tracker_free(t);
-	jcfg_del(c);
+	cfg_del(c);
 }
 
 TEST(judge_harvester_with_a_third_valid_is_banned)
 {
-	struct config *c = jcfg("");
+	struct config *c = cfg_new("");
 	struct jbans b = { 0 };
 	struct tracker *t = tracker_new(c, on_jban, &b);
 
@@ -129,12 +114,12 @@ TEST(judge_harvester_with_a_third_valid_is_banned)
 	CHECK_EQ(b.last.leaked[5][0], 0);
 	CHECK_EQ(tracker_stats(t)->leaked, 5);
 	tracker_free(t);
-	jcfg_del(c);
+	cfg_del(c);
 }
 
 TEST(judge_repeating_a_valid_address_buys_nothing)
 {
-	struct config *c = jcfg("");
+	struct config *c = cfg_new("");
 	struct jbans b = { 0 };
 	struct tracker *t = tracker_new(c, on_jban, &b);
 
@@ -148,12 +133,12 @@ TEST(judge_repeating_a_valid_address_buys_nothing)
 	CHECK_EQ(b.last.accepted, 1);
 	CHECK_EQ(b.last.share, 90);
 	tracker_free(t);
-	jcfg_del(c);
+	cfg_del(c);
 }
 
 TEST(judge_batch_sees_rejections_and_acceptances_together)
 {
-	struct config *c = jcfg("");
+	struct config *c = cfg_new("");
 	struct jbans b = { 0 };
 	struct tracker *t = tracker_new(c, on_jban, &b);
 
@@ -181,12 +166,12 @@ TEST(judge_batch_sees_rejections_and_acceptances_together)
 	CHECK_EQ(b.n, 2);
 	CHECK_EQ(b.last.rejected, 50);
 	tracker_free(t);
-	jcfg_del(c);
+	cfg_del(c);
 }
 
 TEST(judge_slow_harvester_and_stale_retrier_over_a_day)
 {
-	struct config *c = jcfg("wave_min = 0\n");
+	struct config *c = cfg_new("wave_min = 0\n");
 	struct jbans b = { 0 };
 	struct tracker *t = tracker_new(c, on_jban, &b);
 	usec_t banned_at = 0;
@@ -211,12 +196,12 @@ TEST(judge_slow_harvester_and_stale_retrier_over_a_day)
 	CHECK(!was_banned(&b, "198.18.0.8/32"));
 	CHECK(tracker_stats(t)->duplicates >= 140);
 	tracker_free(t);
-	jcfg_del(c);
+	cfg_del(c);
 }
 
 TEST(judge_wave_bans_bots_after_a_few_probes_not_correspondents)
 {
-	struct config *c = jcfg("");
+	struct config *c = cfg_new("");
 	struct jbans b = { 0 };
 	struct tracker *t = tracker_new(c, on_jban, &b);
 	usec_t now = T0;
@@ -262,12 +247,12 @@ TEST(judge_wave_bans_bots_after_a_few_probes_not_correspondents)
 	tracker_advance(t, now + S(600));
 	CHECK(!tracker_wave(t)->on);
 	tracker_free(t);
-	jcfg_del(c);
+	cfg_del(c);
 }
 
 TEST(judge_no_wave_without_a_surge)
 {
-	struct config *c = jcfg("");
+	struct config *c = cfg_new("");
 	struct jbans b = { 0 };
 	struct tracker *t = tracker_new(c, on_jban, &b);
 	char a[32];
@@ -280,12 +265,12 @@ TEST(judge_no_wave_without_a_surge)
 	CHECK(!tracker_wave(t)->on);
 	CHECK_EQ(b.n, 0);
 	tracker_free(t);
-	jcfg_del(c);
+	cfg_del(c);
 }
 
 TEST(judge_prefix_ban_narrowed_around_allowlisted_and_own)
 {
-	struct config *c = jcfg("prefix4 = 24\nprefix6 = 64\nallowlist = 198.18.5.99\n"
+	struct config *c = cfg_new("prefix4 = 24\nprefix6 = 64\nallowlist = 198.18.5.99\n"
 				"servers = 198.18.0.25 fd00:18::1\n");
 	struct jbans b = { 0 };
 	struct tracker *t = tracker_new(c, on_jban, &b);
@@ -311,12 +296,12 @@ TEST(judge_prefix_ban_narrowed_around_allowlisted_and_own)
 	rej(t, T0 + S(20), "198.18.5.99", "x@x", 0);
 	CHECK_EQ(tracker_stats(t)->allowlisted, 1);
 	tracker_free(t);
-	jcfg_del(c);
+	cfg_del(c);
 }
 
 TEST(judge_distinct_table_survives_growth_and_expiry)
 {
-	struct config *c = jcfg("wave_min = 0\nrule r {\n class = rcpt_rejected\n threshold = 100000\n"
+	struct config *c = cfg_new("wave_min = 0\nrule r {\n class = rcpt_rejected\n threshold = 100000\n"
 				" window = 10m\n share = 0\n}\n");
 	struct jbans b = { 0 };
 	struct tracker *t = tracker_new(c, on_jban, &b);
@@ -340,5 +325,5 @@ TEST(judge_distinct_table_survives_growth_and_expiry)
 	CHECK_EQ(tracker_stats(t)->duplicates, 5000);
 	CHECK_EQ(b.n, 0);
 	tracker_free(t);
-	jcfg_del(c);
+	cfg_del(c);
 }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "helpers.h"
 #include "t.h"
 #include "state.h"
 #include "tracker.h"
@@ -22,22 +23,6 @@ static void on_ban(void *arg, const struct ban *b)
 		x->durations[x->n] = b->duration;
 	x->n++;
 	x->last = *b;
-}
-
-static struct config *cfg_new(const char *text)
-{
-	struct config *c = calloc(1, sizeof(*c));
-
-	config_defaults(c);
-	if (config_load_string(c, text, "test", stderr))
-		abort();
-	return c;
-}
-
-static void cfg_del(struct config *c)
-{
-	config_free(c);
-	free(c);
 }
 
 static void hit(struct tracker *t, usec_t now, const char *addr, const char *rcpt)
