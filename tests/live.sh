@@ -487,7 +487,13 @@ live_ops() {
 	t "unban of a source that is not banned: said so, exit code 1" bash -c \
 		"out=\$($rg unban -s $sock 198.18.0.201 2>&1); [ \$? -eq 1 ] && [ \"\$out\" = '198.18.0.201/32 was not banned' ]"
 	t "metrics: Prometheus text, every sample after its TYPE, counters that match" bash -c \
-		"$rg metrics -s $sock >$LAB_DIR/m.txt && awk '/^# TYPE /{t[\$3]=1; next} /^#/{next} {n=\$1; sub(/\\{.*/, \"\", n); if (!(n in t)) { print \"no TYPE for \" n; bad=1 } if (\$NF !~ /^[0-9.e+-]+\$/) { print \"bad value: \" \$0; bad=1 } } END { exit bad }' $LAB_DIR/m.txt && grep -q '^rcptguard_bans_total{rule=\"harvest\"} 1\$' $LAB_DIR/m.txt && grep -q '^rcptguard_active_bans 1\$' $LAB_DIR/m.txt && grep -q '^rcptguard_events_total{class=\"rcpt_rejected\"} [1-9]' $LAB_DIR/m.txt"
+		"$rg metrics -s $sock >$LAB_DIR/m.txt && awk '/^# TYPE /{t[\$3]=1; next} /^#/{next} {n=\$1; sub(/\\{.*/, \"\", n); if (!(n in t)) { print \"no TYPE for \" n; bad=1 } if (\$NF !~ /^[0-9.e+-]+\$/) { print \"bad value: \" \$0; bad=1 } } END { exit bad }' $LAB_DIR/m.txt && grep -q '^rcptguard_bans_total{rule=\"harvest\"} 1\$' $LAB_DIR/m.txt && grep -q '^rcptguard_active_bans 1\$' $LAB_DIR/m.txt && grep -q '^rcptguard_events_total{class=\"rcpt_rejected\"} [1-9]' $LAB_DIR/m.txt && grep -q '^rcptguard_leaked_recipients_total 1\$' $LAB_DIR/m.txt && grep -q '^rcptguard_wave [01]\$' $LAB_DIR/m.txt && grep -q '^rcptguard_prefix_bans_total{action=\"narrowed\"} 0\$' $LAB_DIR/m.txt"
+	# Its 8th probe was alice, which exists; it was banned at its 11th,
+	# before it asked for bob.
+	t "bans --json: the valid recipient the harvester learned before its ban (alice), with the count" bash -c \
+		"$rg bans -s $sock --json | jq -e '.[0].leaked_count == 1 and .[0].leaked == [\"alice@example.org\"]' >/dev/null || { $rg bans -s $sock --json; false; }"
+	t "status: the wave line and the judgement counters" bash -c \
+		"$rg status -s $sock | grep -Eq '^wave: (none|ON), rejected recipients [0-9]+ in 5 min' && $rg status -s $sock | grep -q '^judgement: spared by share 0, prefix bans narrowed 0, refused 0, leaked recipients 1' && $rg status -s $sock --json | jq -e '.wave.enabled == true and .leaked_recipients == 1' >/dev/null"
 	sleep 1.2
 	t "metrics_file: written for the textfile collector, renamed into place" bash -c \
 		"grep -q '^rcptguard_up 1\$' $LAB_DIR/rg.prom && grep -q '^rcptguard_active_bans 1\$' $LAB_DIR/rg.prom && [ ! -e $LAB_DIR/rg.prom.tmp ]"
