@@ -55,7 +55,7 @@ say "What rcptguard did, as it happened"
 grep -E ' ban |cut |enforced ' "$LAB_DIR/rg.log" | sed 's/^rcptguard: /  /'
 for a in $ATT4 $ATT6; do
 	k=$a/32; [ "$a" = "$ATT6" ] && k=fd00:1a::/64
-	n=$(sed -n "s|.* ban $k rule=[a-z]* count=\([0-9]*\).*|\1|p" "$LAB_DIR/rg.log" | head -1)
+	n=$(sed -n "s|.* ban $k rule=[a-z_]* count=\([0-9]*\).*|\1|p" "$LAB_DIR/rg.log" | head -1)
 	us=$(sed -n "s|.*enforced $k \([0-9-]*\) us after.*|\1|p" "$LAB_DIR/rg.log" | head -1)
 	[ -n "$n" ] && echo "  => $a banned on its ${n}th rejected probe; the ban was in the kernel $(awk -v u="${us:-0}" 'BEGIN { printf "%.3f", u / 1000 }') ms after the reply that crossed the threshold"
 done
@@ -73,9 +73,11 @@ for a in $ATT4 $ATT6; do
 	echo "  $a: $(count_log ": connect from unknown\[$a\]") connection(s) accepted, $(count_log "reject: RCPT from unknown\[$a\]") probe(s) rejected (of $( [ $a = $ATT4 ] && echo 500 || echo 100) tried), $(count_log "lost connection after .* from unknown\[$a\]") session(s) cut"
 done
 echo "  legitimate sender: $(grep -o 'delivered=[0-9]*' "$LAB_DIR/good1" | cut -d= -f2) + $(grep -o 'delivered=[0-9]*' "$LAB_DIR/good2" | cut -d= -f2) of 10 messages delivered; mailbox holds $(mailbox_count)"
-jq -r '"  rcptguard saw \(.events.rcpt_rejected) rejected recipients, \(.smtp.bodies) messages; ban latency: the ban fell on the 10th distinct rejected recipient"' "$LAB_DIR/sum.json"
+jq -r '"  rcptguard saw \(.events.rcpt_rejected) rejected recipients, \(.smtp.bodies) messages, \(.tracker.leaked) valid recipient(s) leaked to the harvesters before their bans"' "$LAB_DIR/sum.json"
 echo
-echo "Each harvester was banned on its 10th rejected recipient (the pipelined one"
-echo "had its burst of 20 answered already); its reconnects were dropped in the"
-echo "kernel and its open session cut, while the legitimate sender's mail went"
-echo "through. Everything is removed on exit."
+echo "Each harvester was banned once 10 distinct recipients had been rejected and"
+echo "they were most of what it asked for (the pipelined one at the end of the"
+echo "reply segment that crossed the threshold, its first burst); its reconnects"
+echo "were dropped in the kernel and its open session cut, while the legitimate"
+echo "sender's mail went through. The ban lines name the real addresses each"
+echo "harvester learned. Everything is removed on exit."
