@@ -312,16 +312,20 @@ void daemon_flush(struct daemon *d)
 	}
 	/* Once the kernel drops the source, free the server processes it
 	 * still holds. */
-	for (size_t i = 0; i < d->ncut; i++) {
-		char k[ADDR_STRLEN];
-		int n = sessions_kill(&d->to_cut[i], d->cfg);
+	if (d->ncut) {
+		int killed[ARRAY_LEN(d->to_cut)];
 
-		prefix_fmt(&d->to_cut[i], k, sizeof(k));
-		if (n < 0) {
-			logmsg(LOG_WARNING, "cannot cut the sessions of %s: %s", k, strerror(errno));
-		} else if (n > 0) {
-			d->sessions_killed += (uint64_t)n;
-			logmsg(LOG_NOTICE, "cut %d session%s of %s", n, n == 1 ? "" : "s", k);
+		if (sessions_kill_many(d->to_cut, d->ncut, d->cfg, killed) < 0)
+			logmsg(LOG_WARNING, "cannot cut the sessions of %zu banned source%s: %s", d->ncut,
+			       d->ncut == 1 ? "" : "s", strerror(errno));
+		for (size_t i = 0; i < d->ncut; i++) {
+			char k[ADDR_STRLEN];
+
+			if (killed[i] <= 0)
+				continue;
+			d->sessions_killed += (uint64_t)killed[i];
+			logmsg(LOG_NOTICE, "cut %d session%s of %s", killed[i], killed[i] == 1 ? "" : "s",
+			       prefix_fmt(&d->to_cut[i], k, sizeof(k)));
 		}
 	}
 	d->ncut = 0;

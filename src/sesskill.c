@@ -21,22 +21,30 @@ struct req {
 	struct inet_diag_req_v2 r;
 };
 
-static bool victim(const struct inet_diag_msg *m, const struct prefix *src, const struct config *cfg)
+/* Which of the n sources m's peer belongs to, or -1. */
+static int victim(const struct inet_diag_msg *m, const struct prefix *src, size_t n,
+		  const struct config *cfg)
 {
-	struct ipaddr a = { .af = src->a.af };
+	struct ipaddr a = { .af = m->idiag_family == AF_INET ? 4 : 6 };
 
 	if (!config_is_smtp_port(cfg, ntohs(m->id.idiag_sport)))
-		return false;
+		return -1;
 	memcpy(a.b, m->id.idiag_dst, a.af == 4 ? 4 : 16);
-	return prefix_contains(src, &a);
+	for (size_t i = 0; i < n; i++)
+		if (src[i].a.af == a.af && prefix_contains(&src[i], &a))
+			return (int)i;
+	return -1;
 }
 
-int sessions_kill(const struct prefix *src, const struct config *cfg)
+/* One dump of family af's sockets, then a destroy per victim. */
+static int kill_family(int af, const struct prefix *src, size_t nsrc, const struct config *cfg,
+		       int *killed)
 {
 	struct inet_diag_sockid ids[MAX_VICTIMS];
+	int owner[MAX_VICTIMS];
 	struct req q = { 0 };
 	char buf[32768];
-	int fd, n = 0, killed = 0;
+	int fd, n = 0;
 	bool done = false;
 
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -50,7 +58,7 @@ int sessions_kill(const struct prefix *src, const struct config *cfg)
 	q.nlh.nlmsg_len = sizeof(q);
 	q.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	q.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	q.r.sdiag_family = src->a.af == 4 ? AF_INET : AF_INET6;
+	q.r.sdiag_family = af == 4 ? AF_INET : AF_INET6;
 	q.r.sdiag_protocol = IPPROTO_TCP;
 	q.r.idiag_states = KILL_STATES;
 	if (send(fd, &q, sizeof(q), 0) < 0)
@@ -63,12 +71,16 @@ int sessions_kill(const struct prefix *src, const struct config *cfg)
 		if (len < 0)
 			goto fail;
 		for (; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+			int who;
+
 			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
 				done = true;
 				break;
 			}
-			if (n < MAX_VICTIMS && victim(NLMSG_DATA(h), src, cfg))
+			if (n < MAX_VICTIMS && (who = victim(NLMSG_DATA(h), src, nsrc, cfg)) >= 0) {
+				owner[n] = who;
 				ids[n++] = ((struct inet_diag_msg *)NLMSG_DATA(h))->id;
+			}
 		}
 	}
 	for (int i = 0; i < n; i++) {
@@ -85,11 +97,11 @@ int sessions_kill(const struct prefix *src, const struct config *cfg)
 
 			if (h->nlmsg_type == NLMSG_ERROR &&
 			    ((struct nlmsgerr *)NLMSG_DATA(h))->error == 0)
-				killed++;
+				killed[owner[i]]++;
 		}
 	}
 	close(fd);
-	return killed;
+	return 0;
 fail:
 	{
 		int e = errno;
@@ -98,4 +110,26 @@ fail:
 		errno = e;
 	}
 	return -1;
+}
+
+int sessions_kill_many(const struct prefix *src, size_t n, const struct config *cfg, int *killed)
+{
+	bool fam[2] = { false, false };
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		killed[i] = 0;
+		fam[src[i].a.af == 6] = true;
+	}
+	for (int f = 0; f < 2; f++)
+		if (fam[f] && kill_family(f ? 6 : 4, src, n, cfg, killed) < 0)
+			rc = -1;
+	return rc;
+}
+
+int sessions_kill(const struct prefix *src, const struct config *cfg)
+{
+	int killed = 0;
+
+	return sessions_kill_many(src, 1, cfg, &killed) < 0 ? -1 : killed;
 }
