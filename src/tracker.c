@@ -595,6 +595,12 @@ static void ban(struct tracker *t, usec_t now, uint32_t si, size_t ri, const str
 			t->st.refused++;
 			return;
 		}
+		if (t->src[target].banned) {
+			/* Banned already (its in-flight replies still count on
+			 * the prefix): the prefix starts afresh, nothing else. */
+			drop_hits(t, si);
+			return;
+		}
 		b->key.a = *a;
 		b->key.len = (uint8_t)addr_bits(a);
 		t->st.narrowed++;

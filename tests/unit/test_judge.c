@@ -292,6 +292,12 @@ TEST(judge_prefix_ban_narrowed_around_allowlisted_and_own)
 	CHECK_EQ(b.n, 3);
 	CHECK_STR(b.keys[2], "198.18.6.0/24");
 	CHECK_EQ(tracker_stats(t)->narrowed, 2);
+	/* The narrowed address goes on (replies in flight): counted on the
+	 * /24 again, it is not banned twice. */
+	for (int i = 0; i < 10; i++)
+		rej(t, T0 + S(30 + i), "198.18.5.10", "more%d@x", i);
+	CHECK_EQ(b.n, 3);
+	CHECK_EQ(tracker_active_bans(t), 3);
 	/* The allowlisted neighbour still counts nothing and is never hit. */
 	rej(t, T0 + S(20), "198.18.5.99", "x@x", 0);
 	CHECK_EQ(tracker_stats(t)->allowlisted, 1);
