@@ -254,18 +254,38 @@ static void append_rule(struct enforcer *e, struct batch *bt, struct nftnl_rule 
 	nftnl_rule_free(r);
 }
 
+/* meta nfproto AF */
+static void match_nfproto(struct nftnl_rule *r, int af)
+{
+	uint8_t nfproto = af == 4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
+
+	nftnl_rule_add_expr(r, ex_meta(NFT_META_NFPROTO));
+	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &nfproto, 1));
+}
+
+/* @SET counter VERDICT, on what register 1 holds. */
+static void lookup_verdict(struct nftnl_rule *r, const char *set, uint32_t verdict)
+{
+	struct nftnl_expr *lk = nftnl_expr_alloc("lookup"), *v = nftnl_expr_alloc("immediate");
+
+	nftnl_expr_set_u32(lk, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_str(lk, NFTNL_EXPR_LOOKUP_SET, set);
+	nftnl_rule_add_expr(r, lk);
+	nftnl_rule_add_expr(r, nftnl_expr_alloc("counter"));
+	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, verdict);
+	nftnl_rule_add_expr(r, v);
+}
+
 /* meta nfproto AF meta l4proto tcp tcp dport PORT [tcp flags & (syn|ack)
  * == syn] ip(6) saddr [& MASK] @SET counter drop */
 static struct nftnl_rule *drop_rule(const struct enforcer *e, const char *chain,
 				    const struct setdef *sd, uint16_t port)
 {
 	struct nftnl_rule *r = new_rule(e, chain);
-	uint8_t nfproto = sd->af == 4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
 	uint32_t alen = sd->af == 4 ? 4 : 16;
-	struct nftnl_expr *lk;
 
-	nftnl_rule_add_expr(r, ex_meta(NFT_META_NFPROTO));
-	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &nfproto, 1));
+	match_nfproto(r, sd->af);
 	match_tcp_port(r, port, false);
 	if (e->cfg->drop == DROP_NEW) {
 		/* A SYN without ACK opens a connection; sessions in progress
@@ -285,18 +305,7 @@ static struct nftnl_rule *drop_rule(const struct enforcer *e, const char *chain,
 		addr_mask(&ones, sd->plen, &m);
 		nftnl_rule_add_expr(r, ex_mask(m.b, alen));
 	}
-	lk = nftnl_expr_alloc("lookup");
-	nftnl_expr_set_u32(lk, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
-	nftnl_expr_set_str(lk, NFTNL_EXPR_LOOKUP_SET, sd->name);
-	nftnl_rule_add_expr(r, lk);
-	nftnl_rule_add_expr(r, nftnl_expr_alloc("counter"));
-	{
-		struct nftnl_expr *v = nftnl_expr_alloc("immediate");
-
-		nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-		nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, NF_DROP);
-		nftnl_rule_add_expr(r, v);
-	}
+	lookup_verdict(r, sd->name, NF_DROP);
 	return r;
 }
 
@@ -342,21 +351,10 @@ static const char *const allow_set[2] = { "allow4", "allow6" };
 static struct nftnl_rule *allow_rule(const struct enforcer *e, const char *chain, int af)
 {
 	struct nftnl_rule *r = new_rule(e, chain);
-	uint8_t nfproto = af == 4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
-	struct nftnl_expr *lk, *v;
 
-	nftnl_rule_add_expr(r, ex_meta(NFT_META_NFPROTO));
-	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &nfproto, 1));
+	match_nfproto(r, af);
 	nftnl_rule_add_expr(r, ex_payload(NFT_PAYLOAD_NETWORK_HEADER, af == 4 ? 12 : 8, af == 4 ? 4 : 16));
-	lk = nftnl_expr_alloc("lookup");
-	nftnl_expr_set_u32(lk, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
-	nftnl_expr_set_str(lk, NFTNL_EXPR_LOOKUP_SET, allow_set[af == 6]);
-	nftnl_rule_add_expr(r, lk);
-	nftnl_rule_add_expr(r, nftnl_expr_alloc("counter"));
-	v = nftnl_expr_alloc("immediate");
-	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
-	nftnl_rule_add_expr(r, v);
+	lookup_verdict(r, allow_set[af == 6], NF_ACCEPT);
 	return r;
 }
 
@@ -1006,15 +1004,12 @@ struct enforcer *enforcer_open(const struct config *cfg, char *err, size_t errle
 	for (size_t i = 0; i < cfg->nrules; i++) {
 		add_set(e, 4, cfg->rules[i].prefix4);
 		add_set(e, 6, cfg->rules[i].prefix6);
+		/* Narrowed prefix bans (see tracker.c) are full-length. */
+		if (cfg->manage_ruleset && cfg->rules[i].prefix4 < 32)
+			add_set(e, 4, 32);
+		if (cfg->manage_ruleset && cfg->rules[i].prefix6 < 128)
+			add_set(e, 6, 128);
 	}
-	/* Narrowed prefix bans (see tracker.c) are full-length. */
-	if (cfg->manage_ruleset)
-		for (size_t i = 0; i < cfg->nrules; i++) {
-			if (cfg->rules[i].prefix4 < 32)
-				add_set(e, 4, 32);
-			if (cfg->rules[i].prefix6 < 128)
-				add_set(e, 6, 128);
-		}
 	e->nl = mnl_socket_open(NETLINK_NETFILTER);
 	if (!e->nl || mnl_socket_bind(e->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
 		snprintf(err, errlen, "netlink: %s", strerror(errno));

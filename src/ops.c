@@ -35,14 +35,6 @@ static uint64_t decode_errors(const struct pipeline_stats *ps)
 
 /* ---- status ---- */
 
-/* The rate at which a wave starts now. */
-static unsigned wave_start_level(const struct daemon *d)
-{
-	double f = tracker_wave(d->p.tracker)->baseline * d->cfg->wave_factor;
-
-	return f > d->cfg->wave_min ? (unsigned)f : d->cfg->wave_min;
-}
-
 static void status_text(struct daemon *d, FILE *o)
 {
 	const struct pipeline *p = &d->p;
@@ -107,7 +99,7 @@ static void status_text(struct daemon *d, FILE *o)
 		fprintf(o, "wave: %s, rejected recipients %u in 5 min (baseline %.1f, starts at %u), "
 			"waves %" PRIu64 ", bans in waves %" PRIu64 "\n",
 			!d->cfg->wave_min ? "off (wave_min = 0)" : w->on ? "ON" : "none", w->rate, w->baseline,
-			wave_start_level(d), w->waves, ts->wave_bans);
+			(unsigned)tracker_wave_level(p->tracker), w->waves, ts->wave_bans);
 	}
 	fprintf(o, "judgement: spared by share %" PRIu64 ", prefix bans narrowed %" PRIu64
 		", refused %" PRIu64 ", leaked recipients %" PRIu64 "\n", ts->share_spared, ts->narrowed,
@@ -170,7 +162,7 @@ static void status_json(struct daemon *d, FILE *o)
 		fprintf(o, "\"wave\":{\"enabled\":%s,\"on\":%s,\"rate\":%u,\"baseline\":%.1f,"
 			"\"start_level\":%u,\"peak\":%u,\"waves\":%" PRIu64 ",\"bans\":%" PRIu64 "},",
 			d->cfg->wave_min ? "true" : "false", w->on ? "true" : "false", w->rate, w->baseline,
-			wave_start_level(d), w->peak, w->waves, ts->wave_bans);
+			(unsigned)tracker_wave_level(p->tracker), w->peak, w->waves, ts->wave_bans);
 	}
 	fprintf(o, "\"share_spared\":%" PRIu64 ",\"narrowed\":%" PRIu64 ",\"refused\":%" PRIu64
 		",\"leaked_recipients\":%" PRIu64 ",\"reloads\":%" PRIu64 ",\"reload_errors\":%" PRIu64
@@ -210,14 +202,11 @@ static void one_ban(void *arg, const struct ban_record *r)
 				ei->packets, ei->bytes);
 		/* Valid recipients the harvester learned before the ban. */
 		fprintf(x->o, ",\"leaked_count\":%" PRIu32 ",\"leaked\":[", r->nleaked);
-		for (const char *p = r->leaked, *e; p && *p; p = *e ? e + 1 : e) {
+		for (uint32_t i = 0; i < r->nlisted; i++) {
 			char esc[SMTP_RCPT_MAX * 6 + 1];
 
-			e = strchr(p, ',');
-			if (!e)
-				e = p + strlen(p);
-			json_escape(p, (size_t)(e - p), esc, sizeof(esc));
-			fprintf(x->o, "%s\"%s\"", p == r->leaked ? "" : ",", esc);
+			json_escape(r->leaked[i], strlen(r->leaked[i]), esc, sizeof(esc));
+			fprintf(x->o, "%s\"%s\"", i ? "," : "", esc);
 		}
 		fputs("]}", x->o);
 	} else {

@@ -126,10 +126,3 @@ int sessions_kill_many(const struct prefix *src, size_t n, const struct config *
 			rc = -1;
 	return rc;
 }
-
-int sessions_kill(const struct prefix *src, const struct config *cfg)
-{
-	int killed = 0;
-
-	return sessions_kill_many(src, 1, cfg, &killed) < 0 ? -1 : killed;
-}

@@ -7,11 +7,10 @@
 #include "addr.h"
 #include "config.h"
 
-/* Returns the number of sockets destroyed, or -1 with errno. */
-int sessions_kill(const struct prefix *src, const struct config *cfg);
-/* The same for n sources with one socket dump per family, however many:
- * a wave bans dozens at once, and a dump each would stall the loop.
- * killed[i] gets source i's count; -1 with errno when a dump failed. */
+/* For n sources, with one socket dump per family however many: a wave
+ * bans dozens at once, and a dump each would stall the loop. killed[i]
+ * gets source i's count of sockets destroyed; -1 with errno when a dump
+ * failed. */
 int sessions_kill_many(const struct prefix *src, size_t n, const struct config *cfg, int *killed);
 
 #endif

@@ -101,9 +101,24 @@ void summary_event(struct summary *r, const struct flow_event *e)
 		s->n[e->cls]++;
 }
 
+/* Append n recipients to buf at o: as JSON strings, or after lead as
+ * text, comma-separated. Returns the new offset. */
+static size_t put_rcpts(char *buf, size_t len, size_t o, const char (*v)[SMTP_RCPT_MAX], uint32_t n,
+			bool json, const char *lead)
+{
+	char esc[SMTP_RCPT_MAX * 6 + 1];
+
+	for (uint32_t i = 0; i < n && o < len; i++) {
+		json_escape(v[i], strlen(v[i]), esc, sizeof(esc));
+		o += (size_t)snprintf(buf + o, len - o, json ? "%s\"%s\"" : "%s%s",
+				      i ? "," : json ? "" : lead, esc);
+	}
+	return o;
+}
+
 void ban_format(const struct ban *b, bool json, char *buf, size_t len)
 {
-	char t[40], k[ADDR_STRLEN], w[ADDR_STRLEN], d[32], esc[SMTP_RCPT_MAX * 6 + 1];
+	char t[40], k[ADDR_STRLEN], w[ADDR_STRLEN], d[32];
 	const char *why = b->trap ? "trap" : b->wave ? "wave" : "threshold";
 	size_t o;
 
@@ -127,10 +142,7 @@ void ban_format(const struct ban *b, bool json, char *buf, size_t len)
 		if (o < len)
 			o += (size_t)snprintf(buf + o, len - o, ",\"leaked_count\":%u,\"leaked\":[",
 					      b->nleaked);
-		for (uint32_t i = 0; i < BAN_LEAKED && b->leaked[i][0] && o < len; i++) {
-			json_escape(b->leaked[i], strlen(b->leaked[i]), esc, sizeof(esc));
-			o += (size_t)snprintf(buf + o, len - o, "%s\"%s\"", i ? "," : "", esc);
-		}
+		o = put_rcpts(buf, len, o, b->leaked, b->nlisted, true, "");
 		if (o < len)
 			o += (size_t)snprintf(buf + o, len - o, "],\"evidence\":[");
 	} else {
@@ -143,16 +155,9 @@ void ban_format(const struct ban *b, bool json, char *buf, size_t len)
 			o += (size_t)snprintf(buf + o, len - o, " narrowed_from=%s", w);
 		if (b->nleaked && o < len)
 			o += (size_t)snprintf(buf + o, len - o, " leaked=%u", b->nleaked);
-		for (uint32_t i = 0; i < BAN_LEAKED && b->leaked[i][0] && o < len; i++) {
-			json_escape(b->leaked[i], strlen(b->leaked[i]), esc, sizeof(esc));
-			o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "," : ":", esc);
-		}
+		o = put_rcpts(buf, len, o, b->leaked, b->nlisted, false, ":");
 	}
-	for (uint32_t i = 0; i < b->nevidence && o < len; i++) {
-		json_escape(b->evidence[i], strlen(b->evidence[i]), esc, sizeof(esc));
-		o += (size_t)snprintf(buf + o, len - o, json ? "%s\"%s\"" : "%s%s",
-				      i ? "," : json ? "" : " evidence=", esc);
-	}
+	o = put_rcpts(buf, len, o, b->evidence, b->nevidence, json, " evidence=");
 	if (json && o < len)
 		snprintf(buf + o, len - o, "]}");
 }

@@ -70,9 +70,10 @@ struct banent {
 	usec_t since;
 	uint32_t src;
 	uint32_t count;
-	int32_t rule;
+	int16_t rule;		/* < MAX_RULES, or -1 */
+	uint16_t nlisted;	/* <= BAN_LEAKED: a heap entry stays 40 bytes */
 	uint32_t nleaked;
-	char *leaked;		/* comma-separated, or NULL */
+	char (*leaked)[SMTP_RCPT_MAX];	/* nlisted of them, or NULL */
 };
 
 struct tracker {
@@ -320,6 +321,12 @@ static void unlink_hit(struct tracker *t, uint32_t h)
 	free_hit(t, h);
 }
 
+static void rstate_clear(struct rstate *rs)
+{
+	memset(rs, 0, sizeof(*rs));
+	rs->head = rs->tail = NIL;
+}
+
 /* A source banned or evicted: its hits go now, not when their slots turn. */
 static void drop_hits(struct tracker *t, uint32_t si)
 {
@@ -330,9 +337,7 @@ static void drop_hits(struct tracker *t, uint32_t si)
 			next = t->hit[h].snext;
 			unlink_hit(t, h);
 		}
-		rs->count = rs->acc = 0;
-		rs->msgs = rs->sess = 0;
-		rs->head = rs->tail = NIL;
+		rstate_clear(rs);
 	}
 }
 
@@ -401,8 +406,7 @@ static uint32_t source_get(struct tracker *t, const struct ipaddr *key, uint8_t 
 	for (size_t r = 0; r < t->nrules; r++) {
 		struct rstate *rs = &t->rs[(size_t)i * t->nrules + r];
 
-		memset(rs, 0, sizeof(*rs));
-		rs->head = rs->tail = NIL;
+		rstate_clear(rs);
 	}
 	s->hnext = t->bucket[b];
 	t->bucket[b] = i;
@@ -519,7 +523,6 @@ static void gather(const struct tracker *t, usec_t now, uint32_t si, size_t ri, 
 	bool fresh = t->rs[(size_t)si * t->nrules + ri].epoch == (uint32_t)(now / t->cfg->rules[ri].window);
 	const struct rstate *rs = &t->rs[(size_t)si * t->nrules + ri];
 	uint32_t skip = rs->count > BAN_EVIDENCE ? rs->count - BAN_EVIDENCE : 0;
-	uint32_t listed = 0;
 
 	for (uint32_t h = rs->head; h != NIL; h = t->hit[h].snext) {
 		const struct hit *x = &t->hit[h];
@@ -531,8 +534,8 @@ static void gather(const struct tracker *t, usec_t now, uint32_t si, size_t ri, 
 			}
 			if (evidence_live(t, x->ev) && b->nevidence < BAN_EVIDENCE)
 				copy_rcpt(b->evidence[b->nevidence++], t, x->ev);
-		} else if (x->kind == K_ACC && evidence_live(t, x->ev) && listed < BAN_LEAKED) {
-			copy_rcpt(b->leaked[listed++], t, x->ev);
+		} else if (x->kind == K_ACC && evidence_live(t, x->ev) && b->nlisted < BAN_LEAKED) {
+			copy_rcpt(b->leaked[b->nlisted++], t, x->ev);
 		}
 	}
 	b->rejected = rs->count;
@@ -541,24 +544,18 @@ static void gather(const struct tracker *t, usec_t now, uint32_t si, size_t ri, 
 	b->sessions = fresh ? rs->sess : 0;
 	b->share = (rs->count + rs->acc) ? (uint32_t)((uint64_t)rs->count * 100 / (rs->count + rs->acc)) : 0;
 	b->nleaked = rs->acc;
-	/* Unused leaked slots stay empty strings. */
-	for (uint32_t i = listed; i < BAN_LEAKED; i++)
-		b->leaked[i][0] = 0;
 }
 
-static char *leaked_list(const struct ban *b)
+/* What a ban keeps of its leaked recipients: only those it names. */
+static char (*keep_leaked(const struct ban *b))[SMTP_RCPT_MAX]
 {
-	size_t len = 0, o = 0;
-	char *s;
+	char (*v)[SMTP_RCPT_MAX];
 
-	for (uint32_t i = 0; i < BAN_LEAKED && b->leaked[i][0]; i++)
-		len += strlen(b->leaked[i]) + 1;
-	if (!len)
+	if (!b->nlisted)
 		return NULL;
-	s = xrealloc(NULL, len);
-	for (uint32_t i = 0; i < BAN_LEAKED && b->leaked[i][0]; i++)
-		o += (size_t)snprintf(s + o, len - o, "%s%s", i ? "," : "", b->leaked[i]);
-	return s;
+	v = xrealloc(NULL, b->nlisted * sizeof(*v));
+	memcpy(v, b->leaked, b->nlisted * sizeof(*v));
+	return v;
 }
 
 /* Ban source si for rule ri. a is the address whose event decided it,
@@ -618,8 +615,9 @@ static void ban(struct tracker *t, usec_t now, uint32_t si, size_t ri, const str
 	s->banned = 1;
 	s->bans++;
 	heap_push(t, &(struct banent){ .until = now + b->duration, .since = now, .src = target,
-				       .count = b->count, .rule = (int32_t)ri,
-				       .nleaked = b->nleaked, .leaked = leaked_list(b) });
+				       .count = b->count, .rule = (int16_t)ri,
+				       .nleaked = b->nleaked, .nlisted = (uint16_t)b->nlisted,
+				       .leaked = keep_leaked(b) });
 	t->st.bans++;
 	t->st.bans_by_rule[ri]++;
 	t->st.leaked += b->nleaked;
@@ -709,7 +707,7 @@ static uint32_t wave_rate(const struct tracker *t)
 	return n;
 }
 
-static double wave_level(const struct tracker *t)
+double tracker_wave_level(const struct tracker *t)
 {
 	double f = t->wave.baseline * t->cfg->wave_factor;
 
@@ -737,7 +735,7 @@ static void wave_check(struct tracker *t, usec_t now, bool may_start)
 	if (!t->cfg->wave_min)
 		return;
 	w->rate = wave_rate(t);
-	if (!w->on && may_start && w->rate >= wave_level(t)) {
+	if (!w->on && may_start && w->rate >= tracker_wave_level(t)) {
 		w->on = true;
 		w->since = now;
 		w->peak = w->rate;
@@ -755,7 +753,7 @@ static void wave_check(struct tracker *t, usec_t now, bool may_start)
 	} else if (w->on) {
 		if (w->rate > w->peak)
 			w->peak = w->rate;
-		if (w->rate * 2.0 < wave_level(t)) {
+		if (w->rate * 2.0 < tracker_wave_level(t)) {
 			w->on = false;
 			w->since = now;
 			if (t->on_wave)
@@ -1115,6 +1113,7 @@ static void record_of(const struct tracker *t, uint32_t si, const struct banent 
 		r->since = be->since;
 		r->until = be->until;
 		r->nleaked = be->nleaked;
+		r->nlisted = be->nlisted;
 		r->leaked = be->leaked;
 	}
 }
@@ -1209,7 +1208,7 @@ int tracker_restore(struct tracker *t, usec_t now, const struct ban_record *r)
 	}
 	heap_push(t, &(struct banent){ .until = r->until, .since = r->since ? r->since : now,
 				       .src = si, .count = r->count,
-				       .rule = r->rule < (int)t->nrules ? r->rule : -1 });
+				       .rule = (int16_t)(r->rule < (int)t->nrules ? r->rule : -1) });
 	return TRACK_OK;
 }
 

@@ -42,8 +42,9 @@ struct ban {
 	 * the ban is narrowed to the one address that made it. */
 	bool narrowed;
 	struct prefix wide;
-	/* Leaked: the accepted recipients are now known to the harvester. */
-	uint32_t nleaked;
+	/* Leaked: the accepted recipients are now known to the harvester.
+	 * nleaked is exact; the first nlisted of them are named. */
+	uint32_t nleaked, nlisted;
 	char leaked[BAN_LEAKED][SMTP_RCPT_MAX];
 };
 
@@ -96,6 +97,9 @@ void tracker_set_config(struct tracker *t, const struct config *cfg);
 /* Told when a wave starts and ends. */
 void tracker_set_wave_fn(struct tracker *t, wave_fn fn, void *arg);
 const struct wave_info *tracker_wave(const struct tracker *t);
+/* The rate at which a wave starts now: wave_min or wave_factor times the
+ * baseline, whichever is higher. */
+double tracker_wave_level(const struct tracker *t);
 /* A new tracker (rules changed) carries on with the old one's rate. */
 void tracker_copy_wave(struct tracker *to, const struct tracker *from);
 
@@ -130,7 +134,8 @@ struct ban_record {
 	uint32_t nth;		/* times banned, this one included */
 	usec_t since, until;	/* until == 0: banned before, free now */
 	uint32_t nleaked;	/* accepted recipients when banned */
-	const char *leaked;	/* up to BAN_LEAKED of them, comma-separated, or NULL */
+	uint32_t nlisted;	/* how many of them leaked[] names */
+	const char (*leaked)[SMTP_RCPT_MAX];
 };
 
 enum track_result { TRACK_OK, TRACK_ALLOWLISTED, TRACK_NEVER_BAN, TRACK_FULL };
