@@ -16,15 +16,32 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 
 CC         ?= cc
 PKGS       := libpcap libmnl libnftnl libnetfilter_queue
+# Recursive (=): evaluated when used, so `make deps` can run before the
+# -dev packages exist.
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PCAP_LIBS   = $(shell pkg-config --libs libpcap 2>/dev/null)
 
 CFLAGS     ?= -O2 -g
 WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-              -Wno-missing-field-initializers
-ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) \
-              -DRCPTGUARD_VERSION='"$(VERSION)"' -D_FORTIFY_SOURCE=2
+              -Wno-missing-field-initializers -Wformat -Werror=format-security
+# What Debian's hardening=+all gives a package, in every build.
+HARDEN     := -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
+HARDEN_LD  := -pie -Wl,-z,relro -Wl,-z,now
+BASE_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(HARDEN) -DRCPTGUARD_VERSION='"$(VERSION)"' -MMD -MP
 LDLIBS     := $(PKG_LIBS)
+
+# The architecture, kept by the include paths: the core (src/core) sees
+# only itself and no kernel library; the live side (src/live) sees the
+# core; the command line (src/cli) sees both.
+CORE_INC   := -Isrc/core
+LIVE_INC   := -Isrc/core -Isrc/live
+CLI_INC    := -Isrc/core -Isrc/live -Isrc/cli
+CORE_CFLAGS = $(BASE_CFLAGS) $(CORE_INC)
+LIVE_CFLAGS = $(BASE_CFLAGS) $(LIVE_INC) $(PKG_CFLAGS)
+CLI_CFLAGS  = $(BASE_CFLAGS) $(CLI_INC) $(PKG_CFLAGS)
+# Programs outside src/ that use the live side (tests, benchmarks).
+ALL_CFLAGS  = $(CLI_CFLAGS)
 
 # Debian packages the build and the tests need; `make deps` installs the
 # missing ones, so that `make check` works on a fresh Debian 12 as root.
@@ -36,42 +53,76 @@ DEB_TEST   := clang libclang-rt-14-dev tshark tcpdump iproute2 nftables \
               cppcheck clang-tidy
 DEB_PKGS   := $(DEB_BUILD) $(DEB_TEST)
 
-SRC        := $(filter-out src/main.c,$(wildcard src/*.c))
-OBJ        := $(SRC:src/%.c=build/%.o)
-ASAN_OBJ   := $(SRC:src/%.c=build/asan/%.o)
+CORE_SRC   := $(wildcard src/core/*.c)
+LIVE_SRC   := $(wildcard src/live/*.c)
+CLI_SRC    := $(wildcard src/cli/*.c)
+CORE_OBJ   := $(CORE_SRC:src/%.c=build/%.o)
+LIVE_OBJ   := $(LIVE_SRC:src/%.c=build/%.o)
+CLI_OBJ    := $(CLI_SRC:src/%.c=build/%.o)
+CORE_LIB   := build/libcore.a
+LIVE_LIB   := build/liblive.a
+ASAN_CORE  := $(CORE_SRC:src/%.c=build/asan/%.o)
+ASAN_LIVE  := $(LIVE_SRC:src/%.c=build/asan/%.o)
+ASAN_CLI   := $(CLI_SRC:src/%.c=build/asan/%.o)
 TEST_SRC   := $(wildcard tests/unit/*.c) tests/pcapw.c
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: bench-peers soak lint deb fuzz fuzz-build all deps check test demo bench install uninstall clean fixtures
+.PHONY: bench-peers soak lint deb fuzz fuzz-build all deps check test demo bench install uninstall clean fixtures pkgcheck
 
 all: rcptguard
 
-build build/asan:
+# A missing library stops the build with its name, not with a wall of
+# undefined references.
+build/.pkgcheck: | build
+	@for p in $(PKGS); do pkg-config --exists $$p || \
+		{ echo "rcptguard: pkg-config cannot find $$p (Debian: make deps, or apt-get install $(DEB_BUILD))" >&2; exit 1; }; done
+	@touch $@
+
+build build/asan build/core build/live build/cli build/asan/core build/asan/live build/asan/cli build/tests:
 	mkdir -p $@
 
-build/%.o: src/%.c $(wildcard src/*.h) | build
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+build/core/%.o: src/core/%.c | build/core
+	$(CC) $(CORE_CFLAGS) -c -o $@ $<
+build/live/%.o: src/live/%.c | build/live build/.pkgcheck
+	$(CC) $(LIVE_CFLAGS) -c -o $@ $<
+build/cli/%.o: src/cli/%.c | build/cli build/.pkgcheck
+	$(CC) $(CLI_CFLAGS) -c -o $@ $<
+build/asan/core/%.o: src/core/%.c | build/asan/core
+	$(CC) $(CORE_CFLAGS) -O1 $(SAN) -c -o $@ $<
+build/asan/live/%.o: src/live/%.c | build/asan/live build/.pkgcheck
+	$(CC) $(LIVE_CFLAGS) -O1 $(SAN) -c -o $@ $<
+build/asan/cli/%.o: src/cli/%.c | build/asan/cli build/.pkgcheck
+	$(CC) $(CLI_CFLAGS) -O1 $(SAN) -c -o $@ $<
 
-build/asan/%.o: src/%.c $(wildcard src/*.h) | build/asan
-	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
+$(CORE_LIB): $(CORE_OBJ)
+	rm -f $@ && ar rcs $@ $^
+$(LIVE_LIB): $(LIVE_OBJ)
+	rm -f $@ && ar rcs $@ $^
+build/asan/libcore.a: $(ASAN_CORE)
+	rm -f $@ && ar rcs $@ $^
+build/asan/liblive.a: $(ASAN_LIVE)
+	rm -f $@ && ar rcs $@ $^
 
-rcptguard: $(OBJ) build/main.o
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+rcptguard: $(CLI_OBJ) $(LIVE_LIB) $(CORE_LIB)
+	$(CC) $(CLI_CFLAGS) $(HARDEN_LD) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-build/asan/rcptguard: $(ASAN_OBJ) src/main.c | build/asan
-	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+build/asan/rcptguard: $(ASAN_CLI) build/asan/liblive.a build/asan/libcore.a
+	$(CC) $(CLI_CFLAGS) -O1 $(SAN) $(HARDEN_LD) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-build/unit: $(OBJ) $(TEST_SRC) $(wildcard tests/unit/*.h tests/*.h)
-	$(CC) $(ALL_CFLAGS) -Isrc -Itests -o $@ $(OBJ) $(TEST_SRC) $(LDFLAGS) $(LDLIBS)
+# The unit tests link the core alone (and libpcap, to read the fixtures):
+# a core file that reached for the kernel would not link here.
+UNIT_CFLAGS = $(BASE_CFLAGS) $(CORE_INC) -Itests $(shell pkg-config --cflags libpcap 2>/dev/null)
+build/unit: $(TEST_SRC) $(CORE_LIB) | build/.pkgcheck
+	$(CC) $(UNIT_CFLAGS) $(HARDEN_LD) -o $@ $(TEST_SRC) $(CORE_LIB) $(LDFLAGS) $(PCAP_LIBS)
 
-build/asan/unit: $(ASAN_OBJ) $(TEST_SRC) $(wildcard tests/unit/*.h tests/*.h) | build/asan
-	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Isrc -Itests -o $@ $(ASAN_OBJ) $(TEST_SRC) $(LDFLAGS) $(LDLIBS)
+build/asan/unit: $(TEST_SRC) build/asan/libcore.a | build/asan build/.pkgcheck
+	$(CC) $(UNIT_CFLAGS) -O1 $(SAN) $(HARDEN_LD) -o $@ $(TEST_SRC) build/asan/libcore.a $(LDFLAGS) $(PCAP_LIBS)
 
 build/mkpcap: tests/mkpcap.c tests/pcapw.c tests/pcapw.h | build
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/mkpcap.c tests/pcapw.c
+	$(CC) $(BASE_CFLAGS) -Itests $(HARDEN_LD) -o $@ tests/mkpcap.c tests/pcapw.c
 
 build/mkbench: bench/mkbench.c tests/pcapw.c tests/pcapw.h | build
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ bench/mkbench.c tests/pcapw.c -lm
+	$(CC) $(BASE_CFLAGS) -Itests $(HARDEN_LD) -o $@ bench/mkbench.c tests/pcapw.c -lm
 
 deps:
 	@missing=""; \
@@ -136,19 +187,19 @@ FUZZ_CHECK_SECONDS ?= 20
 FUZZ_CC    := clang
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
               -fno-sanitize-recover=undefined
-FUZZ_OBJ   := $(SRC:src/%.c=build/fuzz/obj/%.o)
+FUZZ_OBJ   := $(CORE_SRC:src/%.c=build/fuzz/%.o) $(LIVE_SRC:src/%.c=build/fuzz/%.o)
 
-build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | build
-	@mkdir -p build/fuzz/obj
-	$(FUZZ_CC) -std=gnu11 $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) \
-		-DRCPTGUARD_VERSION='"$(VERSION)"' -c -o $@ $<
+build/fuzz/%.o: src/%.c | build/.pkgcheck
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=gnu11 $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(LIVE_INC) $(PKG_CFLAGS) \
+		-DRCPTGUARD_VERSION='"$(VERSION)"' -MMD -MP -c -o $@ $<
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
-	$(FUZZ_CC) -std=gnu11 $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(FUZZ_CC) -std=gnu11 $(FUZZ_FLAGS) -fsanitize=fuzzer $(LIVE_INC) -o $@ $< $(FUZZ_OBJ) $(LDFLAGS) $(LDLIBS)
 
-build/fuzz/seeds: tests/fuzz/seeds.c $(OBJ) | build
+build/fuzz/seeds: tests/fuzz/seeds.c $(CORE_LIB) | build
 	@mkdir -p build/fuzz
-	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(UNIT_CFLAGS) $(HARDEN_LD) -o $@ $< $(CORE_LIB) $(LDFLAGS) $(PCAP_LIBS)
 
 fuzz-build: $(FUZZERS:%=build/fuzz/fuzz_%) build/fuzz/seeds
 	tests/fuzz/seed.sh
@@ -190,29 +241,22 @@ deb: deps
 clean:
 	rm -rf build rcptguard
 
+# Test and benchmark programs: generators need nothing of src/; the
+# benchmarks of the core link the core; the ones of the kernel ends, both.
 build/smtpc: tests/smtpc.c | build
-	$(CC) $(ALL_CFLAGS) -o $@ $<
+	$(CC) $(BASE_CFLAGS) $(HARDEN_LD) -o $@ $<
 
-build/trackbench: bench/trackbench.c $(OBJ) | build
-	$(CC) $(ALL_CFLAGS) -Isrc -o $@ bench/trackbench.c $(OBJ) $(LDFLAGS) $(LDLIBS)
+build/forge build/mkflood build/mkday build/synflood: build/%: tests/%.c tests/pcapw.c tests/pcapw.h | build
+	$(CC) $(BASE_CFLAGS) -Itests $(HARDEN_LD) -o $@ tests/$*.c tests/pcapw.c
 
-build/replaybench: bench/replaybench.c $(OBJ) | build
-	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(OBJ) $(LDFLAGS) $(LDLIBS) -lm
+build/trackbench: bench/trackbench.c $(CORE_LIB) | build
+	$(CC) $(UNIT_CFLAGS) $(HARDEN_LD) -o $@ $< $(CORE_LIB) $(LDFLAGS)
 
-build/forge: tests/forge.c tests/pcapw.c tests/pcapw.h | build
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/forge.c tests/pcapw.c
+build/replaybench: bench/replaybench.c $(CORE_LIB) | build
+	$(CC) $(UNIT_CFLAGS) $(HARDEN_LD) -o $@ $< $(CORE_LIB) $(LDFLAGS) $(PCAP_LIBS) -lm
 
-build/nfqfloor: bench/nfqfloor.c $(OBJ) | build
-	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(OBJ) $(LDFLAGS) $(LDLIBS)
+build/nfqfloor build/nftbatch: build/%: $(LIVE_LIB) $(CORE_LIB) | build
+	$(CC) $(LIVE_CFLAGS) $(HARDEN_LD) -o $@ $(filter %.c,$(wildcard bench/$*.c tests/$*.c)) \
+		$(LIVE_LIB) $(CORE_LIB) $(LDFLAGS) $(LDLIBS)
 
-build/mkflood: tests/mkflood.c tests/pcapw.c tests/pcapw.h | build
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/mkflood.c tests/pcapw.c
-
-build/mkday: tests/mkday.c tests/pcapw.c tests/pcapw.h | build
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/mkday.c tests/pcapw.c
-
-build/synflood: tests/synflood.c tests/pcapw.c tests/pcapw.h | build
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/synflood.c tests/pcapw.c
-
-build/nftbatch: tests/nftbatch.c $(OBJ) | build
-	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(OBJ) $(LDFLAGS) $(LDLIBS)
+-include $(wildcard build/*.d build/*/*.d build/*/*/*.d)

@@ -19,6 +19,7 @@
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* Delete an element, and succeed when it is not there (Linux 6.3): a
@@ -69,14 +70,6 @@ struct enforcer {
 void enforcer_set_name(int af, unsigned plen, char *buf, size_t len)
 {
 	snprintf(buf, len, "banned%d_%u", af, plen);
-}
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* ---- batches ---- */
@@ -697,7 +690,7 @@ static int send_elems(struct enforcer *e, size_t from, size_t to, bool reban_del
 
 int enforcer_flush(struct enforcer *e)
 {
-	uint64_t t0 = mono_us();
+	usec_t t0 = clock_mono();
 	int rc, errors = 0;
 
 	if (!e->nq)
@@ -736,7 +729,7 @@ int enforcer_flush(struct enforcer *e)
 		}
 	}
 	e->st.elements += e->nq - (size_t)errors;
-	e->st.last_batch_us = mono_us() - t0;
+	e->st.last_batch_us = (uint64_t)(clock_mono() - t0);
 	e->nq = 0;
 	return errors;
 }

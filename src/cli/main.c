@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "client.h"
 #include "ctl.h"
 #include "daemon.h"
 #include "replay.h"

@@ -40,7 +40,7 @@ static void status_text(struct daemon *d, FILE *o)
 	const struct pipeline *p = &d->p;
 	const struct tracker_stats *ts = tracker_stats(p->tracker);
 	char a[64], b[64];
-	usec_t up = wall_now() - d->started;
+	usec_t up = clock_wall() - d->started;
 
 	fprintf(o, "rcptguard %s, up %s (since %s)\n", RCPTGUARD_VERSION,
 		fmt_duration(up / USEC_PER_SEC * USEC_PER_SEC, a, sizeof(a)),
@@ -117,7 +117,7 @@ static void status_json(struct daemon *d, FILE *o)
 
 	json_escape(d->cfgpath ? d->cfgpath : "", d->cfgpath ? strlen(d->cfgpath) : 0, path, sizeof(path));
 	fprintf(o, "{\"version\":\"%s\",\"uptime_seconds\":%" PRId64 ",\"mode\":\"%s\",\"config\":\"%s\",",
-		RCPTGUARD_VERSION, (wall_now() - d->started) / USEC_PER_SEC,
+		RCPTGUARD_VERSION, (clock_wall() - d->started) / USEC_PER_SEC,
 		d->cfg->observe ? "observe" : "enforce", path);
 	fprintf(o, "\"capture\":{\"type\":\"%s\"", capture_name(d));
 	if (d->nfq) {
@@ -225,7 +225,7 @@ static void one_ban(void *arg, const struct ban_record *r)
 
 static int cmd_bans(struct daemon *d, bool json, FILE *o)
 {
-	struct bans_ctx x = { .d = d, .o = o, .json = json, .now = wall_now() };
+	struct bans_ctx x = { .d = d, .o = o, .json = json, .now = clock_wall() };
 
 	/* What each ban dropped comes from the kernel's per-element counters. */
 	if (d->enf)
@@ -361,7 +361,7 @@ static int cmd_ban(struct daemon *d, const char *keystr, const char *durstr, FIL
 		return -1;
 	}
 	prefix_fmt(&k, key, sizeof(key));
-	why = tracker_ban(d->p.tracker, wall_now(), &k, dur);
+	why = tracker_ban(d->p.tracker, clock_wall(), &k, dur);
 	if (why == TRACK_ALLOWLISTED) {
 		fprintf(o, "refused: %s is allowlisted\n", key);
 		return -1;

@@ -65,7 +65,10 @@ void pipeline_set_wave_fn(struct pipeline *p, wave_fn fn);
 /* One captured frame of the given link type. */
 void pipeline_frame(struct pipeline *p, usec_t now, int link, const uint8_t *data,
 		    uint32_t caplen);
-/* One decoded packet (NFQUEUE hands IP packets; it decodes and calls this). */
+/* One IP packet without a link header, as NFQUEUE hands them; dir is what
+ * the capture knows of its way (DIR_IN, DIR_OUT or DIR_UNKNOWN). */
+void pipeline_ip(struct pipeline *p, usec_t now, const uint8_t *data, uint32_t len, uint8_t dir);
+/* One decoded packet. */
 void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k);
 /* Time passes without packets: expire flows, turn the wheels. */
 void pipeline_tick(struct pipeline *p, usec_t now);

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "clock.h"
 #include "config.h"
 #include "ctl.h"
 #include "enforce.h"
@@ -39,7 +40,6 @@ struct daemon {
 	uint64_t metrics_errors;
 };
 
-usec_t wall_now(void);
 /* SIGHUP and `rcptguard reload`: errors go to err as FILE:LINE lines.
  * 0 when the new file is in effect. */
 int daemon_reload(struct daemon *d, FILE *err);

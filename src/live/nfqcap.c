@@ -1,4 +1,5 @@
 #include "nfqcap.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -130,14 +131,6 @@ const struct nfqcap_stats *nfqcap_stats(const struct nfqcap *q)
 	return &q->st;
 }
 
-static usec_t wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
-}
-
 /* Which way a packet went, from the hook it was queued at. Replies are only
  * believed when they leave this host (output, postrouting) or are routed
  * through it (forward). */
@@ -163,7 +156,6 @@ static int on_packet(const struct nlmsghdr *nlh, void *data)
 	struct nfgenmsg *nfg = mnl_nlmsg_get_payload(nlh);
 	uint16_t queue = ntohs(nfg->res_id);
 	uint32_t id, len;
-	struct pkt k;
 	usec_t now;
 
 	if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR]) {
@@ -193,19 +185,9 @@ static int on_packet(const struct nlmsghdr *nlh, void *data)
 
 		now = (usec_t)be64toh(ts->sec) * USEC_PER_SEC + (usec_t)be64toh(ts->usec);
 	} else {
-		now = wall_now();
+		now = clock_wall();
 	}
-	q->p->st.packets++;
-	q->p->st.bytes += len;
-	{
-		enum dec_result r = decode_ip(mnl_attr_get_payload(attr[NFQA_PAYLOAD]), len, &k);
-
-		q->p->st.decode[r]++;
-		if (r == DEC_OK) {
-			k.dir = hook_dir(ph->hook);
-			pipeline_packet(q->p, now, &k);
-		}
-	}
+	pipeline_ip(q->p, now, mnl_attr_get_payload(attr[NFQA_PAYLOAD]), len, hook_dir(ph->hook));
 	return MNL_CB_OK;
 }
 

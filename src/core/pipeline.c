@@ -313,6 +313,21 @@ void pipeline_frame(struct pipeline *p, usec_t now, int link, const uint8_t *dat
 		pipeline_packet(p, now, &k);
 }
 
+void pipeline_ip(struct pipeline *p, usec_t now, const uint8_t *data, uint32_t len, uint8_t dir)
+{
+	struct pkt k;
+	enum dec_result r;
+
+	p->st.packets++;
+	p->st.bytes += len;
+	r = decode_ip(data, len, &k);
+	p->st.decode[r]++;
+	if (r == DEC_OK) {
+		k.dir = dir;
+		pipeline_packet(p, now, &k);
+	}
+}
+
 void pipeline_tick(struct pipeline *p, usec_t now)
 {
 	flow_expire(&p->flows, now);

@@ -35,14 +35,6 @@
 #define TICK_SEC 1
 
 
-usec_t wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
-}
-
 static void on_event(void *arg, const struct flow_event *e)
 {
 	struct daemon *d = arg;
@@ -299,7 +291,7 @@ void daemon_flush(struct daemon *d)
 	/* From the reply that crossed the threshold (its capture time) to
 	 * the kernel's answer. */
 	if (d->ndecided) {
-		usec_t now = wall_now();
+		usec_t now = clock_wall();
 
 		for (size_t i = 0; i < d->ndecided; i++) {
 			char k[ADDR_STRLEN];
@@ -390,7 +382,7 @@ static void restore(struct daemon *d)
 	struct elem_table k = { 0 };
 	struct syncctx x = { .d = d, .k = &k };
 	size_t adopted = 0, removed = 0;
-	usec_t now = wall_now();
+	usec_t now = clock_wall();
 
 	x.now = now;
 	if (d->cfg->state_file[0] &&
@@ -432,7 +424,7 @@ static void restore(struct daemon *d)
 		       "%zu refused, %zu bad lines; %llu ms",
 		       tracker_active_bans(d->p.tracker), sc.bans, sc.history, k.n, adopted, x.sent,
 		       removed, sc.refused, sc.bad,
-		       (unsigned long long)((wall_now() - now) / 1000));
+		       (unsigned long long)((clock_wall() - now) / 1000));
 	elem_table_free(&k);
 	if (removed)
 		d->state_dirty = true;
@@ -449,7 +441,7 @@ static void repair(struct daemon *d)
 	/* The table is new and empty: every active ban goes back in. */
 	{
 		struct elem_table none = { 0 };
-		struct syncctx x = { .d = d, .k = &none, .now = wall_now() };
+		struct syncctx x = { .d = d, .k = &none, .now = clock_wall() };
 
 		tracker_foreach_ban(d->p.tracker, true, sync_ban, &x);
 	}
@@ -643,15 +635,15 @@ static int loop(struct daemon *d)
 
 				if (read(d->timerfd, &ticks, sizeof(ticks)) < 0)
 					continue;
-				pipeline_tick(&d->p, wall_now());
+				pipeline_tick(&d->p, clock_wall());
 				flush_bans(d);
 				/* At most once a second, however many bans. */
 				if (d->state_dirty)
 					save_state(d);
 				ctl_tick(d->ctl);
-				if (d->cfg->metrics_file[0] && wall_now() >= d->metrics_next) {
+				if (d->cfg->metrics_file[0] && clock_wall() >= d->metrics_next) {
 					ops_write_metrics_file(d);
-					d->metrics_next = wall_now() + d->cfg->metrics_interval;
+					d->metrics_next = clock_wall() + d->cfg->metrics_interval;
 				}
 				if (d->pcap) {
 					uint64_t drops = livepcap_poll_drops(d->pcap);
@@ -730,7 +722,7 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	d.sum = summary_new(d.cfg);
-	d.started = wall_now();
+	d.started = clock_wall();
 	pipeline_init(&d.p, d.cfg, (uint64_t)d.started ^ ((uint64_t)getpid() << 32), on_ban, on_event, &d);
 	/* Replies count only when they leave this host (or pass through it):
 	 * a packet forged from outside cannot get a client banned. */

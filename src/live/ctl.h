@@ -50,8 +50,4 @@ void ctl_tick(struct ctl_server *s);
 const struct ctl_stats *ctl_stats(const struct ctl_server *s);
 void ctl_close(struct ctl_server *s);
 
-/* The client side: send request, copy the body to out (OK) or err (ERR).
- * Returns an enum ctl_exit. */
-int ctl_request(const char *path, const char *request, FILE *out, FILE *err);
-
 #endif
