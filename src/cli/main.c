@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "client.h"
+#include "commands.h"
 #include "ctl.h"
 #include "daemon.h"
 #include "replay.h"
@@ -24,14 +25,14 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  run [-c FILE] [-f] [--summary-json F]  the live daemon (NFQUEUE or libpcap)\n"
 		"  replay [-c FILE] [--json] CAPTURE...  run the detection on pcap/pcapng files\n"
-		"  check-config [-c FILE]                validate and print the configuration\n"
-		"  status [--json]                       what the running daemon sees and does\n"
-		"  bans [--json]                         active bans, with what each dropped\n"
-		"  top [-n N] [--json]                   sources with the most events now\n"
-		"  ban ADDR[/LEN] [DURATION]             ban by hand (never an allowlisted address)\n"
-		"  unban ADDR[/LEN]                      lift a ban\n"
-		"  reload                                re-read the configuration (as SIGHUP)\n"
-		"  metrics                               Prometheus text exposition\n"
+		"  check-config [-c FILE]                validate and print the configuration\n");
+	for (const struct command *c = commands; c->name; c++) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "%s %s", c->name, c->cli_args);
+		fprintf(f, "  %-37s %s\n", what, c->help);
+	}
+	fprintf(f,
 		"    (these talk to the daemon: -s SOCKET, or -c FILE for its control_socket)\n"
 		"  --version                             print the version\n"
 		"  --help                                this text\n"
@@ -162,9 +163,7 @@ int main(int argc, char **argv)
 		return cmd_replay(argc - 1, argv + 1);
 	if (!strcmp(cmd, "check-config"))
 		return cmd_check_config(argc - 1, argv + 1);
-	if (!strcmp(cmd, "status") || !strcmp(cmd, "bans") || !strcmp(cmd, "top") ||
-	    !strcmp(cmd, "ban") || !strcmp(cmd, "unban") || !strcmp(cmd, "reload") ||
-	    !strcmp(cmd, "metrics"))
+	if (command_find(cmd))
 		return cmd_client(argc - 1, argv + 1);
 	fprintf(stderr, "rcptguard: unknown command '%s'\n", cmd);
 	usage(stderr);

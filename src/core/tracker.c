@@ -21,9 +21,15 @@ struct source {
 	uint8_t banned;
 	uint16_t bans;		/* times banned so far */
 	uint32_t hnext;		/* hash chain */
-	uint32_t prev, next;	/* LRU of unbanned sources */
-	/* When a ban ends lives in its heap entry: no 8-byte field here
-	 * keeps a source at 36 bytes. */
+	/* An unbanned source is on the LRU; a banned one is not, and knows
+	 * where its ban is in the heap instead (reconciliation and unban
+	 * find it in O(1)). When a ban ends lives in its heap entry: no
+	 * 8-byte field here keeps a source at 36 bytes. */
+	union {
+		uint32_t prev;	/* unbanned: LRU */
+		uint32_t hpos;	/* banned: index of its entry in the ban heap */
+	};
+	uint32_t next;
 };
 
 /* Per source and rule: the live hits, oldest first, and how many of each
@@ -418,6 +424,14 @@ static uint32_t source_get(struct tracker *t, const struct ipaddr *key, uint8_t 
 
 /* ---- bans ---- */
 
+/* Every move of a heap entry goes through here, so that its source keeps
+ * the entry's index. */
+static void heap_set(struct tracker *t, uint32_t i, const struct banent *be)
+{
+	t->heap[i] = *be;
+	t->src[be->src].hpos = i;
+}
+
 static void heap_push(struct tracker *t, const struct banent *be)
 {
 	uint32_t i;
@@ -433,10 +447,10 @@ static void heap_push(struct tracker *t, const struct banent *be)
 
 		if (t->heap[p].until <= until)
 			break;
-		t->heap[i] = t->heap[p];
+		heap_set(t, i, &t->heap[p]);
 		i = p;
 	}
-	t->heap[i] = *be;
+	heap_set(t, i, be);
 }
 
 /* Remove entry i (the root for an expiry, any other for a lifted ban). */
@@ -455,7 +469,7 @@ static void heap_remove(struct tracker *t, uint32_t i)
 
 		if (t->heap[p].until <= last.until)
 			break;
-		t->heap[i] = t->heap[p];
+		heap_set(t, i, &t->heap[p]);
 		i = p;
 	}
 	for (;;) {
@@ -467,10 +481,10 @@ static void heap_remove(struct tracker *t, uint32_t i)
 			c++;
 		if (last.until <= t->heap[c].until)
 			break;
-		t->heap[i] = t->heap[c];
+		heap_set(t, i, &t->heap[c]);
 		i = c;
 	}
-	t->heap[i] = last;
+	heap_set(t, i, &last);
 }
 
 static void heap_pop(struct tracker *t)
@@ -1151,11 +1165,9 @@ static uint32_t source_find(const struct tracker *t, const struct prefix *key)
 
 static uint32_t heap_find(const struct tracker *t, uint32_t si)
 {
-	/* Rare path (manual unban, reconciliation): a linear walk. */
-	for (uint32_t i = 0; i < t->nheap; i++)
-		if (t->heap[i].src == si)
-			return i;
-	return NIL;
+	uint32_t i = t->src[si].hpos;
+
+	return t->src[si].banned && i < t->nheap && t->heap[i].src == si ? i : NIL;
 }
 
 bool tracker_lookup(const struct tracker *t, const struct prefix *key, struct ban_record *r)

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon_int.h"
+#include "commands.h"
+#include "daemon.h"
 
 static struct daemon *d;
 
@@ -41,9 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (strlen(req) != size || memchr(req, '\n', size))
 		return 0;
 	f = open_memstream(&out, &n);
-	/* reload would read the real configuration path: not here. */
-	if (!strstr(req, "reload"))
-		ops_handle(d, req, f);
+	/* reload reads d->cfgpath: NULL, the defaults. */
+	commands_handle(d, req, f);
 	fclose(f);
 	free(out);
 	return 0;

@@ -369,6 +369,75 @@ TEST(state_file_round_trip_and_bad_lines)
 	cfg_del(c);
 }
 
+/* Bans found by key in O(1): each banned source keeps the index of its
+ * heap entry through every sift. Many bans, half lifted in a scattered
+ * order, the rest lengthened; each lookup must still see its own end
+ * time, and expiry must end them in time order. */
+TEST(tracker_ban_heap_index_survives_sifts)
+{
+	enum { N = 3000 };
+	struct config *c = cfg_new("max_sources = 10000");
+	struct tracker *t = tracker_new(c, NULL, NULL);
+	struct ban_record r;
+	usec_t until[N];
+	int alive = 0;
+
+	for (int i = 0; i < N; i++) {
+		struct prefix k = { .a = { .af = 4, .b = { 198, 18, (uint8_t)(i >> 8), (uint8_t)i } },
+				    .len = 32 };
+		/* Scattered durations: every insertion sifts differently. */
+		usec_t d = S(60 + (i * 7919) % 5000);
+
+		CHECK_EQ(tracker_ban(t, S(1000), &k, d), TRACK_OK);
+		until[i] = S(1000) + d;
+	}
+	for (int i = 0; i < N; i++) {
+		int j = (i * 1777) % N;	/* 1777 and 3000 are coprime: a permutation */
+		struct prefix k = { .a = { .af = 4, .b = { 198, 18, (uint8_t)(j >> 8), (uint8_t)j } },
+				    .len = 32 };
+
+		if (j % 2) {
+			CHECK(tracker_unban(t, &k));
+			until[j] = 0;
+		} else if (j % 3 == 0) {
+			/* A longer ban of a banned source replaces its entry. */
+			struct ban_record nr = { .key = k, .rule = -1, .nth = 2, .since = S(1000),
+						 .until = until[j] + S(10000) };
+
+			CHECK_EQ(tracker_restore(t, S(1000), &nr), TRACK_OK);
+			until[j] = nr.until;
+		}
+	}
+	for (int i = 0; i < N; i++) {
+		struct prefix k = { .a = { .af = 4, .b = { 198, 18, (uint8_t)(i >> 8), (uint8_t)i } },
+				    .len = 32 };
+
+		if (!until[i]) {
+			CHECK(!tracker_unban(t, &k));
+			continue;
+		}
+		alive++;
+		CHECK(tracker_lookup(t, &k, &r));
+		if (r.until != until[i]) {
+			CHECK_EQ(r.until, until[i]);
+			break;
+		}
+	}
+	CHECK_EQ(tracker_active_bans(t), (unsigned)alive);
+	/* Half-way through the time: exactly the bans ending by then are gone. */
+	{
+		usec_t mid = S(1000 + 2600);
+		unsigned left = 0;
+
+		tracker_advance(t, mid);
+		for (int i = 0; i < N; i++)
+			left += until[i] > mid;
+		CHECK_EQ(tracker_active_bans(t), left);
+	}
+	tracker_free(t);
+	cfg_del(c);
+}
+
 /* An evicted source gives its hits back at once: a stream of one-event
  * sources through a small table does not grow the tracker. */
 TEST(tracker_evicted_sources_free_their_hits)

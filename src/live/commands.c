@@ -8,7 +8,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "daemon_int.h"
+#include "commands.h"
+#include "daemon.h"
 #include "log.h"
 #include "state.h"
 
@@ -361,7 +362,8 @@ static int cmd_ban(struct daemon *d, const char *keystr, const char *durstr, FIL
 		return -1;
 	}
 	prefix_fmt(&k, key, sizeof(key));
-	why = tracker_ban(d->p.tracker, clock_wall(), &k, dur);
+	fmt_duration(dur, dbuf, sizeof(dbuf));
+	why = daemon_ban(d, &k, dur, true, BAN_MANUAL, 0);
 	if (why == TRACK_ALLOWLISTED) {
 		fprintf(o, "refused: %s is allowlisted\n", key);
 		return -1;
@@ -375,25 +377,15 @@ static int cmd_ban(struct daemon *d, const char *keystr, const char *durstr, FIL
 		return -1;
 	}
 	if (d->cfg->observe) {
-		fprintf(o, "mode = observe: %s counted as banned for %s, nothing enforced\n", key,
-			fmt_duration(dur, dbuf, sizeof(dbuf)));
+		fprintf(o, "mode = observe: %s counted as banned for %s, nothing enforced\n", key, dbuf);
 		return 0;
 	}
-	d->manual_bans++;
-	d->state_dirty = true;
-	logmsg(LOG_NOTICE, "manual ban %s duration=%s", key, fmt_duration(dur, dbuf, sizeof(dbuf)));
-	if (d->enf) {
-		enforcer_queue_key(d->enf, &k, dur, true);
-		if (d->ncut < ARRAY_LEN(d->to_cut) && (d->cfg->kill_sessions > 0 ||
-		    (d->cfg->kill_sessions < 0 && d->cfg->servers_mode == SERVERS_LOCAL)))
-			d->to_cut[d->ncut++] = k;
-		if (enforcer_flush(d->enf)) {
-			fprintf(o, "%s banned in rcptguard, but the kernel refused the element (see the log)\n", key);
-			return -1;
-		}
-		daemon_flush(d);
+	logmsg(LOG_NOTICE, "manual ban %s duration=%s", key, dbuf);
+	if (daemon_flush(d)) {
+		fprintf(o, "%s banned in rcptguard, but the kernel refused the element (see the log)\n", key);
+		return -1;
 	}
-	fprintf(o, "banned %s for %s\n", key, fmt_duration(dur, dbuf, sizeof(dbuf)));
+	fprintf(o, "banned %s for %s\n", key, dbuf);
 	return 0;
 }
 
@@ -401,25 +393,20 @@ static int cmd_unban(struct daemon *d, const char *keystr, FILE *o)
 {
 	struct prefix k;
 	char key[ADDR_STRLEN];
-	bool known;
+	int known;
 
 	if (parse_key(d, keystr, &k, o))
 		return -1;
 	prefix_fmt(&k, key, sizeof(key));
-	known = tracker_unban(d->p.tracker, &k);
-	if (d->enf) {
-		enforcer_queue_del(d->enf, &k);
-		if (enforcer_flush(d->enf)) {
-			fprintf(o, "cannot delete %s from the kernel's set (see the log)\n", key);
-			return -1;
-		}
+	known = daemon_unban(d, &k);
+	if (known < 0) {
+		fprintf(o, "cannot delete %s from the kernel's set (see the log)\n", key);
+		return -1;
 	}
 	if (!known) {
 		fprintf(o, "%s was not banned\n", key);
 		return -1;
 	}
-	d->manual_unbans++;
-	d->state_dirty = true;
 	logmsg(LOG_NOTICE, "manual unban %s", key);
 	fprintf(o, "unbanned %s\n", key);
 	return 0;
@@ -439,7 +426,7 @@ static void metric1(FILE *o, const char *name, const char *type, const char *hel
 	fprintf(o, "rcptguard_%s %" PRIu64 "\n", name, v);
 }
 
-void ops_metrics(struct daemon *d, FILE *o)
+void commands_metrics(struct daemon *d, FILE *o)
 {
 	const struct pipeline *p = &d->p;
 	const struct tracker_stats *ts = tracker_stats(p->tracker);
@@ -545,7 +532,7 @@ void ops_metrics(struct daemon *d, FILE *o)
 		ctl_stats(d->ctl)->errors);
 }
 
-void ops_write_metrics_file(struct daemon *d)
+void commands_write_metrics_file(struct daemon *d)
 {
 	char tmp[300];
 	FILE *f;
@@ -555,7 +542,7 @@ void ops_write_metrics_file(struct daemon *d)
 	/* node_exporter's textfile collector reads *.prom: never half a file. */
 	snprintf(tmp, sizeof(tmp), "%s.tmp", d->cfg->metrics_file);
 	f = fopen(tmp, "w");
-	if (!f || (ops_metrics(d, f), fclose(f)) || rename(tmp, d->cfg->metrics_file)) {
+	if (!f || (commands_metrics(d, f), fclose(f)) || rename(tmp, d->cfg->metrics_file)) {
 		if (!d->metrics_errors++)
 			logmsg(LOG_ERR, "cannot write %s: %s", d->cfg->metrics_file, strerror(errno));
 		return;
@@ -563,15 +550,128 @@ void ops_write_metrics_file(struct daemon *d)
 	d->metrics_errors = 0;
 }
 
-/* ---- the dispatcher ---- */
+/* ---- the table and the dispatcher ---- */
 
-static const char help[] =
-	"commands: status, bans, top [N], ban ADDR[/LEN] [DURATION], unban ADDR[/LEN], reload, "
-	"metrics; add --json to status, bans and top\n";
+static int run_status(struct daemon *d, int argc, char **argv, bool json, FILE *o)
+{
+	(void)argc;
+	(void)argv;
+	(json ? status_json : status_text)(d, o);
+	return 0;
+}
 
-int ops_handle(struct daemon *d, char *req, FILE *o)
+static int run_bans(struct daemon *d, int argc, char **argv, bool json, FILE *o)
+{
+	(void)argc;
+	(void)argv;
+	return cmd_bans(d, json, o);
+}
+
+static int run_top(struct daemon *d, int argc, char **argv, bool json, FILE *o)
+{
+	char *end = NULL;
+	long n = argc == 1 ? strtol(argv[0], &end, 10) : 20;
+
+	if (argc == 1 && (*end || n < 1 || n > 100000)) {
+		fprintf(o, "top: N must be a number from 1 to 100000\n");
+		return -1;
+	}
+	return cmd_top(d, (size_t)n, json, o);
+}
+
+static int run_ban(struct daemon *d, int argc, char **argv, bool json, FILE *o)
+{
+	(void)json;
+	return cmd_ban(d, argv[0], argc == 2 ? argv[1] : NULL, o);
+}
+
+static int run_unban(struct daemon *d, int argc, char **argv, bool json, FILE *o)
+{
+	(void)argc;
+	(void)json;
+	return cmd_unban(d, argv[0], o);
+}
+
+static int run_reload(struct daemon *d, int argc, char **argv, bool json, FILE *o)
+{
+	(void)argc;
+	(void)argv;
+	(void)json;
+	return daemon_reload(d, o);
+}
+
+static int run_metrics(struct daemon *d, int argc, char **argv, bool json, FILE *o)
+{
+	(void)argc;
+	(void)argv;
+	(void)json;
+	commands_metrics(d, o);
+	return 0;
+}
+
+/* The commands whose answer is a message, not a listing: with --json it
+ * comes as {"ok":...,"message":"..."}. */
+static bool answers_message(const struct command *c)
+{
+	return c->run == run_ban || c->run == run_unban || c->run == run_reload;
+}
+
+const struct command commands[] = {
+	{ "status", "[--json]", "what the running daemon sees and does", 0, 0, run_status },
+	{ "bans", "[--json]", "active bans, with what each dropped", 0, 0, run_bans },
+	{ "top", "[-n N] [--json]", "sources with the most events now", 0, 1, run_top },
+	{ "ban", "ADDR[/LEN] [DURATION]", "ban by hand (never an allowlisted address)", 1, 2, run_ban },
+	{ "unban", "ADDR[/LEN]", "lift a ban", 1, 1, run_unban },
+	{ "reload", "", "re-read the configuration (as SIGHUP)", 0, 0, run_reload },
+	{ "metrics", "", "Prometheus text exposition", 0, 0, run_metrics },
+	{ NULL, NULL, NULL, 0, 0, NULL },
+};
+
+const struct command *command_find(const char *name)
+{
+	for (const struct command *c = commands; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+static void help(FILE *o)
+{
+	fputs("commands:", o);
+	for (const struct command *c = commands; c->name; c++)
+		fprintf(o, "%s %s", c == commands ? "" : ",", c->name);
+	fputs("; add --json to any\n", o);
+}
+
+/* The words of a message command as one JSON object, for scripts. */
+static int run_as_json(const struct command *c, struct daemon *d, int argc, char **argv, FILE *o)
+{
+	char *text = NULL, *esc;
+	size_t len = 0, elen;
+	FILE *m = open_memstream(&text, &len);
+	int rc;
+
+	if (!m) {
+		fprintf(o, "out of memory\n");
+		return -1;
+	}
+	rc = c->run(d, argc, argv, true, m);
+	fclose(m);	/* sets text and len */
+	elen = 6 * len + 8;
+	esc = xcalloc(1, elen);
+	while (len && text[len - 1] == '\n')
+		text[--len] = 0;
+	json_escape(text, len, esc, elen);
+	fprintf(o, "{\"ok\":%s,\"message\":\"%s\"}\n", rc ? "false" : "true", esc);
+	free(esc);
+	free(text);
+	return rc;
+}
+
+int commands_handle(struct daemon *d, char *req, FILE *o)
 {
 	char *argv[MAX_ARGS] = { 0 }, *save = NULL, *tok;
+	const struct command *c;
 	int argc = 0;
 	bool json = false;
 
@@ -587,61 +687,20 @@ int ops_handle(struct daemon *d, char *req, FILE *o)
 		argv[argc++] = tok;
 	}
 	if (!argc) {
-		fputs(help, o);
+		help(o);
 		return -1;
 	}
-	if (!strcmp(argv[0], "status") && argc == 1) {
-		(json ? status_json : status_text)(d, o);
-		return 0;
+	c = command_find(argv[0]);
+	if (!c) {
+		fprintf(o, "unknown request '%s'; ", argv[0]);
+		help(o);
+		return -1;
 	}
-	if (!strcmp(argv[0], "bans") && argc == 1)
-		return cmd_bans(d, json, o);
-	if (!strcmp(argv[0], "top") && argc <= 2) {
-		char *end = NULL;
-		long n = argc == 2 ? strtol(argv[1], &end, 10) : 20;
-
-		if (argc == 2 && (*end || n < 1 || n > 100000)) {
-			fprintf(o, "top: N must be a number from 1 to 100000\n");
-			return -1;
-		}
-		return cmd_top(d, (size_t)n, json, o);
+	if (argc - 1 < c->min_args || argc - 1 > c->max_args) {
+		fprintf(o, "usage: %s %s\n", c->name, c->cli_args);
+		return -1;
 	}
-	if ((!strcmp(argv[0], "ban") && (argc == 2 || argc == 3)) ||
-	    (!strcmp(argv[0], "unban") && argc == 2) || (!strcmp(argv[0], "reload") && argc == 1)) {
-		char *text = NULL;
-		size_t len = 0;
-		FILE *m = json ? open_memstream(&text, &len) : o;
-		int rc;
-
-		if (!m)
-			return -1;
-		if (!strcmp(argv[0], "ban"))
-			rc = cmd_ban(d, argv[1], argc == 3 ? argv[2] : NULL, m);
-		else if (!strcmp(argv[0], "unban"))
-			rc = cmd_unban(d, argv[1], m);
-		else
-			rc = daemon_reload(d, m);
-		if (json) {
-			/* {"ok":...,"message":"..."}: the same words, for scripts. */
-			size_t elen;
-			char *esc;
-
-			fclose(m);	/* sets text and len */
-			elen = 6 * len + 8;
-			esc = xcalloc(1, elen);
-			while (len && text[len - 1] == '\n')
-				text[--len] = 0;
-			json_escape(text, len, esc, elen);
-			fprintf(o, "{\"ok\":%s,\"message\":\"%s\"}\n", rc ? "false" : "true", esc);
-			free(esc);
-			free(text);
-		}
-		return rc;
-	}
-	if (!strcmp(argv[0], "metrics") && argc == 1) {
-		ops_metrics(d, o);
-		return 0;
-	}
-	fprintf(o, "unknown request '%s'; %s", argv[0], help);
-	return -1;
+	if (json && answers_message(c))
+		return run_as_json(c, d, argc - 1, argv + 1, o);
+	return c->run(d, argc - 1, argv + 1, json, o);
 }

@@ -1,0 +1,414 @@
+/* rcptguard run: the live daemon. One epoll loop, single-threaded, over the
+ * capture descriptor, a signalfd, a timerfd, the nftables monitor and the
+ * control socket; every packet goes through the same pipeline as
+ * `rcptguard replay`. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <stddef.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "log.h"
+#include "privs.h"
+
+/* The timer turns the wheels and expires flows when traffic is quiet. */
+#define TICK_SEC 1
+
+static void on_event(void *arg, const struct flow_event *e)
+{
+	struct daemon *d = arg;
+
+	summary_event(d->sum, e);
+}
+
+static void on_wave(void *arg, usec_t now, const struct wave_info *w)
+{
+	struct daemon *d = arg;
+
+	(void)now;	/* the log line has its own time */
+	if (w->on)
+		logmsg(LOG_NOTICE, "wave started: %u rejected recipients in 5 min, baseline %.1f "
+		       "(wave_factor %u, wave_min %u); wave_threshold applies to sources "
+		       "with nothing accepted", w->rate, w->baseline,
+		       d->cfg->wave_factor, d->cfg->wave_min);
+	else
+		logmsg(LOG_NOTICE, "wave ended: rate %u in 5 min, peak %u, baseline %.1f, "
+		       "%u sources stopped by wave_threshold", w->rate, w->peak, w->baseline, w->bans);
+}
+
+static void write_summary(struct daemon *d)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+
+	if (m) {
+		char *line, *save = NULL;
+
+		summary_text(d->sum, &d->p, m);
+		fclose(m);
+		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			logmsg(LOG_INFO, "%s", line);
+		free(text);
+	}
+	if (d->nfq) {
+		const struct nfqcap_stats *s = nfqcap_stats(d->nfq);
+
+		logmsg(LOG_INFO, "  nfqueue: packets %llu, verdict messages %llu, receive overruns %llu, "
+		       "verdict errors %llu", (unsigned long long)s->packets,
+		       (unsigned long long)s->verdicts, (unsigned long long)s->enobufs,
+		       (unsigned long long)s->verdict_errors);
+	}
+	if (d->pcap) {
+		const struct livepcap_stats *s = livepcap_stats(d->pcap);
+
+		logmsg(LOG_INFO, "  pcap: packets %llu, kernel drops %llu, interface drops %llu",
+		       (unsigned long long)s->packets, (unsigned long long)s->kernel_drops,
+		       (unsigned long long)s->interface_drops);
+	}
+	if (d->enf) {
+		const struct enforce_stats *s = enforcer_stats(d->enf);
+
+		logmsg(LOG_INFO, "  nftables: elements %llu in %llu batches, refused %llu, last round trip %llu us; "
+		       "sessions cut %llu",
+		       (unsigned long long)s->elements, (unsigned long long)s->batches,
+		       (unsigned long long)s->element_errors, (unsigned long long)s->last_batch_us,
+		       (unsigned long long)d->sessions_killed);
+	}
+	if (d->summary_path) {
+		char tmp[4096];
+		FILE *f;
+
+		/* Written whole, then renamed: readers never see half a file. */
+		snprintf(tmp, sizeof(tmp), "%s.tmp", d->summary_path);
+		f = fopen(tmp, "w");
+		if (!f || (summary_json(d->sum, &d->p, f), fclose(f)) || rename(tmp, d->summary_path))
+			logmsg(LOG_ERR, "cannot write %s: %s", d->summary_path, strerror(errno));
+	}
+}
+
+static void flush_bans(void *arg)
+{
+	(void)daemon_flush(arg);	/* each refused element is logged */
+}
+
+static int ctl_handler_fn(void *arg, char *request, FILE *out)
+{
+	return commands_handle(arg, request, out);
+}
+
+static int setup(struct daemon *d)
+{
+	char err[512];
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct itimerspec its = { { TICK_SEC, 0 }, { TICK_SEC, 0 } };
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->sigfd < 0 || d->timerfd < 0 || d->epfd < 0) {
+		logmsg(LOG_ERR, "cannot set up the event loop: %s", strerror(errno));
+		return -1;
+	}
+	timerfd_settime(d->timerfd, 0, &its, NULL);
+	if (d->cfg->capture == CAPTURE_NFQUEUE) {
+		d->nfq = nfqcap_open(d->cfg, err, sizeof(err));
+		if (!d->nfq) {
+			logmsg(LOG_ERR, "%s", err);
+			return -1;
+		}
+		d->capfd = nfqcap_fd(d->nfq);
+	} else {
+		d->pcap = livepcap_open(d->cfg, err, sizeof(err));
+		if (!d->pcap) {
+			logmsg(LOG_ERR, "%s", err);
+			return -1;
+		}
+		d->capfd = livepcap_fd(d->pcap);
+	}
+	if (!d->cfg->observe) {
+		d->enf = enforcer_open(d->cfg, err, sizeof(err));
+		if (!d->enf) {
+			/* Keep watching: a ban that cannot be enforced is still
+			 * logged, and mail is never affected. */
+			logmsg(LOG_ERR, "%s; bans will be logged but not enforced", err);
+		}
+	}
+	if (d->nfq)
+		nfqcap_set_hook(d->nfq, flush_bans, d);
+	if (d->enf && (d->monfd = enforcer_monitor_fd(d->enf)) >= 0) {
+		ev.data.fd = d->monfd;
+		epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->monfd, &ev);
+	}
+	if (d->cfg->control_socket[0]) {
+		d->ctl = ctl_open(d->cfg->control_socket, d->epfd, ctl_handler_fn, d, err, sizeof(err));
+		/* Not fatal: the daemon protects mail without it. */
+		if (!d->ctl)
+			logmsg(LOG_ERR, "%s; running without a control socket", err);
+	}
+	ev.data.fd = d->capfd;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->capfd, &ev);
+	ev.data.fd = d->sigfd;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev);
+	ev.data.fd = d->timerfd;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->timerfd, &ev);
+	return 0;
+}
+
+/* systemd's Type=notify, without libsystemd: one datagram to
+ * $NOTIFY_SOCKET (a path, or '@' for the abstract namespace). */
+static void sd_notify_msg(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || (len = strlen(path)) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = 0;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		logmsg(LOG_WARNING, "cannot notify systemd: %s", strerror(errno));
+	close(fd);
+}
+
+/* Everything privileged is open now: the rest runs as cfg->user. */
+static void drop_privileges(struct daemon *d)
+{
+	char err[256];
+
+	if (!strcmp(d->cfg->user, "root")) {
+		logmsg(LOG_NOTICE, "user = root: keeping every privilege");
+		return;
+	}
+	if (privs_drop(d->cfg->user, d->pcap != NULL, err, sizeof(err)) < 0) {
+		/* Not fatal: stopping would not protect anything either. */
+		logmsg(LOG_ERR, "%s; still running as root", err);
+		return;
+	}
+	logmsg(LOG_NOTICE, "running as user %s with CAP_NET_ADMIN%s only", d->cfg->user,
+	       d->pcap ? " and CAP_NET_RAW" : "");
+	if (d->cfg->state_file[0]) {
+		char dir[sizeof(d->cfg->state_file)], *slash;
+
+		snprintf(dir, sizeof(dir), "%s", d->cfg->state_file);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir)
+			*slash = 0;
+		if (access(dir, W_OK) < 0)
+			logmsg(LOG_ERR, "user %s cannot write in %s: the state file will not be saved",
+			       d->cfg->user, dir);
+	}
+}
+
+static void announce(struct daemon *d)
+{
+	char servers[256] = "any";
+
+	if (!d->cfg->servers_any) {
+		size_t o = 0;
+
+		for (size_t i = 0; i < d->cfg->servers.n && o + ADDR_STRLEN + 2 < sizeof(servers); i++) {
+			char a[ADDR_STRLEN];
+
+			if (addr_is_special(&d->cfg->servers.v[i].a))
+				continue;
+			o += (size_t)snprintf(servers + o, sizeof(servers) - o, "%s%s", o ? " " : "",
+					      addr_fmt(&d->cfg->servers.v[i].a, a, sizeof(a)));
+		}
+	}
+	if (d->cfg->observe)
+		logmsg(LOG_NOTICE, "mode = observe: bans are logged, nothing is changed");
+	else if (d->enf)
+		logmsg(LOG_NOTICE, "enforcing in table inet %s (%s)", d->cfg->table,
+		       d->cfg->manage_ruleset ? "managed" : "sets only");
+	if (d->nfq)
+		logmsg(LOG_NOTICE, "running: capture nfqueue %u-%u, protecting %s, %zu rule%s",
+		       d->cfg->queue_first, d->cfg->queue_last, servers, d->cfg->nrules,
+		       d->cfg->nrules == 1 ? "" : "s");
+	else
+		logmsg(LOG_NOTICE, "running: capture pcap '%s', protecting %s, %zu rule%s",
+		       livepcap_filter(d->pcap), servers, d->cfg->nrules, d->cfg->nrules == 1 ? "" : "s");
+}
+
+static int loop(struct daemon *d)
+{
+	struct epoll_event evs[8];
+
+	for (;;) {
+		int n = epoll_wait(d->epfd, evs, 8, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			logmsg(LOG_ERR, "epoll: %s", strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (ctl_event(d->ctl, fd, evs[i].events)) {
+				continue;
+			} else if (fd == d->capfd) {
+				if (d->nfq)
+					nfqcap_read(d->nfq, &d->p);
+				else
+					livepcap_read(d->pcap, &d->p);
+				flush_bans(d);
+			} else if (fd == d->monfd) {
+				daemon_repair(d);
+			} else if (fd == d->timerfd) {
+				uint64_t ticks;
+
+				if (read(d->timerfd, &ticks, sizeof(ticks)) < 0)
+					continue;
+				pipeline_tick(&d->p, clock_wall());
+				flush_bans(d);
+				/* At most once a second, however many bans. */
+				if (d->state_dirty)
+					daemon_save_state(d);
+				ctl_tick(d->ctl);
+				if (d->cfg->metrics_file[0] && clock_wall() >= d->metrics_next) {
+					commands_write_metrics_file(d);
+					d->metrics_next = clock_wall() + d->cfg->metrics_interval;
+				}
+				if (d->pcap) {
+					uint64_t drops = livepcap_poll_drops(d->pcap);
+
+					if (drops)
+						logmsg(LOG_WARNING, "pcap: the kernel dropped %llu packets "
+						       "(raise pcap_buffer)", (unsigned long long)drops);
+				}
+			} else if (fd == d->sigfd) {
+				struct signalfd_siginfo si;
+
+				while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGHUP) {
+						daemon_reload(d, NULL);
+					} else if (si.ssi_signo == SIGUSR1) {
+						write_summary(d);
+					} else {
+						logmsg(LOG_NOTICE, "stopping on signal %u", si.ssi_signo);
+						return 0;
+					}
+				}
+			}
+		}
+	}
+}
+
+static void usage_run(FILE *f)
+{
+	fprintf(f, "usage: rcptguard run [-c FILE] [-f] [--summary-json FILE]\n");
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground-log", no_argument, NULL, 'f' },
+		{ "summary-json", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d = { .epfd = -1, .sigfd = -1, .timerfd = -1, .capfd = -1, .monfd = -1 };
+	bool to_stderr = false;
+	int c, errors, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:fs:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			d.cfgpath = optarg;
+			break;
+		case 'f':
+			to_stderr = true;
+			break;
+		case 's':
+			d.summary_path = optarg;
+			break;
+		case 'h':
+			usage_run(stdout);
+			return 0;
+		default:
+			usage_run(stderr);
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		usage_run(stderr);
+		return 1;
+	}
+	if (!d.cfgpath && access(DEFAULT_CONFIG_PATH, F_OK) == 0)
+		d.cfgpath = DEFAULT_CONFIG_PATH;
+	log_open(to_stderr);
+	d.cfg = daemon_load_config(d.cfgpath, &errors, stderr);
+	if (!d.cfg) {
+		logmsg(LOG_ERR, "%s has %d error%s; not starting", d.cfgpath, errors,
+		       errors == 1 ? "" : "s");
+		return 1;
+	}
+	d.sum = summary_new(d.cfg);
+	d.started = clock_wall();
+	pipeline_init(&d.p, d.cfg, (uint64_t)d.started ^ ((uint64_t)getpid() << 32), daemon_on_ban, on_event, &d);
+	/* Replies count only when they leave this host (or pass through it):
+	 * a packet forged from outside cannot get a client banned. */
+	d.p.require_outbound_replies = true;
+	pipeline_set_wave_fn(&d.p, on_wave);
+	if (setup(&d) == 0) {
+		if (!d.cfg->observe)
+			daemon_restore(&d);
+		drop_privileges(&d);
+		announce(&d);
+		sd_notify_msg("READY=1");
+		rc = loop(&d);
+		sd_notify_msg("STOPPING=1");
+		write_summary(&d);
+		daemon_save_state(&d);
+		commands_write_metrics_file(&d);
+	} else {
+		rc = 1;
+	}
+	ctl_close(d.ctl);
+	nfqcap_close(d.nfq);
+	livepcap_close(d.pcap);
+	/* By default bans stay in the kernel and expire by themselves. */
+	enforcer_close(d.enf, d.cfg->remove_on_exit);
+	if (d.epfd >= 0)
+		close(d.epfd);
+	if (d.sigfd >= 0)
+		close(d.sigfd);
+	if (d.timerfd >= 0)
+		close(d.timerfd);
+	free(d.pending);
+	pipeline_free(&d.p);
+	summary_free(d.sum);
+	config_free(d.cfg);
+	free(d.cfg);
+	return rc;
+}
