@@ -7,20 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const class_names[EC_COUNT] = {
-	[EC_RCPT_REJECTED] = "rcpt_rejected",
-	[EC_RCPT_POLICY] = "rcpt_policy",
-	[EC_RCPT_SEQUENCE] = "rcpt_sequence",
-	[EC_RCPT_OTHER] = "rcpt_other",
-	[EC_RCPT_TEMPFAIL] = "rcpt_tempfail",
-	[EC_RCPT_ACCEPTED] = "rcpt_accepted",
-	[EC_VRFY_REJECTED] = "vrfy_rejected",
-	[EC_AUTH_FAILED] = "auth_failed",
-	[EC_UNKNOWN_COMMAND] = "unknown_command",
-	[EC_MESSAGE_ACCEPTED] = "message_accepted",
-	[EC_SESSION] = "session",
-};
-
 bool rule_has_evidence(const struct rule *r)
 {
 	switch (r->cls) {
@@ -30,19 +16,6 @@ bool rule_has_evidence(const struct rule *r)
 	default:
 		return false;
 	}
-}
-
-const char *ev_class_name(int cls)
-{
-	return cls >= 0 && cls < EC_COUNT ? class_names[cls] : "none";
-}
-
-int ev_class_parse(const char *name)
-{
-	for (int i = 0; i < EC_COUNT; i++)
-		if (strcmp(name, class_names[i]) == 0)
-			return i;
-	return -1;
 }
 
 /* The rules a fresh install runs with. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "classify.h"
 #include "util.h"
 
 #define DEFAULT_CONFIG_PATH "/etc/rcptguard/rcptguard.conf"
@@ -66,24 +67,6 @@
 #define MAX_PORTS	16
 #define RULE_NAME_MAX	32
 
-/* Event classes: what a paired command and reply mean. */
-enum ev_class {
-	EC_RCPT_REJECTED,	/* 5xx to RCPT: unknown recipient */
-	EC_RCPT_POLICY,		/* 5xx x.7.x to RCPT: relay, RBL, client */
-	EC_RCPT_SEQUENCE,	/* 5xx to RCPT outside a transaction, 503, x.5.3 */
-	EC_RCPT_OTHER,		/* 5xx to RCPT for other reasons: full, syntax */
-	EC_RCPT_TEMPFAIL,	/* 4xx to RCPT: greylisting and friends */
-	EC_RCPT_ACCEPTED,
-	EC_VRFY_REJECTED,	/* 5xx to VRFY/EXPN */
-	EC_AUTH_FAILED,		/* 535 */
-	EC_UNKNOWN_COMMAND,	/* 500/502 */
-	EC_MESSAGE_ACCEPTED,	/* 2xx to the end of DATA or to BDAT LAST */
-	EC_SESSION,		/* 2xx greeting: a session begins */
-	EC_COUNT
-};
-
-const char *ev_class_name(int cls);
-int ev_class_parse(const char *name);
 
 struct rule {
 	char name[RULE_NAME_MAX];

@@ -132,52 +132,6 @@ struct tracker {
 	struct tracker_stats st;
 };
 
-int classify(const struct smtp_event *ev)
-{
-	unsigned cls = ev->code / 100;
-
-	if (ev->code == 500 || ev->code == 502)
-		return EC_UNKNOWN_COMMAND;
-	switch (ev->verb) {
-	case V_RCPT:
-		if (cls == 2)
-			return EC_RCPT_ACCEPTED;
-		if (cls == 4)
-			return EC_RCPT_TEMPFAIL;
-		if (cls != 5)
-			return -1;
-		/* Outside an accepted MAIL, a refusal says nothing about the
-		 * recipient: pipelined RCPTs after a refused MAIL get 503 or
-		 * 501 from real servers. x.5.3 is a recipient-count limit. */
-		if (!ev->in_txn || ev->code == 503 ||
-		    (ev->has_enh && ev->enh[1] == 5 && ev->enh[2] == 3))
-			return EC_RCPT_SEQUENCE;
-		if (ev->has_enh) {
-			if (ev->enh[1] == 7)
-				return EC_RCPT_POLICY;
-			if (ev->enh[1] == 1 || (ev->enh[1] == 2 && ev->enh[2] == 4))
-				return EC_RCPT_REJECTED;
-			return EC_RCPT_OTHER;
-		}
-		/* No enhanced code (Exim, OpenSMTPD): 55x is about the address,
-		 * 501/504 about syntax. */
-		return ev->code >= 550 ? EC_RCPT_REJECTED : EC_RCPT_OTHER;
-	case V_VRFY:
-	case V_EXPN:
-		return cls == 5 ? EC_VRFY_REJECTED : -1;
-	case V_AUTH:
-		return ev->code == 535 ? EC_AUTH_FAILED : -1;
-	case V_EOM:
-		return cls == 2 ? EC_MESSAGE_ACCEPTED : -1;
-	case V_BDAT:
-		return cls == 2 && ev->last ? EC_MESSAGE_ACCEPTED : -1;
-	case V_GREETING:
-		return cls == 2 ? EC_SESSION : -1;
-	default:
-		return -1;
-	}
-}
-
 /* ---- sources ---- */
 
 static uint32_t key_bucket(const struct tracker *t, const struct ipaddr *a, uint8_t plen)

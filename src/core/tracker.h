@@ -160,7 +160,5 @@ void tracker_foreach_source(const struct tracker *t,
 			    void (*fn)(void *arg, const struct prefix *key, const uint32_t *counts),
 			    void *arg);
 
-/* Map a paired reply to its class, or -1 for "nothing to count". */
-int classify(const struct smtp_event *ev);
 
 #endif

@@ -182,6 +182,13 @@ void *xcalloc(size_t n, size_t sz)
 	return p;
 }
 
+void *xnonnull(void *p)
+{
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
 void *xrealloc(void *p, size_t sz)
 {
 	void *q = realloc(p, sz ? sz : 1);

@@ -44,6 +44,9 @@ static inline int32_t seq_diff(uint32_t a, uint32_t b)
 void *xcalloc(size_t n, size_t sz);
 void *xrealloc(void *p, size_t sz);
 char *xstrdup(const char *s);
+/* p, or the same end as a failed xcalloc: for allocators of libraries
+ * (nftnl_*_alloc) that return NULL only when memory is out. */
+void *xnonnull(void *p);
 
 /* JSON string escaping into a caller buffer (always NUL-terminated). */
 void json_escape(const char *in, size_t inlen, char *out, size_t outlen);

@@ -100,6 +100,9 @@ int daemon_reload(struct daemon *d, FILE *err);
 void daemon_restore(struct daemon *d);
 /* Our table was deleted (nft flush ruleset): back, with every ban. */
 void daemon_repair(struct daemon *d);
+/* Its second half: the table installed again with every active ban. 0,
+ * or -1 when the kernel refused it or an element (logged). */
+int daemon_reinstall(struct daemon *d);
 /* The state file, written whole when a ban changed it. */
 void daemon_save_state(struct daemon *d);
 

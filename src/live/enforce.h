@@ -17,6 +17,8 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "nftnl_transport.h"
+#include "nftrules.h"
 #include "tracker.h"
 
 struct enforce_stats {
@@ -31,14 +33,16 @@ struct enforce_stats {
 
 struct enforcer;
 
-/* How the queue rules (manage_queue = yes) reach NFQUEUE. */
-enum queue_how { QUEUE_NONE, QUEUE_EXPR, QUEUE_COMPAT };
-int enforcer_queue_how(const struct enforcer *e);
+/* How the queue rules reach NFQUEUE (enum queue_how, nftrules.h). */int enforcer_queue_how(const struct enforcer *e);
 
 /* Managed mode: create or adopt the table, sets and drop rules in one
  * atomic batch. Self-managed: check that the sets exist. NULL with the
  * reason on failure. */
 struct enforcer *enforcer_open(const struct config *cfg, char *err, size_t errlen);
+/* The same over another transport (the tests' fake), which the enforcer
+ * then owns; no monitor of ruleset changes. */
+struct enforcer *enforcer_open_on(const struct config *cfg, struct nft_transport *tp, char *err,
+				  size_t errlen);
 /* Fill the allow sets again from the configuration (after a reload). */
 int enforcer_sync_allow(struct enforcer *e);
 /* Queue a ban; nothing is sent until enforcer_flush. */

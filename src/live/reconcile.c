@@ -95,19 +95,21 @@ void daemon_restore(struct daemon *d)
  * ban, for what is left of each. */
 void daemon_repair(struct daemon *d)
 {
-	if (!enforcer_check(d->enf))
-		return;
-	if (enforcer_reinstall(d->enf) < 0)
-		return;
-	/* The table is new and empty: every active ban goes back in. */
-	{
-		struct elem_table none = { 0 };
-		struct syncctx x = { .d = d, .k = &none, .now = clock_wall() };
+	if (enforcer_check(d->enf))
+		daemon_reinstall(d);
+}
 
-		tracker_foreach_ban(d->p.tracker, true, sync_ban, &x);
-	}
+int daemon_reinstall(struct daemon *d)
+{
+	struct elem_table none = { 0 };
+	struct syncctx x = { .d = d, .k = &none, .now = clock_wall() };
+
+	if (enforcer_reinstall(d->enf) < 0)
+		return -1;
+	/* The table is new and empty: every active ban goes back in. */
+	tracker_foreach_ban(d->p.tracker, true, sync_ban, &x);
 	d->repairs++;
 	logmsg(LOG_WARNING, "table inet %s was deleted (nft flush ruleset?); re-installed with %zu ban%s",
 	       d->cfg->table, enforcer_pending(d->enf), enforcer_pending(d->enf) == 1 ? "" : "s");
-	enforcer_flush(d->enf);
+	return enforcer_flush(d->enf) ? -1 : 0;
 }

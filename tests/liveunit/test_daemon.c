@@ -1,0 +1,218 @@
+/* The daemon's intricate paths without a kernel: the ban path, restart
+ * reconciliation of the state file with the kernel's sets, and reload's
+ * merging, all over the fake nf_tables. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "fake_nft.h"
+#include "helpers.h"
+#include "state.h"
+#include "t.h"
+
+#define BASE "servers = 198.18.0.25\ncontrol_socket = none\nuser = root\n"
+
+struct lab {
+	struct daemon d;
+	struct fake_nft *f;
+	char cfgpath[64], statepath[64];
+};
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f))
+		abort();
+}
+
+/* A daemon as cmd_run sets it up, with the fake instead of the kernel. */
+static struct lab *lab_new(const char *cfgtext)
+{
+	struct lab *l = calloc(1, sizeof(*l));
+	char text[4096], err[256] = "";
+	int fd, errors;
+
+	snprintf(l->cfgpath, sizeof(l->cfgpath), "/tmp/rcptguard-cfg-XXXXXX");
+	snprintf(l->statepath, sizeof(l->statepath), "/tmp/rcptguard-state-XXXXXX");
+	if ((fd = mkstemp(l->cfgpath)) < 0 || close(fd) || (fd = mkstemp(l->statepath)) < 0 || close(fd))
+		abort();
+	unlink(l->statepath);
+	snprintf(text, sizeof(text), BASE "state_file = %s\n%s", l->statepath, cfgtext);
+	write_file(l->cfgpath, text);
+	l->d.cfgpath = l->cfgpath;
+	l->d.cfg = daemon_load_config(l->cfgpath, &errors, stderr);
+	if (!l->d.cfg)
+		abort();
+	l->d.sum = summary_new(l->d.cfg);
+	pipeline_init(&l->d.p, l->d.cfg, 1, daemon_on_ban, NULL, &l->d);
+	l->f = fake_nft_new();
+	l->d.enf = enforcer_open_on(l->d.cfg, fake_nft_transport(l->f), err, sizeof(err));
+	if (!l->d.enf) {
+		fprintf(stderr, "    %s\n", err);
+		abort();
+	}
+	return l;
+}
+
+static void lab_free(struct lab *l)
+{
+	enforcer_close(l->d.enf, false);
+	pipeline_free(&l->d.p);
+	summary_free(l->d.sum);
+	config_free(l->d.cfg);
+	free(l->d.cfg);
+	free(l->d.pending);
+	free(l->f);
+	unlink(l->cfgpath);
+	unlink(l->statepath);
+	free(l);
+}
+
+static struct prefix pfx(const char *s)
+{
+	struct prefix p;
+
+	if (prefix_parse(s, &p))
+		abort();
+	return p;
+}
+
+TEST(daemon_ban_path_manual_and_refused)
+{
+	struct lab *l = lab_new("allowlist = 198.18.6.0/24\n");
+	struct prefix k = pfx("198.18.4.1/32"), a = pfx("198.18.6.9/32");
+
+	CHECK_EQ(daemon_ban(&l->d, &k, 600 * USEC_PER_SEC, true, BAN_MANUAL, 0), TRACK_OK);
+	/* Nothing in the kernel before the flush: one batch per iteration. */
+	CHECK(fake_nft_find(l->f, "banned4_32", "198.18.4.1") == NULL);
+	CHECK_EQ(daemon_flush(&l->d), 0);
+	CHECK(fake_nft_find(l->f, "banned4_32", "198.18.4.1") != NULL);
+	CHECK_EQ(l->d.manual_bans, 1u);
+	CHECK(l->d.state_dirty);
+	/* The allowlist wins: refused, and nothing reaches the kernel. */
+	CHECK_EQ(daemon_ban(&l->d, &a, 600 * USEC_PER_SEC, true, BAN_MANUAL, 0), TRACK_ALLOWLISTED);
+	CHECK_EQ(daemon_flush(&l->d), 0);
+	CHECK(fake_nft_find(l->f, "banned4_32", "198.18.6.9") == NULL);
+	/* Unban: gone from both; a second unban finds nothing. */
+	CHECK_EQ(daemon_unban(&l->d, &k), 1);
+	CHECK(fake_nft_find(l->f, "banned4_32", "198.18.4.1") == NULL);
+	CHECK_EQ(daemon_unban(&l->d, &k), 0);
+	lab_free(l);
+}
+
+/* A rule's ban waits in the pending queue for its flush (to log its
+ * latency), and the queue is empty after it. */
+TEST(daemon_rule_ban_is_pending_until_flushed)
+{
+	struct lab *l = lab_new("");
+	struct prefix k = pfx("198.18.4.2/32");
+
+	CHECK_EQ(daemon_ban(&l->d, &k, 600 * USEC_PER_SEC, false, BAN_RULE, clock_wall()), TRACK_OK);
+	CHECK_EQ(l->d.npending, 1u);
+	CHECK_EQ(daemon_flush(&l->d), 0);
+	CHECK_EQ(l->d.npending, 0u);
+	CHECK(fake_nft_find(l->f, "banned4_32", "198.18.4.2") != NULL);
+	lab_free(l);
+}
+
+/* At start: the file's bans and the kernel's made one. */
+TEST(daemon_restore_reconciles_state_file_and_kernel)
+{
+	struct lab *l = lab_new("allowlist = 198.18.6.0/24\n");
+	struct config *c = cfg_new("servers = 198.18.0.25\n");
+	struct tracker *t = tracker_new(c, NULL, NULL);
+	usec_t now = clock_wall();
+	struct prefix both = pfx("198.18.5.1/32"), file = pfx("198.18.5.2/32"), kern = pfx("198.18.5.3/32");
+	struct ban_record r;
+	const struct fake_elem *e;
+
+	/* The state file: two bans of an hour. */
+	CHECK_EQ(tracker_ban(t, now, &both, 3600 * USEC_PER_SEC), TRACK_OK);
+	CHECK_EQ(tracker_ban(t, now, &file, 3600 * USEC_PER_SEC), TRACK_OK);
+	CHECK_EQ(state_save(l->statepath, t), 0);
+	/* The kernel: the first with 10 minutes left, one the file does not
+	 * know, and one the allowlist now covers. */
+	fake_nft_put(l->f, "banned4_32", "198.18.5.1", 3600000, 600000);
+	fake_nft_put(l->f, "banned4_32", "198.18.5.3", 3600000, 1200000);
+	fake_nft_put(l->f, "banned4_32", "198.18.6.7", 3600000, 1200000);
+	daemon_restore(&l->d);
+	/* Re-sent with what the file says is left (about an hour). */
+	e = fake_nft_find(l->f, "banned4_32", "198.18.5.1");
+	CHECK(e && e->timeout_ms > 3500000);
+	CHECK(fake_nft_find(l->f, "banned4_32", "198.18.5.2") != NULL);
+	/* Adopted: kept in the kernel, known to the tracker with its end. */
+	CHECK(fake_nft_find(l->f, "banned4_32", "198.18.5.3") != NULL);
+	CHECK(tracker_lookup(l->d.p.tracker, &kern, &r));
+	CHECK(r.until > now + 1100 * USEC_PER_SEC && r.until < now + 1300 * USEC_PER_SEC);
+	/* The allowlist wins over what the kernel held. */
+	CHECK(fake_nft_find(l->f, "banned4_32", "198.18.6.7") == NULL);
+	CHECK_EQ(tracker_active_bans(l->d.p.tracker), 3u);
+	CHECK(l->d.state_dirty);
+	tracker_free(t);
+	cfg_del(c);
+	lab_free(l);
+}
+
+/* Reload: a valid file takes effect, except what the capture and the
+ * ruleset were opened with; an invalid one changes nothing. */
+TEST(daemon_reload_merges_and_refuses_bad_files)
+{
+	struct lab *l = lab_new("allowlist = 198.18.6.0/24\nset_size = 1000\n");
+	struct config *before;
+	struct prefix added = pfx("198.18.66.1/32");
+	char text[4096], err[4096] = "";
+	FILE *e = fmemopen(err, sizeof(err), "w");
+
+	snprintf(text, sizeof(text), BASE "state_file = %s\nallowlist = 198.18.6.0/24 198.18.66.0/24\n"
+		 "set_size = 5000\ntable = other\nsmtp_ports = 25 2525\n", l->statepath);
+	write_file(l->cfgpath, text);
+	CHECK_EQ(daemon_reload(&l->d, e), 0);
+	fflush(e);
+	CHECK(strstr(err, "loaded") != NULL);
+	/* In effect now: the allowlist, in the tracker and the kernel. */
+	CHECK(tracker_may_ban(l->d.p.tracker, &added.a) == TRACK_ALLOWLISTED);
+	CHECK(fake_nft_find(l->f, "allow4", "198.18.66.0") != NULL);
+	/* At the next start: set_size, table, ports. */
+	CHECK_EQ(l->d.cfg->set_size, 1000u);
+	CHECK_STR(l->d.cfg->table, "rcptguard");
+	CHECK_EQ(l->d.cfg->nports, 1u);
+	CHECK_EQ(l->d.reloads, 1u);
+	/* A bad line: reported as FILE:LINE, the running configuration kept. */
+	before = l->d.cfg;
+	write_file(l->cfgpath, BASE "threshold_of_doom = 3\n");
+	rewind(e);
+	CHECK_EQ(daemon_reload(&l->d, e), -1);
+	fflush(e);
+	CHECK(strstr(err, l->cfgpath) != NULL && strstr(err, ":4:") != NULL);
+	CHECK(l->d.cfg == before);
+	CHECK_EQ(l->d.reload_errors, 1u);
+	CHECK(tracker_may_ban(l->d.p.tracker, &added.a) == TRACK_ALLOWLISTED);
+	fclose(e);
+	lab_free(l);
+}
+
+/* nft flush ruleset: the table is installed again with every active ban,
+ * each for what is left of it. */
+TEST(daemon_reinstall_after_flush_puts_every_ban_back)
+{
+	struct lab *l = lab_new("");
+	struct prefix a = pfx("198.18.4.5/32"), b = pfx("fd00:4::/64");
+
+	CHECK_EQ(daemon_ban(&l->d, &a, 600 * USEC_PER_SEC, false, BAN_MANUAL, 0), TRACK_OK);
+	CHECK_EQ(daemon_ban(&l->d, &b, 900 * USEC_PER_SEC, false, BAN_MANUAL, 0), TRACK_OK);
+	CHECK_EQ(daemon_flush(&l->d), 0);
+	/* What 'nft flush ruleset' leaves. */
+	l->f->table = false;
+	l->f->nsets = l->f->nel = 0;
+	l->f->rules = 0;
+	CHECK_EQ(daemon_reinstall(&l->d), 0);
+	CHECK(l->f->table);
+	CHECK_EQ(l->f->nsets, 5);
+	CHECK(fake_nft_find(l->f, "banned4_32", "198.18.4.5") != NULL);
+	CHECK(fake_nft_find(l->f, "banned6_64", "fd00:4::") != NULL);
+	CHECK(fake_nft_find(l->f, "allow4", "198.18.0.25") != NULL);
+	CHECK_EQ(l->d.repairs, 1u);
+	lab_free(l);
+}
