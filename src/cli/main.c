@@ -25,7 +25,7 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  run [-c FILE] [-f] [--summary-json F]  the live daemon (NFQUEUE or libpcap)\n"
 		"  replay [-c FILE] [--json] CAPTURE...  run the detection on pcap/pcapng files\n"
-		"  check-config [-c FILE]                validate and print the configuration\n");
+		"  check-config [-c FILE] [--settings]   validate and print the configuration\n");
 	for (const struct command *c = commands; c->name; c++) {
 		char what[64];
 
@@ -44,6 +44,7 @@ static int cmd_check_config(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "settings", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = DEFAULT_CONFIG_PATH;
@@ -52,14 +53,19 @@ static int cmd_check_config(int argc, char **argv)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (c == 'S') {
+			/* The table of settings itself, for scripts and tests. */
+			config_print_settings(stdout);
+			return 0;
+		}
 		if (c != 'c') {
-			fprintf(stderr, "usage: rcptguard check-config [-c FILE]\n");
+			fprintf(stderr, "usage: rcptguard check-config [-c FILE] [--settings]\n");
 			return 1;
 		}
 		path = optarg;
 	}
 	if (optind < argc) {
-		fprintf(stderr, "usage: rcptguard check-config [-c FILE]\n");
+		fprintf(stderr, "usage: rcptguard check-config [-c FILE] [--settings]\n");
 		return 1;
 	}
 	config_defaults(&cfg);

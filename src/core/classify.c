@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-static const char *const class_names[EC_COUNT] = {
+const char *const ev_class_names[EC_COUNT + 1] = {
 	[EC_RCPT_REJECTED] = "rcpt_rejected",
 	[EC_RCPT_POLICY] = "rcpt_policy",
 	[EC_RCPT_SEQUENCE] = "rcpt_sequence",
@@ -18,13 +18,13 @@ static const char *const class_names[EC_COUNT] = {
 
 const char *ev_class_name(int cls)
 {
-	return cls >= 0 && cls < EC_COUNT ? class_names[cls] : "none";
+	return cls >= 0 && cls < EC_COUNT ? ev_class_names[cls] : "none";
 }
 
 int ev_class_parse(const char *name)
 {
 	for (int i = 0; i < EC_COUNT; i++)
-		if (strcmp(name, class_names[i]) == 0)
+		if (strcmp(name, ev_class_names[i]) == 0)
 			return i;
 	return -1;
 }

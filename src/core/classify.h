@@ -22,6 +22,8 @@ enum ev_class {
 };
 
 const char *ev_class_name(int cls);
+/* The class names in order, then NULL. */
+extern const char *const ev_class_names[EC_COUNT + 1];
 int ev_class_parse(const char *name);
 
 /* The class of an event, or -1 when it means nothing to any rule. */

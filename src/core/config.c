@@ -1,9 +1,16 @@
+/* The configuration file. Every setting is one row of the table below:
+ * its name, scope, type, place, range, default and a line of help. The
+ * parser, the range errors (FILE:LINE), the defaults, check-config's
+ * printout and reload's carry-over of restart-only settings all read the
+ * table; tests/defaults.sh holds it against rcptguard.conf(5) and
+ * packaging/rcptguard.conf. */
 #include "config.h"
 #include "smtp.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,97 +23,6 @@ bool rule_has_evidence(const struct rule *r)
 	default:
 		return false;
 	}
-}
-
-/* The rules a fresh install runs with. */
-static const struct rule default_rules[] = {
-	/* A burst: stopped within its first pipelined batch. A sender whose
-	 * rejections are under 60% of its recipients is not a harvester
-	 * (a list host with 20 gone of 250 is at 8%); one that mixes in a
-	 * third of valid addresses it knows is still at 67%. */
-	{ .name = "harvest", .cls = EC_RCPT_REJECTED, .threshold = 10,
-	  .window = 600 * USEC_PER_SEC, .ban = 3600 * USEC_PER_SEC, .factor = 2,
-	  .max_ban = USEC_PER_SEC * 7 * 86400, .distinct = true,
-	  .prefix4 = 0xff, .prefix6 = 0xff, .share = 60 },
-	/* Slow and distributed: 20 distinct in a day (one probe every 90 s
-	 * is banned after 30 minutes; a server retrying one stale address
-	 * all day counts 1), or 3 during a wave from a source that had
-	 * nothing accepted. */
-	{ .name = "harvest_slow", .cls = EC_RCPT_REJECTED, .threshold = 20,
-	  .window = 86400 * USEC_PER_SEC, .ban = 86400 * USEC_PER_SEC, .factor = 2,
-	  .max_ban = USEC_PER_SEC * 7 * 86400, .distinct = true,
-	  .prefix4 = 0xff, .prefix6 = 0xff, .share = 60, .wave_threshold = 3 },
-	{ .name = "vrfy", .cls = EC_VRFY_REJECTED, .threshold = 10,
-	  .window = 600 * USEC_PER_SEC, .ban = 3600 * USEC_PER_SEC, .factor = 2,
-	  .max_ban = USEC_PER_SEC * 7 * 86400, .distinct = false,
-	  .prefix4 = 0xff, .prefix6 = 0xff },
-};
-
-/* A rule block starts from these. */
-static const struct rule rule_template = {
-	.threshold = 10, .window = 600 * USEC_PER_SEC, .ban = 3600 * USEC_PER_SEC,
-	.factor = 2, .max_ban = USEC_PER_SEC * 7 * 86400, .distinct = true,
-	.cls = -1, .prefix4 = 0xff, .prefix6 = 0xff, .share = 60,
-};
-
-static void set_ports(struct config *c, const char *list)
-{
-	char buf[256], *save = NULL, *tok;
-
-	c->nports = 0;
-	snprintf(buf, sizeof(buf), "%s", list);
-	for (tok = strtok_r(buf, " ,", &save); tok && c->nports < MAX_PORTS;
-	     tok = strtok_r(NULL, " ,", &save))
-		c->ports[c->nports++] = (uint16_t)strtoul(tok, NULL, 10);	/* the built-in list */
-}
-
-void config_defaults(struct config *c)
-{
-	memset(c, 0, sizeof(*c));
-	set_ports(c, DEF_SMTP_PORTS);
-	c->capture = CAPTURE_NFQUEUE;
-	c->queue_first = c->queue_last = 0;
-	c->queue_maxlen = DEF_QUEUE_MAXLEN;
-	c->queue_rcvbuf = DEF_QUEUE_RCVBUF;
-	snprintf(c->interface, sizeof(c->interface), "any");
-	c->pcap_buffer = DEF_PCAP_BUFFER;
-	c->observe = false;
-	c->manage_ruleset = true;
-	snprintf(c->table, sizeof(c->table), "rcptguard");
-	c->drop = DROP_ALL;
-	c->gateway = false;
-	c->remove_on_exit = false;
-	c->manage_queue = false;
-	c->set_size = DEF_SET_SIZE;
-	snprintf(c->state_file, sizeof(c->state_file), "%s", DEF_STATE_FILE);
-	snprintf(c->control_socket, sizeof(c->control_socket), "%s", DEF_CONTROL_SOCKET);
-	c->metrics_interval = DEF_METRICS_INTERVAL;
-	snprintf(c->user, sizeof(c->user), "%s", DEF_USER);
-	c->kill_sessions = -1;
-	/* The host's own addresses; replay, which cannot know whose host a
-	 * capture came from, follows every server instead. */
-	c->servers_mode = SERVERS_LOCAL;
-	c->servers_any = true;
-	c->max_flows = DEF_MAX_FLOWS;
-	c->max_sources = DEF_MAX_SOURCES;
-	c->max_pipeline = DEF_MAX_PIPELINE;
-	c->max_line = DEF_MAX_LINE;
-	c->reasm_flow = DEF_REASM_FLOW;
-	c->reasm_total = DEF_REASM_TOTAL;
-	c->timeout_embryonic = DEF_TIMEOUT_EMBRYONIC;
-	c->timeout_established = DEF_TIMEOUT_ESTABLISHED;
-	c->timeout_closing = DEF_TIMEOUT_CLOSING;
-	c->follow_midstream = true;
-	c->count_unverified = false;
-	c->prefix4 = DEF_PREFIX4;
-	c->prefix6 = DEF_PREFIX6;
-	c->wave_min = DEF_WAVE_MIN;
-	c->wave_factor = DEF_WAVE_FACTOR;
-	c->wave_baseline = DEF_WAVE_BASELINE;
-	memcpy(c->rules, default_rules, sizeof(default_rules));
-	/* Rule prefixes stay 0xff ("the global one") until a load resolves
-	 * them, so that a file's prefix4/prefix6 reach the default rules. */
-	c->nrules = ARRAY_LEN(default_rules);
 }
 
 void config_free(struct config *c)
@@ -219,43 +135,6 @@ static void pwarn(struct parser *ps, const char *fmt, ...)
 	fputc('\n', ps->err);
 }
 
-static int parse_bool(const char *v, bool *out)
-{
-	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
-		*out = true;
-	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
-		*out = false;
-	else
-		return -1;
-	return 0;
-}
-
-static int parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-	char *end;
-	unsigned long long x;
-
-	if (!isdigit((unsigned char)*v))
-		return -1;
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (errno || *end || x < lo || x > hi)
-		return -1;
-	*out = (uint32_t)x;
-	return 0;
-}
-
-/* An absolute path, or "none" for the empty string. */
-static void parse_path(struct parser *ps, const char *key, const char *v, char *dst, size_t len)
-{
-	if (!strcmp(v, "none"))
-		dst[0] = 0;
-	else if (v[0] != '/' || strlen(v) >= len)
-		perr(ps, "%s must be an absolute path (shorter than %zu) or 'none'", key, len);
-	else
-		snprintf(dst, len, "%s", v);
-}
-
 static void parse_prefixes(struct parser *ps, char *v, struct prefixlist *l, const char *origin)
 {
 	char *save = NULL;
@@ -340,290 +219,601 @@ static void add_traps(struct parser *ps, char *v)
 	}
 }
 
-static void rule_key(struct parser *ps, const char *k, char *v)
-{
-	struct rule *r = ps->rule;
-	uint32_t u;
+/* ---- values ---- */
 
-	if (!strcmp(k, "class")) {
-		if ((r->cls = ev_class_parse(v)) < 0)
-			perr(ps, "unknown event class '%s'", v);
-	} else if (!strcmp(k, "threshold")) {
-		if (parse_u32(v, 1, 1000000, &r->threshold))
-			perr(ps, "threshold must be a number from 1 to 1000000");
-	} else if (!strcmp(k, "window")) {
-		if (parse_duration(v, &r->window) || r->window < USEC_PER_SEC || r->window > MAX_DURATION)
-			perr(ps, "window must be a duration from 1s to 365d");
-	} else if (!strcmp(k, "ban")) {
-		if (parse_duration(v, &r->ban) || r->ban < USEC_PER_SEC || r->ban > MAX_DURATION)
-			perr(ps, "ban must be a duration from 1s to 365d");
-	} else if (!strcmp(k, "max_ban")) {
-		if (parse_duration(v, &r->max_ban) || r->max_ban < USEC_PER_SEC || r->max_ban > MAX_DURATION)
-			perr(ps, "max_ban must be a duration from 1s to 365d");
-	} else if (!strcmp(k, "factor")) {
-		if (parse_u32(v, 1, 100, &r->factor))
-			perr(ps, "factor must be a whole number from 1 to 100");
-	} else if (!strcmp(k, "count")) {
-		if (!strcmp(v, "distinct"))
-			r->distinct = true;
-		else if (!strcmp(v, "all"))
-			r->distinct = false;
+static int parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_u64(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	unsigned long long x;
+
+	if (!isdigit((unsigned char)*v))
+		return -1;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno || *end || x < lo || x > hi)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+/* A number of size bytes (1, 2, 4 or 8) at field. */
+static void put_uint(void *field, size_t size, uint64_t v)
+{
+	switch (size) {
+	case 1: *(uint8_t *)field = (uint8_t)v; break;
+	case 2: *(uint16_t *)field = (uint16_t)v; break;
+	case 4: *(uint32_t *)field = (uint32_t)v; break;
+	default: *(uint64_t *)field = v; break;
+	}
+}
+
+static uint64_t get_uint(const void *field, size_t size)
+{
+	switch (size) {
+	case 1: return *(const uint8_t *)field;
+	case 2: return *(const uint16_t *)field;
+	case 4: return *(const uint32_t *)field;
+	default: return *(const uint64_t *)field;
+	}
+}
+
+/* ---- settings that are more than one value ---- */
+
+static int parse_ports(struct parser *ps, const struct setting *st, void *field, char *v)
+{
+	struct config *c = ps->c;
+	char *save = NULL;
+	uint64_t u;
+
+	(void)st;
+	(void)field;
+	c->nports = 0;
+	for (char *tok = strtok_r(v, " \t,\r\n", &save); tok; tok = strtok_r(NULL, " \t,\r\n", &save)) {
+		if (parse_u64(tok, 1, 65535, &u)) {
+			perr(ps, "not a port: '%s'", tok);
+		} else if (c->nports == MAX_PORTS) {
+			perr(ps, "at most %d ports", MAX_PORTS);
+			break;
+		} else {
+			c->ports[c->nports++] = (uint16_t)u;
+		}
+	}
+	if (!c->nports)
+		perr(ps, "smtp_ports needs at least one port");
+	return 0;
+}
+
+static void print_ports(FILE *out, const struct config *c, const void *field)
+{
+	(void)field;
+	for (size_t i = 0; i < c->nports; i++)
+		fprintf(out, " %u", c->ports[i]);
+}
+
+static bool same_ports(const struct config *a, const struct config *b)
+{
+	return a->nports == b->nports && !memcmp(a->ports, b->ports, a->nports * sizeof(a->ports[0]));
+}
+
+static void copy_ports(struct config *to, const struct config *from)
+{
+	memcpy(to->ports, from->ports, sizeof(to->ports));
+	to->nports = from->nports;
+}
+
+static int parse_servers(struct parser *ps, const struct setting *st, void *field, char *v)
+{
+	struct config *c = ps->c;
+	char origin[600];
+
+	(void)st;
+	(void)field;
+	prefixlist_free(&c->servers);
+	if (!strcmp(v, "local")) {
+		c->servers_mode = SERVERS_LOCAL;
+		c->servers_any = true;
+	} else if (!strcmp(v, "any")) {
+		c->servers_mode = SERVERS_ANY;
+		c->servers_any = true;
+	} else {
+		c->servers_mode = SERVERS_LIST;
+		c->servers_any = false;
+		snprintf(origin, sizeof(origin), "%s:%d", ps->file, ps->line);
+		parse_prefixes(ps, v, &c->servers, origin);
+	}
+	return 0;
+}
+
+static void print_prefixes(FILE *out, const struct prefixlist *l)
+{
+	char buf[ADDR_STRLEN];
+
+	for (size_t i = 0; i < l->n; i++)
+		fprintf(out, " %s", prefix_fmt(&l->v[i], buf, sizeof(buf)));
+}
+
+static void print_servers(FILE *out, const struct config *c, const void *field)
+{
+	(void)field;
+	if (c->servers_mode == SERVERS_LOCAL)
+		fputs(" local", out);
+	else if (c->servers_mode == SERVERS_ANY)
+		fputs(" any", out);
+	else
+		print_prefixes(out, &c->servers);
+}
+
+static int parse_queue(struct parser *ps, const struct setting *st, void *field, char *v)
+{
+	struct config *c = ps->c;
+	uint64_t a, b = 0;
+	char *dash = strchr(v, '-');
+
+	(void)st;
+	(void)field;
+	if (dash)
+		*dash = 0;
+	if (parse_u64(v, 0, 65535, &a) || (dash && parse_u64(dash + 1, 0, 65535, &b)) ||
+	    (dash && (b < a || b - a >= 64))) {
+		perr(ps, "queue must be a queue number or a range such as 0-3 (at most 64)");
+		return 0;
+	}
+	c->queue_first = (uint16_t)a;
+	c->queue_last = (uint16_t)(dash ? b : a);
+	return 0;
+}
+
+static void print_queue(FILE *out, const struct config *c, const void *field)
+{
+	(void)field;
+	if (c->queue_first == c->queue_last)
+		fprintf(out, " %u", c->queue_first);
+	else
+		fprintf(out, " %u-%u", c->queue_first, c->queue_last);
+}
+
+static bool same_queue(const struct config *a, const struct config *b)
+{
+	return a->queue_first == b->queue_first && a->queue_last == b->queue_last;
+}
+
+static void copy_queue(struct config *to, const struct config *from)
+{
+	to->queue_first = from->queue_first;
+	to->queue_last = from->queue_last;
+}
+
+static int parse_allowlist(struct parser *ps, const struct setting *st, void *field, char *v)
+{
+	char origin[600];
+
+	(void)st;
+	snprintf(origin, sizeof(origin), "%s:%d", ps->file, ps->line);
+	parse_prefixes(ps, v, field, origin);
+	return 0;
+}
+
+static void print_allowlist(FILE *out, const struct config *c, const void *field)
+{
+	(void)c;
+	print_prefixes(out, field);
+}
+
+static int parse_allowlist_file(struct parser *ps, const struct setting *st, void *field, char *v)
+{
+	(void)st;
+	(void)field;
+	load_allowlist_file(ps, v);
+	return 0;
+}
+
+static int parse_traps(struct parser *ps, const struct setting *st, void *field, char *v)
+{
+	(void)st;
+	(void)field;
+	add_traps(ps, v);
+	return 0;
+}
+
+static void print_traps(FILE *out, const struct config *c, const void *field)
+{
+	(void)field;
+	for (size_t i = 0; i < c->ntraps; i++)
+		fprintf(out, " %s", c->traps[i]);
+}
+
+static bool traps_empty(const struct config *c, const void *field)
+{
+	(void)field;
+	return !c->ntraps;
+}
+
+static bool list_empty(const struct config *c, const void *field)
+{
+	(void)c;
+	return !((const struct prefixlist *)field)->n;
+}
+
+/* ---- the table ---- */
+
+static const char *const words_capture[] = { "nfqueue", "pcap", NULL };
+static const char *const words_mode[] = { "enforce", "observe", NULL };
+static const char *const words_drop[] = { "all", "new", NULL };
+static const char *const words_on_exit[] = { "keep", "remove", NULL };
+static const char *const words_kill[] = { "no", "yes", "auto", NULL };
+static const char *const words_count[] = { "all", "distinct", NULL };
+
+#define G(field) SCOPE_GLOBAL, offsetof(struct config, field), sizeof(((struct config *)0)->field)
+#define R(field) SCOPE_RULE, offsetof(struct rule, field), sizeof(((struct rule *)0)->field)
+#define SEC(n) ((uint64_t)(n) * USEC_PER_SEC)
+#define DAYS(n) SEC((uint64_t)(n) * 86400)
+#define CUSTOM(p, pr) .type = ST_CUSTOM, .parse = p, .print = pr
+
+const struct setting config_settings[] = {
+	{ "smtp_ports", G(ports), CUSTOM(parse_ports, print_ports), .flags = SF_RESTART,
+	  .same = same_ports, .copy = copy_ports, .def = "25",
+	  .help = "TCP ports that carry SMTP from the Internet" },
+	{ "capture", G(capture), .type = ST_WORD, .words = words_capture, .flags = SF_RESTART,
+	  .def = "nfqueue", .help = "nfqueue (inline, fail-open) or pcap (a copy of the traffic)" },
+	{ "queue", G(queue_first), CUSTOM(parse_queue, print_queue), .flags = SF_RESTART,
+	  .same = same_queue, .copy = copy_queue, .def = "0",
+	  .help = "NFQUEUE number, or a range such as 0-3" },
+	/* A netlink receive buffer of 8 MB holds about 5,000 full-size
+	 * segments: a burst the daemon can fall behind by without loss. */
+	{ "queue_maxlen", G(queue_maxlen), .type = ST_UINT, .lo = 64, .hi = 1000000,
+	  .flags = SF_RESTART, .def = "8192", .help = "packets the kernel holds for the queue" },
+	{ "queue_rcvbuf", G(queue_rcvbuf), .type = ST_SIZE, .lo = 64 << 10, .hi = 1ull << 30,
+	  .flags = SF_RESTART, .def = "8m", .help = "netlink receive buffer of the queue" },
+	{ "interface", G(interface), .type = ST_NAME, .flags = SF_RESTART, .def = "any",
+	  .help = "pcap: the interface to listen on, or any" },
+	/* In immediate mode each block of the pcap ring (512 KB for a 256 KB
+	 * snaplen) may hold a single packet, so 16 MB was 32 packets at
+	 * worst, and a burst of bans stalling the loop a few milliseconds
+	 * lost packets (bench-peers, 20 sources: 14-26 probes past the
+	 * threshold; none with 64 MB). */
+	{ "pcap_buffer", G(pcap_buffer), .type = ST_SIZE, .lo = 64 << 10, .hi = 1ull << 31,
+	  .flags = SF_RESTART, .def = "64m", .help = "pcap: the kernel's capture ring" },
+	{ "mode", G(observe), .type = ST_WORD, .words = words_mode, .flags = SF_RESTART,
+	  .def = "enforce", .help = "enforce bans in nftables, or observe: only log them" },
+	{ "manage_ruleset", G(manage_ruleset), .type = ST_BOOL, .flags = SF_RESTART, .def = "yes",
+	  .help = "create and repair our own nftables table" },
+	{ "table", G(table), .type = ST_NAME, .chars = "_-", .flags = SF_RESTART,
+	  .def = "rcptguard", .help = "the inet table of our sets and rules" },
+	{ "drop", G(drop), .type = ST_WORD, .words = words_drop, .flags = SF_RESTART, .def = "all",
+	  .help = "drop every packet of a banned source, or only its new connections" },
+	{ "gateway", G(gateway), .type = ST_BOOL, .flags = SF_RESTART, .def = "no",
+	  .help = "also drop on the forward hook (a filtering gateway)" },
+	{ "on_exit", G(remove_on_exit), .type = ST_WORD, .words = words_on_exit, .def = "keep",
+	  .help = "keep the bans when stopping (they expire), or remove the table" },
+	{ "manage_queue", G(manage_queue), .type = ST_BOOL, .flags = SF_RESTART, .def = "no",
+	  .help = "add the NFQUEUE rules (with bypass) to our table" },
+	/* Room for a large botnet; the kernel reserves nothing for it up
+	 * front (measured: no vmalloc or slab growth when the sets are
+	 * made). */
+	{ "set_size", G(set_size), .type = ST_UINT, .lo = 16, .hi = 16777216, .flags = SF_RESTART,
+	  .def = "262144", .help = "elements each banned set may hold" },
+	{ "state_file", G(state_file), .type = ST_PATH, .flags = SF_RESTART,
+	  .def = "/var/lib/rcptguard/state", .help = "bans and earlier bans across restarts" },
+	{ "control_socket", G(control_socket), .type = ST_PATH, .flags = SF_RESTART,
+	  .def = "/run/rcptguard/control", .help = "where rcptguard status, ban, ... reach the daemon" },
+	{ "metrics_file", G(metrics_file), .type = ST_PATH, .def = "none",
+	  .help = "Prometheus text file, rewritten every metrics_interval" },
+	{ "metrics_interval", G(metrics_interval), .type = ST_DURATION, .lo = SEC(1), .hi = SEC(3600),
+	  .def = "15s", .help = "how often metrics_file is written" },
+	{ "user", G(user), .type = ST_NAME, .chars = "_-.", .flags = SF_RESTART, .def = "rcptguard",
+	  .help = "the user to run as after start, or root to keep every privilege" },
+	{ "kill_sessions", G(kill_sessions), .type = ST_WORD, .words = words_kill, .def = "auto",
+	  .help = "cut the open sessions of a banned source (auto: when servers = local)" },
+	{ "servers", G(servers), CUSTOM(parse_servers, print_servers), .def = "local",
+	  .help = "the servers to protect: local, any, or addresses and prefixes" },
+	{ "allowlist", G(allowlist), CUSTOM(parse_allowlist, print_allowlist), .flags = SF_EXAMPLE,
+	  .empty = list_empty, .help = "never counted nor banned" },
+	{ "allowlist_file", G(allowlist), CUSTOM(parse_allowlist_file, NULL),
+	  .flags = SF_EXAMPLE | SF_NOPRINT, .help = "more allowlist entries, one a line" },
+	{ "trap_recipients", G(traps), CUSTOM(parse_traps, print_traps), .flags = SF_EXAMPLE,
+	  .empty = traps_empty, .help = "addresses that never existed: one probe bans" },
+	/* An MX sees a few thousand concurrent sessions at most; 64k flows
+	 * cost about 20 MB and leave room for a flood before eviction. */
+	{ "max_flows", G(max_flows), .type = ST_UINT, .lo = 16, .hi = 16000000, .def = "65536",
+	  .help = "TCP flows followed at once" },
+	{ "max_sources", G(max_sources), .type = ST_UINT, .lo = 16, .hi = 100000000,
+	  .def = "1000000", .help = "sources with recent events tracked at once" },
+	/* Postfix accepts 1000 recipients a message; a pipelined harvest can
+	 * send them in one burst before the first reply. */
+	{ "max_pipeline", G(max_pipeline), .type = ST_UINT, .lo = 1, .hi = 100000, .def = "1024",
+	  .help = "commands awaiting their replies in one session" },
+	/* RFC 5321 allows 512 for a command line and extensions push it;
+	 * Postfix reads up to 2048. Longer lines stop pairing. */
+	{ "max_line", G(max_line), .type = ST_UINT, .lo = 512, .hi = 1000000, .def = "4096",
+	  .help = "longest command or reply line followed" },
+	{ "reasm_flow_bytes", G(reasm_flow), .type = ST_SIZE, .lo = 0, .hi = UINT32_MAX,
+	  .def = "256k", .help = "out-of-order bytes held per direction of a flow" },
+	{ "reasm_total_bytes", G(reasm_total), .type = ST_SIZE, .lo = 0, .hi = UINT64_MAX,
+	  .def = "64m", .help = "out-of-order bytes held in all flows" },
+	{ "timeout_embryonic", G(timeout_embryonic), .type = ST_DURATION, .lo = SEC(1),
+	  .hi = DAYS(365), .def = "30s", .help = "a flow whose handshake is not done" },
+	/* Postfix's smtpd_timeout is 300 s; twice that before giving up on a
+	 * quiet session. */
+	{ "timeout_established", G(timeout_established), .type = ST_DURATION, .lo = SEC(1),
+	  .hi = DAYS(365), .def = "10m", .help = "a quiet established flow" },
+	{ "timeout_closing", G(timeout_closing), .type = ST_DURATION, .lo = SEC(1), .hi = DAYS(365),
+	  .def = "30s", .help = "a flow after its FIN or RST" },
+	{ "follow_midstream", G(follow_midstream), .type = ST_BOOL, .def = "yes",
+	  .help = "follow flows whose handshake was not seen" },
+	{ "count_unverified", G(count_unverified), .type = ST_BOOL, .def = "no",
+	  .help = "count the events of such flows too" },
+	{ "prefix4", G(prefix4), .type = ST_UINT, .lo = 8, .hi = 32, .def = "32",
+	  .help = "how much of an IPv4 client address is one source" },
+	{ "prefix6", G(prefix6), .type = ST_UINT, .lo = 16, .hi = 128, .def = "64",
+	  .help = "how much of an IPv6 client address is one source" },
+	/* Waves: the site-wide rate of rejected recipients over 5 minutes,
+	 * against its moving average. A quiet MX sees a few a minute; a
+	 * distributed harvest hundreds. */
+	{ "wave_min", G(wave_min), .type = ST_UINT, .lo = 0, .hi = 100000000, .def = "30",
+	  .help = "rejections in 5 minutes that can start a wave (0: no waves)" },
+	{ "wave_factor", G(wave_factor), .type = ST_UINT, .lo = 2, .hi = 1000, .def = "4",
+	  .help = "times the moving average that starts a wave" },
+	{ "wave_baseline", G(wave_baseline), .type = ST_DURATION, .lo = SEC(600), .hi = DAYS(30),
+	  .def = "1d", .help = "time constant of the moving average" },
+
+	{ "class", R(cls), .type = ST_WORD, .words = ev_class_names, .what = "event class",
+	  .flags = SF_RECOUNT, .help = "the event class the rule counts" },
+	{ "threshold", R(threshold), .type = ST_UINT, .lo = 1, .hi = 1000000, .flags = SF_RECOUNT,
+	  .def = "10", .help = "events in the window that ban" },
+	{ "window", R(window), .type = ST_DURATION, .lo = SEC(1), .hi = DAYS(365),
+	  .flags = SF_RECOUNT, .def = "10m", .help = "how far back events count" },
+	{ "ban", R(ban), .type = ST_DURATION, .lo = SEC(1), .hi = DAYS(365), .flags = SF_RECOUNT,
+	  .def = "1h", .help = "how long a first ban lasts" },
+	{ "factor", R(factor), .type = ST_UINT, .lo = 1, .hi = 100, .flags = SF_RECOUNT,
+	  .def = "2", .help = "each further ban lasts this many times the last one" },
+	{ "max_ban", R(max_ban), .type = ST_DURATION, .lo = SEC(1), .hi = DAYS(365),
+	  .flags = SF_RECOUNT, .def = "7d", .help = "the longest ban" },
+	{ "count", R(distinct), .type = ST_WORD, .words = words_count, .flags = SF_RECOUNT,
+	  .def = "distinct", .help = "distinct recipients, or all replies" },
+	/* A rule without prefixes of its own takes the global ones. */
+	{ "prefix4", R(prefix4), .type = ST_UINT, .lo = 8, .hi = 32, .flags = SF_RECOUNT,
+	  .help = "the rule's IPv4 source prefix (default: the global prefix4)" },
+	{ "prefix6", R(prefix6), .type = ST_UINT, .lo = 16, .hi = 128, .flags = SF_RECOUNT,
+	  .help = "the rule's IPv6 source prefix (default: the global prefix6)" },
+	{ "share", R(share), .type = ST_PERCENT, .lo = 0, .hi = 100, .def = "60%",
+	  .help = "rejections at least this share of the distinct recipients" },
+	{ "wave_threshold", R(wave_threshold), .type = ST_UINT, .lo = 0, .hi = 1000000, .def = "0",
+	  .help = "during a wave, the count that bans a source with nothing accepted (0: off)" },
+	{ NULL },
+};
+
+static const struct setting *setting_find(int scope, const char *name)
+{
+	for (const struct setting *st = config_settings; st->name; st++)
+		if (st->scope == scope && !strcmp(st->name, name))
+			return st;
+	return NULL;
+}
+
+static void *field_of(struct parser *ps, const struct setting *st)
+{
+	return st->scope == SCOPE_RULE ? (char *)ps->rule + st->offset : (char *)ps->c + st->offset;
+}
+
+/* One key = value. */
+static void parse_setting(struct parser *ps, const struct setting *st, char *v)
+{
+	void *field = field_of(ps, st);
+	char lo[32], hi[32];
+	uint64_t u;
+	usec_t d;
+	bool b;
+
+	switch (st->type) {
+	case ST_BOOL:
+		if (parse_bool(v, &b))
+			perr(ps, "%s must be yes or no", st->name);
 		else
-			perr(ps, "count must be 'distinct' or 'all'");
-	} else if (!strcmp(k, "prefix4")) {
-		if (parse_u32(v, 8, 32, &u))
-			perr(ps, "prefix4 must be from 8 to 32");
+			*(bool *)field = b;
+		break;
+	case ST_UINT:
+		if (parse_u64(v, st->lo, st->hi, &u))
+			perr(ps, "%s must be a whole number from %llu to %llu", st->name,
+			     (unsigned long long)st->lo, (unsigned long long)st->hi);
 		else
-			r->prefix4 = (uint8_t)u;
-	} else if (!strcmp(k, "prefix6")) {
-		if (parse_u32(v, 16, 128, &u))
-			perr(ps, "prefix6 must be from 16 to 128");
-		else
-			r->prefix6 = (uint8_t)u;
-	} else if (!strcmp(k, "share")) {
+			put_uint(field, st->size, u);
+		break;
+	case ST_PERCENT: {
 		size_t n = strlen(v);
 
 		if (n && v[n - 1] == '%')
 			v[n - 1] = 0;
-		if (parse_u32(v, 0, 100, &u))
-			perr(ps, "share must be a per cent from 0 to 100");
+		if (parse_u64(v, st->lo, st->hi, &u))
+			perr(ps, "%s must be a per cent from %llu to %llu", st->name,
+			     (unsigned long long)st->lo, (unsigned long long)st->hi);
 		else
-			r->share = (uint8_t)u;
-	} else if (!strcmp(k, "wave_threshold")) {
-		if (parse_u32(v, 0, 1000000, &r->wave_threshold))
-			perr(ps, "wave_threshold must be a number from 0 (off) to 1000000");
-	} else {
-		perr(ps, "unknown key '%s' in rule block", k);
+			put_uint(field, st->size, u);
+		break;
+	}
+	case ST_SIZE:
+		if (parse_size(v, &u) || u < st->lo || u > st->hi) {
+			if (st->hi == UINT64_MAX)
+				perr(ps, "%s must be a size such as 64m", st->name);
+			else
+				perr(ps, "%s must be a size from %s to %s", st->name,
+				     fmt_size(st->lo, lo, sizeof(lo)), fmt_size(st->hi, hi, sizeof(hi)));
+		} else {
+			put_uint(field, st->size, u);
+		}
+		break;
+	case ST_DURATION:
+		if (parse_duration(v, &d) || d < (usec_t)st->lo || d > (usec_t)st->hi)
+			perr(ps, "%s must be a duration from %s to %s", st->name,
+			     fmt_duration((usec_t)st->lo, lo, sizeof(lo)),
+			     fmt_duration((usec_t)st->hi, hi, sizeof(hi)));
+		else
+			*(usec_t *)field = d;
+		break;
+	case ST_WORD: {
+		int i = 0;
+
+		while (st->words[i] && strcmp(st->words[i], v))
+			i++;
+		/* yes and no also as true, on, 1 and their opposites. */
+		if (!st->words[i] && !strcmp(st->words[0], "no") && !parse_bool(v, &b))
+			i = b;
+		if (!st->words[i]) {
+			char list[512];
+			size_t o = 0;
+
+			for (int j = 0; st->words[j] && o < sizeof(list); j++)
+				o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", j ? ", " : "",
+						      st->words[j]);
+			if (st->what)
+				perr(ps, "unknown %s '%s' (one of %s)", st->what, v, list);
+			else
+				perr(ps, "%s must be one of %s", st->name, list);
+		} else if (st->size == sizeof(bool)) {
+			*(bool *)field = i;
+		} else {
+			*(int *)field = i;
+		}
+		break;
+	}
+	case ST_NAME: {
+		size_t n = strlen(v);
+		bool ok = n && n < st->size;
+
+		for (size_t i = 0; i < n; i++)
+			if (st->chars ? !isalnum((unsigned char)v[i]) && !strchr(st->chars, v[i])
+				      : isspace((unsigned char)v[i]))
+				ok = false;
+		if (!ok && st->chars)
+			perr(ps, "%s must be a name of letters, digits and '%s' (at most %zu)", st->name,
+			     st->chars, st->size - 1);
+		else if (!ok)
+			perr(ps, "%s must be one name without spaces (at most %zu)", st->name, st->size - 1);
+		else
+			snprintf(field, st->size, "%s", v);
+		break;
+	}
+	case ST_PATH:
+		if (!strcmp(v, "none"))
+			*(char *)field = 0;
+		else if (v[0] != '/' || strlen(v) >= st->size)
+			perr(ps, "%s must be an absolute path (shorter than %zu) or 'none'", st->name,
+			     st->size);
+		else
+			snprintf(field, st->size, "%s", v);
+		break;
+	case ST_CUSTOM:
+		st->parse(ps, st, field, v);
+		break;
 	}
 }
 
-static void global_key(struct parser *ps, const char *k, char *v)
+/* The value as check-config prints it, after "name =". */
+static void print_setting(FILE *out, const struct config *c, const struct setting *st,
+			  const void *field)
 {
-	struct config *c = ps->c;
-	uint32_t u;
-	uint64_t sz;
-	char origin[600];
+	char buf[64];
 
-	snprintf(origin, sizeof(origin), "%s:%d", ps->file, ps->line);
-	if (!strcmp(k, "smtp_ports")) {
-		char *save = NULL;
+	switch (st->type) {
+	case ST_BOOL:
+		fprintf(out, " %s", *(const bool *)field ? "yes" : "no");
+		break;
+	case ST_UINT:
+		fprintf(out, " %llu", (unsigned long long)get_uint(field, st->size));
+		break;
+	case ST_PERCENT:
+		fprintf(out, " %llu%%", (unsigned long long)get_uint(field, st->size));
+		break;
+	case ST_SIZE:
+		fprintf(out, " %s", fmt_size(get_uint(field, st->size), buf, sizeof(buf)));
+		break;
+	case ST_DURATION:
+		fprintf(out, " %s", fmt_duration(*(const usec_t *)field, buf, sizeof(buf)));
+		break;
+	case ST_WORD: {
+		int i = st->size == sizeof(bool) ? *(const bool *)field : *(const int *)field;
 
-		c->nports = 0;
-		for (char *tok = strtok_r(v, " \t,\r\n", &save); tok; tok = strtok_r(NULL, " \t,\r\n", &save)) {
-			if (parse_u32(tok, 1, 65535, &u)) {
-				perr(ps, "not a port: '%s'", tok);
-			} else if (c->nports == MAX_PORTS) {
-				perr(ps, "at most %d ports", MAX_PORTS);
-				break;
-			} else {
-				c->ports[c->nports++] = (uint16_t)u;
-			}
-		}
-		if (!c->nports)
-			perr(ps, "smtp_ports needs at least one port");
-	} else if (!strcmp(k, "servers")) {
-		prefixlist_free(&c->servers);
-		if (!strcmp(v, "local")) {
-			c->servers_mode = SERVERS_LOCAL;
-			c->servers_any = true;
-		} else if (!strcmp(v, "any")) {
-			c->servers_mode = SERVERS_ANY;
-			c->servers_any = true;
-		} else {
-			c->servers_mode = SERVERS_LIST;
-			c->servers_any = false;
-			parse_prefixes(ps, v, &c->servers, origin);
-		}
-	} else if (!strcmp(k, "capture")) {
-		if (!strcmp(v, "nfqueue"))
-			c->capture = CAPTURE_NFQUEUE;
-		else if (!strcmp(v, "pcap"))
-			c->capture = CAPTURE_PCAP;
-		else
-			perr(ps, "capture must be 'nfqueue' or 'pcap'");
-	} else if (!strcmp(k, "queue")) {
-		uint32_t a, b;
-		char *dash = strchr(v, '-');
-
-		if (dash)
-			*dash = 0;
-		if (parse_u32(v, 0, 65535, &a) || (dash && parse_u32(dash + 1, 0, 65535, &b)) ||
-		    (dash && (b < a || b - a >= 64))) {
-			perr(ps, "queue must be a queue number or a range such as 0-3 (at most 64)");
-		} else {
-			c->queue_first = (uint16_t)a;
-			c->queue_last = (uint16_t)(dash ? b : a);
-		}
-	} else if (!strcmp(k, "mode")) {
-		if (!strcmp(v, "enforce"))
-			c->observe = false;
-		else if (!strcmp(v, "observe"))
-			c->observe = true;
-		else
-			perr(ps, "mode must be 'enforce' or 'observe'");
-	} else if (!strcmp(k, "manage_ruleset")) {
-		if (parse_bool(v, &c->manage_ruleset))
-			perr(ps, "manage_ruleset must be yes or no");
-	} else if (!strcmp(k, "table")) {
-		size_t n = strlen(v);
-		bool okname = n && n < sizeof(c->table);
-
-		for (size_t i = 0; i < n; i++)
-			if (!isalnum((unsigned char)v[i]) && v[i] != '_' && v[i] != '-')
-				okname = false;
-		if (!okname)
-			perr(ps, "table must be a name of letters, digits, '_' and '-' (at most %zu)",
-			     sizeof(c->table) - 1);
-		else
-			snprintf(c->table, sizeof(c->table), "%s", v);
-	} else if (!strcmp(k, "drop")) {
-		if (!strcmp(v, "all"))
-			c->drop = DROP_ALL;
-		else if (!strcmp(v, "new"))
-			c->drop = DROP_NEW;
-		else
-			perr(ps, "drop must be 'all' (every packet) or 'new' (new connections)");
-	} else if (!strcmp(k, "gateway")) {
-		if (parse_bool(v, &c->gateway))
-			perr(ps, "gateway must be yes or no");
-	} else if (!strcmp(k, "kill_sessions")) {
-		bool b;
-
-		if (!strcmp(v, "auto"))
-			c->kill_sessions = -1;
-		else if (parse_bool(v, &b))
-			perr(ps, "kill_sessions must be yes, no or auto");
-		else
-			c->kill_sessions = b;
-	} else if (!strcmp(k, "on_exit")) {
-		if (!strcmp(v, "keep"))
-			c->remove_on_exit = false;
-		else if (!strcmp(v, "remove"))
-			c->remove_on_exit = true;
-		else
-			perr(ps, "on_exit must be 'keep' (bans expire by themselves) or 'remove'");
-	} else if (!strcmp(k, "manage_queue")) {
-		if (parse_bool(v, &c->manage_queue))
-			perr(ps, "manage_queue must be yes or no");
-	} else if (!strcmp(k, "set_size")) {
-		if (parse_u32(v, 16, 16777216, &c->set_size))
-			perr(ps, "set_size must be from 16 to 16777216");
-	} else if (!strcmp(k, "state_file")) {
-		parse_path(ps, k, v, c->state_file, sizeof(c->state_file));
-	} else if (!strcmp(k, "control_socket")) {
-		parse_path(ps, k, v, c->control_socket, sizeof(c->control_socket));
-	} else if (!strcmp(k, "metrics_file")) {
-		parse_path(ps, k, v, c->metrics_file, sizeof(c->metrics_file));
-	} else if (!strcmp(k, "metrics_interval")) {
-		usec_t d;
-
-		if (parse_duration(v, &d) || d < USEC_PER_SEC || d > 3600 * USEC_PER_SEC)
-			perr(ps, "metrics_interval must be a duration from 1s to 1h");
-		else
-			c->metrics_interval = d;
-	} else if (!strcmp(k, "user")) {
-		size_t n = strlen(v);
-		bool okname = n && n < sizeof(c->user);
-
-		for (size_t i = 0; i < n; i++)
-			if (!isalnum((unsigned char)v[i]) && v[i] != '_' && v[i] != '-' && v[i] != '.')
-				okname = false;
-		if (!okname)
-			perr(ps, "user must be a user name, or 'root' to keep running as root");
-		else
-			snprintf(c->user, sizeof(c->user), "%s", v);
-	} else if (!strcmp(k, "queue_maxlen")) {
-		if (parse_u32(v, 64, 1000000, &c->queue_maxlen))
-			perr(ps, "queue_maxlen must be from 64 to 1000000");
-	} else if (!strcmp(k, "queue_rcvbuf")) {
-		if (parse_size(v, &sz) || sz < 65536 || sz > (1ull << 30))
-			perr(ps, "queue_rcvbuf must be a size from 64k to 1g");
-		else
-			c->queue_rcvbuf = sz;
-	} else if (!strcmp(k, "interface")) {
-		if (strlen(v) >= sizeof(c->interface) || strchr(v, ' '))
-			perr(ps, "interface must be one interface name or 'any'");
-		else
-			snprintf(c->interface, sizeof(c->interface), "%s", v);
-	} else if (!strcmp(k, "pcap_buffer")) {
-		if (parse_size(v, &sz) || sz < 65536 || sz > (1ull << 31))
-			perr(ps, "pcap_buffer must be a size from 64k to 2g");
-		else
-			c->pcap_buffer = sz;
-	} else if (!strcmp(k, "allowlist")) {
-		parse_prefixes(ps, v, &c->allowlist, origin);
-	} else if (!strcmp(k, "allowlist_file")) {
-		load_allowlist_file(ps, v);
-	} else if (!strcmp(k, "trap_recipients")) {
-		add_traps(ps, v);
-	} else if (!strcmp(k, "max_flows")) {
-		if (parse_u32(v, 16, 16000000, &c->max_flows))
-			perr(ps, "max_flows must be from 16 to 16000000");
-	} else if (!strcmp(k, "max_sources")) {
-		if (parse_u32(v, 16, 100000000, &c->max_sources))
-			perr(ps, "max_sources must be from 16 to 100000000");
-	} else if (!strcmp(k, "max_pipeline")) {
-		if (parse_u32(v, 1, 100000, &c->max_pipeline))
-			perr(ps, "max_pipeline must be from 1 to 100000");
-	} else if (!strcmp(k, "max_line")) {
-		if (parse_u32(v, 512, 1000000, &c->max_line))
-			perr(ps, "max_line must be from 512 to 1000000");
-	} else if (!strcmp(k, "reasm_flow_bytes")) {
-		if (parse_size(v, &sz) || sz > UINT32_MAX)
-			perr(ps, "reasm_flow_bytes must be a size below 4g");
-		else
-			c->reasm_flow = sz;
-	} else if (!strcmp(k, "reasm_total_bytes")) {
-		if (parse_size(v, &sz))
-			perr(ps, "reasm_total_bytes must be a size such as 64m");
-		else
-			c->reasm_total = sz;
-	} else if (!strcmp(k, "timeout_embryonic") || !strcmp(k, "timeout_established") ||
-		   !strcmp(k, "timeout_closing")) {
-		usec_t d;
-
-		if (parse_duration(v, &d) || d < USEC_PER_SEC || d > MAX_DURATION) {
-			perr(ps, "%s must be a duration from 1s to 365d", k);
-			return;
-		}
-		if (!strcmp(k, "timeout_embryonic"))
-			c->timeout_embryonic = d;
-		else if (!strcmp(k, "timeout_established"))
-			c->timeout_established = d;
-		else
-			c->timeout_closing = d;
-	} else if (!strcmp(k, "follow_midstream")) {
-		if (parse_bool(v, &c->follow_midstream))
-			perr(ps, "follow_midstream must be yes or no");
-	} else if (!strcmp(k, "count_unverified")) {
-		if (parse_bool(v, &c->count_unverified))
-			perr(ps, "count_unverified must be yes or no");
-	} else if (!strcmp(k, "prefix4")) {
-		if (parse_u32(v, 8, 32, &u))
-			perr(ps, "prefix4 must be from 8 to 32");
-		else
-			c->prefix4 = (uint8_t)u;
-	} else if (!strcmp(k, "prefix6")) {
-		if (parse_u32(v, 16, 128, &u))
-			perr(ps, "prefix6 must be from 16 to 128");
-		else
-			c->prefix6 = (uint8_t)u;
-	} else if (!strcmp(k, "wave_min")) {
-		if (parse_u32(v, 0, 100000000, &c->wave_min))
-			perr(ps, "wave_min must be a number of rejections (0: no waves)");
-	} else if (!strcmp(k, "wave_factor")) {
-		if (parse_u32(v, 2, 1000, &c->wave_factor))
-			perr(ps, "wave_factor must be a whole number from 2 to 1000");
-	} else if (!strcmp(k, "wave_baseline")) {
-		usec_t d;
-
-		if (parse_duration(v, &d) || d < (usec_t)600 * USEC_PER_SEC || d > (usec_t)30 * 86400 * USEC_PER_SEC)
-			perr(ps, "wave_baseline must be a duration from 10m to 30d");
-		else
-			c->wave_baseline = d;
-	} else {
-		perr(ps, "unknown key '%s'", k);
+		fprintf(out, " %s", i >= 0 ? st->words[i] : "none");
+		break;
 	}
+	case ST_NAME:
+		fprintf(out, " %s", (const char *)field);
+		break;
+	case ST_PATH:
+		fprintf(out, " %s", *(const char *)field ? (const char *)field : "none");
+		break;
+	case ST_CUSTOM:
+		st->print(out, c, field);
+		break;
+	}
+}
+
+static const char *scope_name(int scope)
+{
+	return scope == SCOPE_RULE ? "rule" : "global";
+}
+
+void config_print_settings(FILE *out)
+{
+	for (const struct setting *st = config_settings; st->name; st++)
+		fprintf(out, "%s\t%s\t%s\t%s%s%s\t%s\n", scope_name(st->scope), st->name,
+			st->def ? st->def : "none", st->flags & SF_RESTART ? "restart" : "reload",
+			st->flags & SF_EXAMPLE ? ",example" : "", st->flags & SF_RECOUNT ? ",recount" : "",
+			st->help);
+}
+
+size_t config_keep_restart(struct config *next, const struct config *running, char *changed,
+			   size_t len)
+{
+	size_t n = 0, o = 0;
+
+	if (len)
+		changed[0] = 0;
+	for (const struct setting *st = config_settings; st->name; st++) {
+		const char *a = (const char *)running + st->offset;
+		char *b = (char *)next + st->offset;
+		bool same;
+
+		if (st->scope != SCOPE_GLOBAL || !(st->flags & SF_RESTART))
+			continue;
+		same = st->same ? st->same(running, next) : !memcmp(a, b, st->size);
+		if (!same) {
+			n++;
+			if (o < len)
+				o += (size_t)snprintf(changed + o, len - o, "%s%s", o ? ", " : "", st->name);
+		}
+		if (st->copy)
+			st->copy(next, running);
+		else
+			memcpy(b, a, st->size);
+	}
+	return n;
+}
+
+bool config_rules_differ(const struct config *a, const struct config *b)
+{
+	if (a->nrules != b->nrules || a->max_sources != b->max_sources)
+		return true;
+	for (size_t i = 0; i < a->nrules; i++) {
+		if (strcmp(a->rules[i].name, b->rules[i].name))
+			return true;
+		for (const struct setting *st = config_settings; st->name; st++)
+			if (st->scope == SCOPE_RULE && (st->flags & SF_RECOUNT) &&
+			    memcmp((const char *)&a->rules[i] + st->offset,
+				   (const char *)&b->rules[i] + st->offset, st->size))
+				return true;
+	}
+	return false;
 }
 
 static char *trim(char *s)
@@ -637,6 +827,8 @@ static char *trim(char *s)
 		*--e = 0;
 	return s;
 }
+
+static void rule_template(struct config *c, struct rule *r);
 
 static void open_rule(struct parser *ps, char *rest)
 {
@@ -672,7 +864,7 @@ static void open_rule(struct parser *ps, char *rest)
 		return;
 	}
 	ps->rule = &c->rules[c->nrules++];
-	*ps->rule = rule_template;
+	rule_template(c, ps->rule);
 	snprintf(ps->rule->name, sizeof(ps->rule->name), "%s", name);
 	ps->rule->line = ps->line;
 }
@@ -696,6 +888,7 @@ static void close_rule(struct parser *ps)
 static void parse_line(struct parser *ps, char *raw)
 {
 	char *s = raw, *eq, *k, *v;
+	const struct setting *st;
 
 	/* '#' starts a comment anywhere on a line. */
 	if ((eq = strchr(s, '#')))
@@ -732,10 +925,11 @@ static void parse_line(struct parser *ps, char *raw)
 		perr(ps, "'%s' has no value", k);
 		return;
 	}
-	if (ps->rule)
-		rule_key(ps, k, v);
+	st = setting_find(ps->rule ? SCOPE_RULE : SCOPE_GLOBAL, k);
+	if (!st)
+		perr(ps, ps->rule ? "unknown key '%s' in rule block" : "unknown key '%s'", k);
 	else
-		global_key(ps, k, v);
+		parse_setting(ps, st, v);
 }
 
 static int finish(struct parser *ps)
@@ -810,94 +1004,92 @@ int config_load(struct config *c, const char *path, FILE *err)
 	return finish(&ps);
 }
 
-static void print_prefixes(FILE *out, const char *key, const struct prefixlist *l)
-{
-	char buf[ADDR_STRLEN];
+/* The rules a fresh install runs with, in the file's own syntax: what
+ * `check-config` prints for them is what a file with these blocks gives.
+ *
+ * harvest: a burst, stopped within its first pipelined batch. A sender
+ * whose rejections are under 60% of its recipients is not a harvester (a
+ * list host with 20 gone of 250 is at 8%); one that mixes in a third of
+ * valid addresses it knows is still at 67%.
+ *
+ * harvest_slow: slow and distributed. 20 distinct in a day (one probe
+ * every 90 s is banned after 30 minutes; a server retrying one stale
+ * address all day counts 1), or 3 during a wave from a source that had
+ * nothing accepted. */
+static const char default_rules[] =
+	"rule harvest {\n class = rcpt_rejected\n threshold = 10\n window = 10m\n ban = 1h\n}\n"
+	"rule harvest_slow {\n class = rcpt_rejected\n threshold = 20\n window = 1d\n ban = 1d\n"
+	" wave_threshold = 3\n}\n"
+	"rule vrfy {\n class = vrfy_rejected\n threshold = 10\n count = all\n share = 0\n}\n";
 
-	fprintf(out, "%s =", key);
-	for (size_t i = 0; i < l->n; i++)
-		fprintf(out, " %s", prefix_fmt(&l->v[i], buf, sizeof(buf)));
-	fputc('\n', out);
+/* ---- defaults ---- */
+
+/* Every row's default through the parser itself, then the default rules:
+ * a default is written once, in the table, as a file would write it. */
+static void apply_defaults(struct config *c, int scope, struct rule *r)
+{
+	struct parser ps = { .c = c, .file = "built-in defaults", .err = stderr, .rule = r };
+
+	for (const struct setting *st = config_settings; st->name; st++) {
+		char v[256];
+
+		if (st->scope != scope || !st->def)
+			continue;
+		snprintf(v, sizeof(v), "%s", st->def);
+		parse_setting(&ps, st, v);
+	}
+	if (ps.errors)
+		abort();	/* a wrong default in the table: caught by every test */
+}
+
+/* A rule block starts from the table's rule defaults. */
+static void rule_template(struct config *c, struct rule *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->cls = -1;
+	/* 0xff: the global prefix, resolved when the file is read whole. */
+	r->prefix4 = r->prefix6 = 0xff;
+	apply_defaults(c, SCOPE_RULE, r);
+}
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	apply_defaults(c, SCOPE_GLOBAL, NULL);
+	/* servers = local is resolved by the daemon from the host's
+	 * addresses; until then, and in replay, which cannot know whose host
+	 * a capture came from, every server is followed. */
+	if (config_load_string(c, default_rules, "built-in rules", stderr))
+		abort();
+	for (size_t i = 0; i < c->nrules; i++) {
+		c->rules[i].line = 0;
+		/* Unresolved again: a file's prefix4/prefix6 reach these. */
+		c->rules[i].prefix4 = c->rules[i].prefix6 = 0xff;
+	}
 }
 
 void config_print(const struct config *c, FILE *out)
 {
-	char a[32], b[32], d[32];
-
 	fprintf(out, "# effective configuration%s%s\n", c->path ? " of " : "",
 		c->path ? c->path : "");
-	fprintf(out, "smtp_ports =");
-	for (size_t i = 0; i < c->nports; i++)
-		fprintf(out, " %u", c->ports[i]);
-	fputc('\n', out);
-	fprintf(out, "capture = %s\n", c->capture == CAPTURE_PCAP ? "pcap" : "nfqueue");
-	if (c->queue_first == c->queue_last)
-		fprintf(out, "queue = %u\n", c->queue_first);
-	else
-		fprintf(out, "queue = %u-%u\n", c->queue_first, c->queue_last);
-	fprintf(out, "queue_maxlen = %u\n", c->queue_maxlen);
-	fprintf(out, "queue_rcvbuf = %s\n", fmt_size(c->queue_rcvbuf, a, sizeof(a)));
-	fprintf(out, "interface = %s\n", c->interface);
-	fprintf(out, "pcap_buffer = %s\n", fmt_size(c->pcap_buffer, a, sizeof(a)));
-	fprintf(out, "mode = %s\n", c->observe ? "observe" : "enforce");
-	fprintf(out, "manage_ruleset = %s\n", c->manage_ruleset ? "yes" : "no");
-	fprintf(out, "table = %s\n", c->table);
-	fprintf(out, "drop = %s\n", c->drop == DROP_NEW ? "new" : "all");
-	fprintf(out, "gateway = %s\n", c->gateway ? "yes" : "no");
-	fprintf(out, "on_exit = %s\n", c->remove_on_exit ? "remove" : "keep");
-	fprintf(out, "manage_queue = %s\n", c->manage_queue ? "yes" : "no");
-	fprintf(out, "set_size = %u\n", c->set_size);
-	fprintf(out, "state_file = %s\n", c->state_file[0] ? c->state_file : "none");
-	fprintf(out, "control_socket = %s\n", c->control_socket[0] ? c->control_socket : "none");
-	fprintf(out, "metrics_file = %s\n", c->metrics_file[0] ? c->metrics_file : "none");
-	fprintf(out, "metrics_interval = %s\n", fmt_duration(c->metrics_interval, a, sizeof(a)));
-	fprintf(out, "user = %s\n", c->user);
-	fprintf(out, "kill_sessions = %s\n", c->kill_sessions < 0 ? "auto" : c->kill_sessions ? "yes" : "no");
-	if (c->servers_mode == SERVERS_LOCAL)
-		fprintf(out, "servers = local\n");
-	else if (c->servers_mode == SERVERS_ANY)
-		fprintf(out, "servers = any\n");
-	else
-		print_prefixes(out, "servers", &c->servers);
-	if (c->allowlist.n)
-		print_prefixes(out, "allowlist", &c->allowlist);
-	if (c->ntraps) {
-		fprintf(out, "trap_recipients =");
-		for (size_t i = 0; i < c->ntraps; i++)
-			fprintf(out, " %s", c->traps[i]);
+	for (const struct setting *st = config_settings; st->name; st++) {
+		const void *field = (const char *)c + st->offset;
+
+		if (st->scope != SCOPE_GLOBAL || (st->flags & SF_NOPRINT) || (st->empty && st->empty(c, field)))
+			continue;
+		fprintf(out, "%s =", st->name);
+		print_setting(out, c, st, field);
 		fputc('\n', out);
 	}
-	fprintf(out, "max_flows = %u\n", c->max_flows);
-	fprintf(out, "max_sources = %u\n", c->max_sources);
-	fprintf(out, "max_pipeline = %u\n", c->max_pipeline);
-	fprintf(out, "max_line = %u\n", c->max_line);
-	fprintf(out, "reasm_flow_bytes = %s\n", fmt_size(c->reasm_flow, a, sizeof(a)));
-	fprintf(out, "reasm_total_bytes = %s\n", fmt_size(c->reasm_total, a, sizeof(a)));
-	fprintf(out, "timeout_embryonic = %s\n", fmt_duration(c->timeout_embryonic, a, sizeof(a)));
-	fprintf(out, "timeout_established = %s\n", fmt_duration(c->timeout_established, a, sizeof(a)));
-	fprintf(out, "timeout_closing = %s\n", fmt_duration(c->timeout_closing, a, sizeof(a)));
-	fprintf(out, "follow_midstream = %s\n", c->follow_midstream ? "yes" : "no");
-	fprintf(out, "count_unverified = %s\n", c->count_unverified ? "yes" : "no");
-	fprintf(out, "prefix4 = %u\n", c->prefix4);
-	fprintf(out, "prefix6 = %u\n", c->prefix6);
-	fprintf(out, "wave_min = %u\n", c->wave_min);
-	fprintf(out, "wave_factor = %u\n", c->wave_factor);
-	fprintf(out, "wave_baseline = %s\n", fmt_duration(c->wave_baseline, a, sizeof(a)));
 	for (size_t i = 0; i < c->nrules; i++) {
-		const struct rule *r = &c->rules[i];
-
-		fprintf(out, "\nrule %s {\n", r->name);
-		fprintf(out, "\tclass = %s\n", ev_class_name(r->cls));
-		fprintf(out, "\tthreshold = %u\n", r->threshold);
-		fprintf(out, "\twindow = %s\n", fmt_duration(r->window, a, sizeof(a)));
-		fprintf(out, "\tban = %s\n", fmt_duration(r->ban, b, sizeof(b)));
-		fprintf(out, "\tfactor = %u\n", r->factor);
-		fprintf(out, "\tmax_ban = %s\n", fmt_duration(r->max_ban, d, sizeof(d)));
-		fprintf(out, "\tcount = %s\n", r->distinct ? "distinct" : "all");
-		fprintf(out, "\tprefix4 = %u\n", r->prefix4);
-		fprintf(out, "\tprefix6 = %u\n", r->prefix6);
-		fprintf(out, "\tshare = %u%%\n", r->share);
-		fprintf(out, "\twave_threshold = %u\n", r->wave_threshold);
+		fprintf(out, "\nrule %s {\n", c->rules[i].name);
+		for (const struct setting *st = config_settings; st->name; st++) {
+			if (st->scope != SCOPE_RULE)
+				continue;
+			fprintf(out, "\t%s =", st->name);
+			print_setting(out, c, st, (const char *)&c->rules[i] + st->offset);
+			fputc('\n', out);
+		}
 		fprintf(out, "}\n");
 	}
 }

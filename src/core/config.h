@@ -1,4 +1,5 @@
-/* The configuration file: every tunable, its default, and why. */
+/* The configuration file: every setting, its range, its default and why,
+ * as one row of the table config_settings (config.c). */
 #ifndef RCPTGUARD_CONFIG_H
 #define RCPTGUARD_CONFIG_H
 
@@ -12,56 +13,8 @@
 
 #define DEFAULT_CONFIG_PATH "/etc/rcptguard/rcptguard.conf"
 
-/* Defaults. The man page lists the same values; tests/defaults.sh checks
- * that the two agree. */
-#define DEF_SMTP_PORTS		"25"
-/* An MX sees a few thousand concurrent sessions at most; 64k flows cost
- * about 20 MB and leave room for a flood before eviction starts. */
-#define DEF_MAX_FLOWS		65536
-/* Tracked sources (addresses or prefixes with recent events). */
-#define DEF_MAX_SOURCES		1000000
-/* Elements a set may hold: room for a large botnet. The kernel reserves
- * nothing for it up front (measured: no vmalloc or slab growth when the
- * sets are made). */
 /* Longest window or ban: a year (and far from overflowing a time). */
 #define MAX_DURATION		(USEC_PER_SEC * 365 * 86400)
-#define DEF_SET_SIZE		262144
-#define DEF_STATE_FILE		"/var/lib/rcptguard/state"
-#define DEF_CONTROL_SOCKET	"/run/rcptguard/control"
-#define DEF_METRICS_INTERVAL	(15 * USEC_PER_SEC)
-#define DEF_USER		"rcptguard"
-/* Postfix accepts 1000 recipients a message; a pipelined harvest can
- * send them in one burst before the first reply. */
-#define DEF_MAX_PIPELINE	1024
-/* RFC 5321 allows 512 for a command line and extensions push it; Postfix
- * reads up to 2048. Longer lines stop pairing for the session. */
-#define DEF_MAX_LINE		4096
-/* Out-of-order bytes held per direction and in all flows. */
-#define DEF_REASM_FLOW		(256u << 10)
-#define DEF_REASM_TOTAL		(64ull << 20)
-#define DEF_TIMEOUT_EMBRYONIC	(30 * USEC_PER_SEC)
-/* Postfix's smtpd_timeout is 300 s; twice that before giving up on a
- * quiet session. */
-#define DEF_TIMEOUT_ESTABLISHED	(600 * USEC_PER_SEC)
-#define DEF_TIMEOUT_CLOSING	(30 * USEC_PER_SEC)
-/* Live capture. A netlink receive buffer of 8 MB holds about 5,000
- * full-size segments: a burst the daemon can fall behind by without loss. */
-#define DEF_QUEUE_MAXLEN	8192
-#define DEF_QUEUE_RCVBUF	(8u << 20)
-/* The pcap ring: in immediate mode each of its blocks (512 KB for a
- * 256 KB snaplen) may hold a single packet, so 16 MB was 32 packets at
- * worst, and a burst of bans stalling the loop a few milliseconds lost
- * packets (bench-peers, 20 sources: 14-26 probes past the threshold;
- * none with 64 MB). */
-#define DEF_PCAP_BUFFER		(64u << 20)
-#define DEF_PREFIX4		32
-#define DEF_PREFIX6		64
-/* Waves: the site-wide rate of rejected recipients over 5 minutes, against
- * its moving average. A quiet MX sees a few a minute; a distributed
- * harvest hundreds. */
-#define DEF_WAVE_MIN		30
-#define DEF_WAVE_FACTOR		4
-#define DEF_WAVE_BASELINE	(86400 * USEC_PER_SEC)
 
 #define MAX_RULES	16
 #define MAX_PORTS	16
@@ -92,6 +45,7 @@ struct rule {
 bool rule_has_evidence(const struct rule *r);
 
 enum capture_mode { CAPTURE_NFQUEUE, CAPTURE_PCAP };
+enum kill_mode { KILL_NO, KILL_YES, KILL_AUTO };
 enum drop_mode { DROP_ALL, DROP_NEW };
 enum servers_mode { SERVERS_LOCAL, SERVERS_ANY, SERVERS_LIST };
 
@@ -118,7 +72,7 @@ struct config {
 	char metrics_file[256];	/* Prometheus textfile; "" = none */
 	usec_t metrics_interval;
 	char user[64];		/* drop to this user after start; "root" = stay */
-	int kill_sessions;	/* -1 auto (yes when servers = local), 0, 1 */
+	int kill_sessions;	/* enum kill_mode; auto is resolved by the daemon */
 	int servers_mode;	/* enum servers_mode */
 	bool servers_any;	/* in effect: follow every server */
 	struct prefixlist servers;
@@ -145,6 +99,46 @@ struct config {
 	size_t nrules;
 };
 
+/* One row of the table of settings. */
+enum setting_scope { SCOPE_GLOBAL, SCOPE_RULE };
+enum setting_type {
+	ST_BOOL,	/* yes or no (true/on/1, false/off/0) */
+	ST_UINT,	/* a whole number in [lo, hi], 1 to 8 bytes */
+	ST_PERCENT,	/* the same, written with an optional % */
+	ST_SIZE,	/* 64k, 16m, 1g, in [lo, hi] */
+	ST_DURATION,	/* 250ms, 30s, 10m, 1h, 7d, in [lo, hi] */
+	ST_WORD,	/* one of words[], stored as its index (a bool or an int) */
+	ST_NAME,	/* letters, digits and chars (any but space when NULL) */
+	ST_PATH,	/* an absolute path, or none */
+	ST_CUSTOM,	/* parse and print of its own */
+};
+#define SF_RESTART	1	/* takes effect at the next start: reload keeps the running value */
+#define SF_RECOUNT	2	/* a change makes the tracker count afresh */
+#define SF_EXAMPLE	4	/* packaging/rcptguard.conf shows an example, not the default */
+#define SF_NOPRINT	8	/* not printed by check-config (it folds into another) */
+
+struct parser;
+struct setting {
+	const char *name;
+	uint8_t scope;		/* enum setting_scope: struct config or struct rule */
+	size_t offset, size;	/* the field */
+	uint8_t type;		/* enum setting_type */
+	uint16_t flags;
+	uint64_t lo, hi;
+	const char *const *words;	/* ST_WORD */
+	const char *what;	/* ST_WORD: what a value is, for errors */
+	const char *chars;	/* ST_NAME */
+	const char *def;	/* the default, as a file writes it; NULL: none */
+	int (*parse)(struct parser *ps, const struct setting *st, void *field, char *v);
+	void (*print)(FILE *out, const struct config *c, const void *field);
+	bool (*empty)(const struct config *c, const void *field);	/* not printed then */
+	bool (*same)(const struct config *a, const struct config *b);	/* SF_RESTART */
+	void (*copy)(struct config *to, const struct config *from);	/* SF_RESTART */
+	const char *help;
+};
+/* Every setting; the last row has a NULL name. */
+extern const struct setting config_settings[];
+
 void config_defaults(struct config *c);
 /* Parse a file over the defaults. On error, writes "FILE:LINE: message"
  * lines to err and returns the number of errors; *c is then undefined and
@@ -152,6 +146,15 @@ void config_defaults(struct config *c);
 int config_load(struct config *c, const char *path, FILE *err);
 int config_load_string(struct config *c, const char *text, const char *name, FILE *err);
 void config_print(const struct config *c, FILE *out);
+/* The table itself, one row a line: scope, name, default, flags, help
+ * (check-config --settings; tests/defaults.sh reads it). */
+void config_print_settings(FILE *out);
+/* Reload: every restart-only setting of next is set back to the running
+ * one's. Returns how many differed, their names in changed. */
+size_t config_keep_restart(struct config *next, const struct config *running, char *changed,
+			   size_t len);
+/* Whether the rules differ in what the tracker's counts depend on. */
+bool config_rules_differ(const struct config *a, const struct config *b);
 void config_free(struct config *c);
 
 /* Warnings about a valid configuration (overlapping allowlist entries),

@@ -61,8 +61,8 @@ struct config *daemon_load_config(const char *path, int *errors, FILE *err)
 	}
 	local_servers(c);
 	/* auto: cut sessions only where they are this host's own. */
-	if (c->kill_sessions < 0)
-		c->kill_sessions = c->servers_mode == SERVERS_LOCAL;
+	if (c->kill_sessions == KILL_AUTO)
+		c->kill_sessions = c->servers_mode == SERVERS_LOCAL ? KILL_YES : KILL_NO;
 	return c;
 }
 
@@ -98,7 +98,7 @@ int daemon_ban(struct daemon *d, const struct prefix *key, usec_t dur, bool reba
 		return TRACK_OK;
 	/* Sent with the others of this loop iteration, in one batch. */
 	enforcer_queue_key(d->enf, key, dur, reban);
-	pending_push(d, key, decided, d->cfg->kill_sessions > 0);
+	pending_push(d, key, decided, d->cfg->kill_sessions == KILL_YES);
 	return TRACK_OK;
 }
 
