@@ -99,5 +99,5 @@ for a in "${attackers[@]}"; do
 	if grep -q " ban $a/32 " "$LAB_DIR/rg.log"; then banned=$((banned + 1)); else missing="$missing $a"; fi
 done
 echo "attackers: $(cat "$LAB_DIR/attacks") attack runs; $banned of ${#attackers[@]} sources banned${missing:+ (never:$missing)}; bans logged: $(grep -c ' ban ' "$LAB_DIR/rg.log")"
-grep -E 'nfqueue:|nftables:' "$LAB_DIR/rg.log" | sed 's/^rcptguard: */  /'
+grep -E ' (capture|nftables): ' "$LAB_DIR/rg.log" | sed 's/^rcptguard: */  /'
 echo "written to $out"

@@ -231,7 +231,7 @@ live_enforce() {
 		"[[ '$g4' == *delivered=3* && '$g6' == *delivered=3* ]]"
 	rg_stop
 	t "manage_queue: the packets reached the queue through the compat rules" bash -c \
-		"grep -q 'nfqueue: packets [1-9]' '$LAB_DIR/rg.log' && [ \$(jq '.events.rcpt_rejected' '$LAB_DIR/sum.json') -gt 0 ]"
+		"grep -q 'capture: type nfqueue, packets [1-9]' '$LAB_DIR/rg.log' && [ \$(jq '.events.rcpt_rejected' '$LAB_DIR/sum.json') -gt 0 ]"
 	t "enforce: bans stay in the kernel after the daemon stops (on_exit = keep)" bash -c \
 		"ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q '$ATT4'"
 	lab_srv nft delete table inet rcptguard
@@ -477,9 +477,9 @@ live_ops() {
 	t "top: the source below the threshold, with its count per class" bash -c \
 		"$rg top -s $sock | grep -Eq '^fd00:1a::/64 +4 +rcpt_rejected=4' && $rg top -s $sock -n 1 --json | jq -e 'length == 1 and .[0].by_class.rcpt_rejected == 4' >/dev/null"
 	t "status: capture, bans, events and memory against the caps" bash -c \
-		"$rg status -s $sock | grep -q '^memory: flows [0-9]* of 65536' && $rg status -s $sock --json | jq -e '.active_bans == 1 and .bans_by_rule.harvest == 1 and .events.rcpt_rejected >= 14 and .capture.type == \"pcap\" and .memory.max_sources == 1000000' >/dev/null"
+		"$rg status -s $sock | grep -q '^memory: flows [0-9]*, max_flows 65536' && $rg status -s $sock --json | jq -e '.banned.active == 1 and .bans_by_rule.harvest == 1 and .events.rcpt_rejected >= 14 and .capture.type == \"pcap\" and .tracker.max_sources == 1000000' >/dev/null"
 	t "ban/unban by hand: into the kernel and out again, counted as manual" bash -c \
-		"$rg ban -s $sock 198.18.0.200 5m | grep -q 'banned 198.18.0.200/32 for 5m' && ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q '198.18.0.200 .*timeout 5m' && $rg unban -s $sock 198.18.0.200 | grep -q unbanned && ! ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q 198.18.0.200 && $rg status -s $sock --json | jq -e '.bans_by_rule.manual == 1' >/dev/null"
+		"$rg ban -s $sock 198.18.0.200 5m | grep -q 'banned 198.18.0.200/32 for 5m' && ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q '198.18.0.200 .*timeout 5m' && $rg unban -s $sock 198.18.0.200 | grep -q unbanned && ! ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q 198.18.0.200 && $rg status -s $sock --json | jq -e '.banned.manual == 1' >/dev/null"
 	t "ban of an allowlisted address: refused with the reason, exit code 1" bash -c \
 		"out=\$($rg ban -s $sock 198.18.0.55 2>&1); [ \$? -eq 1 ] && [ \"\$out\" = 'refused: 198.18.0.55/32 is allowlisted' ]"
 	t "ban --json: the refusal as JSON for scripts" bash -c \
@@ -492,8 +492,8 @@ live_ops() {
 	# before it asked for bob.
 	t "bans --json: the valid recipient the harvester learned before its ban (alice), with the count" bash -c \
 		"$rg bans -s $sock --json | jq -e '.[0].leaked_count == 1 and .[0].leaked == [\"alice@example.org\"]' >/dev/null || { $rg bans -s $sock --json; false; }"
-	t "status: the wave line and the judgement counters" bash -c \
-		"$rg status -s $sock | grep -Eq '^wave: (none|ON), rejected recipients [0-9]+ in 5 min' && $rg status -s $sock | grep -q '^judgement: spared by share 0, prefix bans narrowed 0, refused 0, leaked recipients 1' && $rg status -s $sock --json | jq -e '.wave.enabled == true and .leaked_recipients == 1' >/dev/null"
+	t "status: the wave and the judgement counters" bash -c \
+		"$rg status -s $sock | grep -Eq '^wave: on (no|yes), rate [0-9]+, baseline [0-9.]+' && $rg status -s $sock | grep -q '^tracker: .*, share_spared 0, narrowed 0, refused 0, leaked 1, ' && $rg status -s $sock --json | jq -e '.wave.enabled == true and .tracker.leaked == 1' >/dev/null"
 	sleep 1.2
 	t "metrics_file: written for the textfile collector, renamed into place" bash -c \
 		"grep -q '^rcptguard_up 1\$' $LAB_DIR/rg.prom && grep -q '^rcptguard_active_bans 1\$' $LAB_DIR/rg.prom && [ ! -e $LAB_DIR/rg.prom.tmp ]"

@@ -458,7 +458,7 @@ static const char *const words_count[] = { "all", "distinct", NULL };
 #define R(field) SCOPE_RULE, offsetof(struct rule, field), sizeof(((struct rule *)0)->field)
 #define SEC(n) ((uint64_t)(n) * USEC_PER_SEC)
 #define DAYS(n) SEC((uint64_t)(n) * 86400)
-#define CUSTOM(p, pr) .type = ST_CUSTOM, .parse = p, .print = pr
+#define CUSTOM(p, pr) .type = ST_CUSTOM, .parse = (p), .print = (pr)
 
 const struct setting config_settings[] = {
 	{ "smtp_ports", G(ports), CUSTOM(parse_ports, print_ports), .flags = SF_RESTART,
@@ -666,7 +666,7 @@ static void parse_setting(struct parser *ps, const struct setting *st, char *v)
 		while (st->words[i] && strcmp(st->words[i], v))
 			i++;
 		/* yes and no also as true, on, 1 and their opposites. */
-		if (!st->words[i] && !strcmp(st->words[0], "no") && !parse_bool(v, &b))
+		if (!st->words[i] && st->words[0] && !strcmp(st->words[0], "no") && !parse_bool(v, &b))
 			i = b;
 		if (!st->words[i]) {
 			char list[512];

@@ -1,5 +1,7 @@
 #include "summary.h"
 
+#include "counters.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,98 +212,18 @@ static size_t collect_sources(const struct summary *r, struct srcsum **out)
 	return n;
 }
 
+static const struct counter *const summary_tables[] = { counters_pipeline, NULL };
+
 void summary_json(const struct summary *r, const struct pipeline *p, FILE *o)
 {
-	const struct pipeline_stats *ps = &p->st;
-	const struct flow_stats *fs = &p->flows.st;
-	const struct smtp_stats *ss = &p->smtp.st;
-	const struct reasm_stats *rs = &p->reasm.st;
-	const struct tracker_stats *ts = tracker_stats(p->tracker);
+	struct counter_ctx cc = { .p = p };
 	struct srcsum *v;
 	size_t n;
 	char k[ADDR_STRLEN];
 
-	fprintf(o, "{\"type\":\"summary\",\"packets\":%llu,\"bytes\":%llu,\"decode\":{",
-		(unsigned long long)ps->packets, (unsigned long long)ps->bytes);
-	for (int i = 0; i < DEC_NRESULTS; i++)
-		fprintf(o, "%s\"%s\":%llu", i ? "," : "", dec_result_name((enum dec_result)i),
-			(unsigned long long)ps->decode[i]);
-	fprintf(o, "},\"not_smtp\":%llu,\"not_protected\":%llu,\"untrusted_replies\":%llu,"
-		"\"payload_truncated\":%llu,",
-		(unsigned long long)ps->not_smtp, (unsigned long long)ps->not_protected,
-		(unsigned long long)ps->untrusted_replies, (unsigned long long)ps->payload_truncated);
-	fprintf(o, "\"flows\":{\"created\":%llu,\"verified\":%llu,\"midstream\":%llu,"
-		"\"evicted\":%llu,\"expired_embryonic\":%llu,\"expired_established\":%llu,"
-		"\"expired_closing\":%llu,\"closed\":%llu,\"reused\":%llu,\"peak\":%llu},",
-		(unsigned long long)fs->created, (unsigned long long)fs->verified,
-		(unsigned long long)fs->midstream, (unsigned long long)fs->evicted,
-		(unsigned long long)fs->expired[FS_EMBRYONIC],
-		(unsigned long long)fs->expired[FS_ESTABLISHED],
-		(unsigned long long)fs->expired[FS_CLOSING], (unsigned long long)fs->closed,
-		(unsigned long long)fs->reused, (unsigned long long)fs->peak);
-	fprintf(o, "\"smtp\":{\"sessions\":%llu,\"opaque_starttls\":%llu,\"opaque_tls\":%llu,"
-		"\"bodies\":%llu,\"body_bytes\":%llu,\"bdat_bytes\":%llu,\"desyncs\":%llu,"
-		"\"resyncs\":%llu,\"unsolicited\":%llu,\"malformed_replies\":%llu,"
-		"\"overlong_lines\":%llu,\"pipeline_overflow\":%llu,\"unpaired_replies\":%llu},",
-		(unsigned long long)ps->sessions, (unsigned long long)ss->opaque_starttls,
-		(unsigned long long)ss->opaque_tls, (unsigned long long)ss->bodies,
-		(unsigned long long)ss->body_bytes, (unsigned long long)ss->bdat_bytes,
-		(unsigned long long)ss->desyncs, (unsigned long long)ss->resyncs,
-		(unsigned long long)ss->unsolicited, (unsigned long long)ss->malformed_replies,
-		(unsigned long long)ss->overlong_lines, (unsigned long long)ss->pipeline_overflow,
-		(unsigned long long)ss->unpaired_replies);
-	fprintf(o, "\"reasm\":{\"in_order\":%llu,\"held\":%llu,\"retrans\":%llu,\"gaps\":%llu,"
-		"\"gap_bytes\":%llu,\"cap_flow\":%llu,\"cap_global\":%llu},",
-		(unsigned long long)rs->bytes_in_order, (unsigned long long)rs->bytes_held,
-		(unsigned long long)rs->bytes_retrans, (unsigned long long)rs->gaps,
-		(unsigned long long)rs->gap_bytes, (unsigned long long)rs->cap_flow,
-		(unsigned long long)rs->cap_global);
-	fprintf(o, "\"replies\":{");
-	for (int v2 = 0, first = 1; v2 < V_COUNT; v2++) {
-		uint64_t tot = 0;
-
-		for (int c = 0; c < 6; c++)
-			tot += ss->replies[v2][c];
-		if (!tot)
-			continue;
-		fprintf(o, "%s\"%s\":{\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu}",
-			first ? "" : ",", smtp_verb_name(v2),
-			(unsigned long long)ss->replies[v2][2], (unsigned long long)ss->replies[v2][3],
-			(unsigned long long)ss->replies[v2][4], (unsigned long long)ss->replies[v2][5]);
-		first = 0;
-	}
-	fprintf(o, "},\"events\":{");
-	for (int c = 0; c < EC_COUNT; c++)
-		fprintf(o, "%s\"%s\":%llu", c ? "," : "", ev_class_name(c),
-			(unsigned long long)ps->events[c]);
-	fprintf(o, "},\"events_unverified\":%llu,\"tracker\":{\"hits\":%llu,\"duplicates\":%llu,"
-		"\"trap_hits\":%llu,\"allowlisted\":%llu,\"never_ban\":%llu,\"while_banned\":%llu,"
-		"\"evictions\":%llu,\"table_full\":%llu,\"sources_peak\":%llu,\"max_sources\":%u,"
-		"\"memory_bytes\":%llu,\"bytes_per_source\":%zu,\"bytes_per_hit\":%zu,"
-		"\"share_spared\":%llu,\"narrowed\":%llu,\"refused\":%llu,\"leaked\":%llu,"
-		"\"wave_bans\":%llu},",
-		(unsigned long long)ps->events_unverified, (unsigned long long)ts->hits,
-		(unsigned long long)ts->duplicates, (unsigned long long)ts->trap_hits,
-		(unsigned long long)ts->allowlisted, (unsigned long long)ts->never_ban,
-		(unsigned long long)ts->while_banned, (unsigned long long)ts->evictions,
-		(unsigned long long)ts->table_full, (unsigned long long)ts->sources_peak,
-		r->cfg->max_sources, (unsigned long long)tracker_memory(p->tracker),
-		tracker_bytes_per_source(p->tracker), tracker_bytes_per_hit(),
-		(unsigned long long)ts->share_spared, (unsigned long long)ts->narrowed,
-		(unsigned long long)ts->refused, (unsigned long long)ts->leaked,
-		(unsigned long long)ts->wave_bans);
-	{
-		const struct wave_info *w = tracker_wave(p->tracker);
-
-		fprintf(o, "\"wave\":{\"on\":%s,\"rate\":%u,\"baseline\":%.1f,\"peak\":%u,"
-			"\"waves\":%llu},", w->on ? "true" : "false", w->rate, w->baseline, w->peak,
-			(unsigned long long)w->waves);
-	}
-	fprintf(o, "\"bans\":%llu,\"bans_by_rule\":{", (unsigned long long)ts->bans);
-	for (size_t i = 0; i < r->cfg->nrules; i++)
-		fprintf(o, "%s\"%s\":%llu", i ? "," : "", r->cfg->rules[i].name,
-			(unsigned long long)ts->bans_by_rule[i]);
-	fprintf(o, "},\"sources_dropped\":%llu,\"sources\":[", (unsigned long long)r->dropped);
+	fputs("{\"type\":\"summary\",", o);
+	counters_json(summary_tables, &cc, o);
+	fprintf(o, ",\"sources_dropped\":%llu,\"sources\":[", (unsigned long long)r->dropped);
 	n = collect_sources(r, &v);
 	for (size_t i = 0; i < n; i++) {
 		struct prefix pk = { .a = v[i].key, .len = v[i].plen };
@@ -317,82 +239,13 @@ void summary_json(const struct summary *r, const struct pipeline *p, FILE *o)
 
 void summary_text(const struct summary *r, const struct pipeline *p, FILE *o)
 {
-	const struct pipeline_stats *ps = &p->st;
-	const struct flow_stats *fs = &p->flows.st;
-	const struct smtp_stats *ss = &p->smtp.st;
-	const struct reasm_stats *rs = &p->reasm.st;
-	const struct tracker_stats *ts = tracker_stats(p->tracker);
+	struct counter_ctx cc = { .p = p };
 	struct srcsum *v;
 	size_t n, shown = 0;
 	char k[ADDR_STRLEN];
-	bool any = false;
 
 	fprintf(o, "\nsummary\n");
-	fprintf(o, "  packets %llu, bytes %llu, tcp %llu, not ip %llu, not tcp %llu, "
-		"ip fragments %llu, not smtp %llu, not protected %llu\n",
-		(unsigned long long)ps->packets, (unsigned long long)ps->bytes,
-		(unsigned long long)ps->decode[DEC_OK], (unsigned long long)ps->decode[DEC_NOT_IP],
-		(unsigned long long)ps->decode[DEC_NOT_TCP], (unsigned long long)ps->decode[DEC_FRAGMENT],
-		(unsigned long long)ps->not_smtp, (unsigned long long)ps->not_protected);
-	fprintf(o, "  decode errors:");
-	for (int i = DEC_ERR_FIRST; i < DEC_NRESULTS; i++) {
-		if (!ps->decode[i])
-			continue;
-		fprintf(o, " %s %llu", dec_result_name((enum dec_result)i),
-			(unsigned long long)ps->decode[i]);
-		any = true;
-	}
-	fprintf(o, "%s\n", any ? "" : " none");
-	fprintf(o, "  flows %llu (verified %llu, mid-stream %llu, peak %llu), evicted %llu, "
-		"expired %llu/%llu/%llu (embryonic/established/closing)\n",
-		(unsigned long long)fs->created, (unsigned long long)fs->verified,
-		(unsigned long long)fs->midstream, (unsigned long long)fs->peak,
-		(unsigned long long)fs->evicted, (unsigned long long)fs->expired[FS_EMBRYONIC],
-		(unsigned long long)fs->expired[FS_ESTABLISHED],
-		(unsigned long long)fs->expired[FS_CLOSING]);
-	fprintf(o, "  smtp sessions %llu, opaque %llu (STARTTLS %llu, TLS %llu), messages %llu, "
-		"desyncs %llu, resyncs %llu\n",
-		(unsigned long long)ps->sessions,
-		(unsigned long long)ss->opaque_starttls + ss->opaque_tls,
-		(unsigned long long)ss->opaque_starttls, (unsigned long long)ss->opaque_tls,
-		(unsigned long long)ss->bodies, (unsigned long long)ss->desyncs,
-		(unsigned long long)ss->resyncs);
-	fprintf(o, "  protocol oddities: unsolicited replies %llu, malformed replies %llu, "
-		"overlong lines %llu, pipeline overflow %llu, payload cut by snaplen %llu\n",
-		(unsigned long long)ss->unsolicited, (unsigned long long)ss->malformed_replies,
-		(unsigned long long)ss->overlong_lines, (unsigned long long)ss->pipeline_overflow,
-		(unsigned long long)ps->payload_truncated);
-	fprintf(o, "  reassembly: gaps %llu (%llu bytes), held out of order %llu bytes, "
-		"retransmitted %llu bytes, cap hits %llu flow / %llu global\n",
-		(unsigned long long)rs->gaps, (unsigned long long)rs->gap_bytes,
-		(unsigned long long)rs->bytes_held, (unsigned long long)rs->bytes_retrans,
-		(unsigned long long)rs->cap_flow, (unsigned long long)rs->cap_global);
-	fprintf(o, "  replies:");
-	for (int vb = 0; vb < V_COUNT; vb++) {
-		uint64_t tot = 0;
-
-		for (int c = 0; c < 6; c++)
-			tot += ss->replies[vb][c];
-		if (!tot)
-			continue;
-		fprintf(o, " %s %llu/%llu/%llu/%llu", smtp_verb_name(vb),
-			(unsigned long long)ss->replies[vb][2], (unsigned long long)ss->replies[vb][3],
-			(unsigned long long)ss->replies[vb][4], (unsigned long long)ss->replies[vb][5]);
-	}
-	fprintf(o, " (2xx/3xx/4xx/5xx)\n  events:");
-	for (int c = 0; c < EC_COUNT; c++)
-		fprintf(o, " %s %llu", ev_class_name(c), (unsigned long long)ps->events[c]);
-	fprintf(o, "\n  bans %llu:", (unsigned long long)ts->bans);
-	for (size_t i = 0; i < r->cfg->nrules; i++)
-		fprintf(o, " %s %llu", r->cfg->rules[i].name, (unsigned long long)ts->bans_by_rule[i]);
-	fprintf(o, "; tracker evictions %llu, allowlisted %llu\n",
-		(unsigned long long)ts->evictions, (unsigned long long)ts->allowlisted);
-	fprintf(o, "  judgement: spared by share %llu, narrowed %llu, refused %llu, "
-		"leaked recipients %llu, waves %llu (bans in waves %llu)\n",
-		(unsigned long long)ts->share_spared, (unsigned long long)ts->narrowed,
-		(unsigned long long)ts->refused, (unsigned long long)ts->leaked,
-		(unsigned long long)tracker_wave(p->tracker)->waves,
-		(unsigned long long)ts->wave_bans);
+	counters_text(summary_tables, &cc, "  ", o);
 	n = collect_sources(r, &v);
 	qsort(v, n, sizeof(*v), cmp_rejected);
 	fprintf(o, "  top sources by rejected recipients:\n");

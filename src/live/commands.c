@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "daemon.h"
+#include "daemon_counters.h"
 #include "log.h"
 #include "state.h"
 
@@ -19,27 +20,11 @@
 
 #define MAX_ARGS 8
 
-static const char *capture_name(const struct daemon *d)
-{
-	return d->nfq ? "nfqueue" : "pcap";
-}
-
-static uint64_t decode_errors(const struct pipeline_stats *ps)
-{
-	uint64_t n = 0;
-
-	for (int r = 0; r < DEC_NRESULTS; r++)
-		if (r != DEC_OK && r != DEC_NOT_IP && r != DEC_NOT_TCP && r != DEC_FRAGMENT)
-			n += ps->decode[r];
-	return n;
-}
-
 /* ---- status ---- */
 
 static void status_text(struct daemon *d, FILE *o)
 {
-	const struct pipeline *p = &d->p;
-	const struct tracker_stats *ts = tracker_stats(p->tracker);
+	struct counter_ctx cc = { .p = &d->p, .live = d };
 	char a[64], b[64];
 	usec_t up = clock_wall() - d->started;
 
@@ -48,127 +33,30 @@ static void status_text(struct daemon *d, FILE *o)
 		fmt_time(d->started, b, sizeof(b)));
 	fprintf(o, "mode: %s, config %s\n", d->cfg->observe ? "observe (nothing is enforced)" : "enforce",
 		d->cfgpath ? d->cfgpath : "(defaults)");
-	if (d->nfq) {
-		const struct nfqcap_stats *s = nfqcap_stats(d->nfq);
-
-		fprintf(o, "capture: nfqueue %u-%u: packets %" PRIu64 ", verdict messages %" PRIu64
-			", receive overruns (accepted unseen) %" PRIu64 ", verdict errors %" PRIu64 "\n",
-			d->cfg->queue_first, d->cfg->queue_last, s->packets, s->verdicts, s->enobufs,
-			s->verdict_errors);
-	} else if (d->pcap) {
-		const struct livepcap_stats *s = livepcap_stats(d->pcap);
-
-		fprintf(o, "capture: pcap '%s': packets %" PRIu64 ", kernel drops %" PRIu64
-			", interface drops %" PRIu64 "\n", livepcap_filter(d->pcap), s->packets,
-			s->kernel_drops, s->interface_drops);
-	}
-	fprintf(o, "traffic: packets %" PRIu64 ", bytes %" PRIu64 ", smtp sessions %" PRIu64
-		", decode errors %" PRIu64 "\n", p->st.packets, p->st.bytes, p->st.sessions,
-		decode_errors(&p->st));
 	if (d->enf) {
-		const struct enforce_stats *s = enforcer_stats(d->enf);
 		int how = enforcer_queue_how(d->enf);
 
-		fprintf(o, "nftables: table inet %s (%s%s): elements %" PRIu64 " in %" PRIu64
-			" batches, refused %" PRIu64 " (set full %" PRIu64 "), last round trip %" PRIu64
-			" us, repairs %" PRIu64 ", sessions cut %" PRIu64 "\n",
-			d->cfg->table, d->cfg->manage_ruleset ? "managed" : "sets only",
+		fprintf(o, "enforcing: table inet %s (%s%s), sets of %u elements each\n", d->cfg->table,
+			d->cfg->manage_ruleset ? "managed" : "sets only",
 			how == QUEUE_EXPR ? ", queue rules: nft queue" :
-			how == QUEUE_COMPAT ? ", queue rules: compat NFQUEUE" : "",
-			s->elements, s->batches, s->element_errors, s->set_full, s->last_batch_us,
-			d->repairs, d->sessions_killed);
+			how == QUEUE_COMPAT ? ", queue rules: compat NFQUEUE" : "", d->cfg->set_size);
 	} else if (!d->cfg->observe) {
-		fprintf(o, "nftables: NOT ENFORCING (see the log for why)\n");
+		fprintf(o, "enforcing: NO (see the log for why)\n");
 	}
-	fprintf(o, "memory: flows %u of %u (peak %" PRIu64 ", evicted %" PRIu64 "); "
-		"sources %u of %u (%" PRIu64 " bytes, evicted %" PRIu64 "); "
-		"reassembly %" PRIu64 " of %" PRIu64 " bytes; bans %u (sets hold %" PRIu64 " each)\n",
-		p->flows.n, p->flows.max, p->flows.st.peak, p->flows.st.evicted,
-		tracker_sources(p->tracker), d->cfg->max_sources, tracker_memory(p->tracker),
-		ts->evictions, p->reasm.global_held, p->reasm.global_cap,
-		tracker_active_bans(p->tracker), (uint64_t)d->cfg->set_size);
-	fprintf(o, "events:");
-	for (int c = 0; c < EC_COUNT; c++)
-		fprintf(o, " %s %" PRIu64, ev_class_name(c), p->st.events[c]);
-	fprintf(o, "\nbans: active %u, total %" PRIu64 " (", tracker_active_bans(p->tracker), ts->bans + ts->bans_manual);
-	for (size_t r = 0; r < d->cfg->nrules; r++)
-		fprintf(o, "%s %" PRIu64 ", ", d->cfg->rules[r].name, ts->bans_by_rule[r]);
-	fprintf(o, "manual %" PRIu64 "), ended or lifted %" PRIu64 "\n", ts->bans_manual, ts->unbans);
-	{
-		const struct wave_info *w = tracker_wave(p->tracker);
-
-		fprintf(o, "wave: %s, rejected recipients %u in 5 min (baseline %.1f, starts at %u), "
-			"waves %" PRIu64 ", bans in waves %" PRIu64 "\n",
-			!d->cfg->wave_min ? "off (wave_min = 0)" : w->on ? "ON" : "none", w->rate, w->baseline,
-			(unsigned)tracker_wave_level(p->tracker), w->waves, ts->wave_bans);
-	}
-	fprintf(o, "judgement: spared by share %" PRIu64 ", prefix bans narrowed %" PRIu64
-		", refused %" PRIu64 ", leaked recipients %" PRIu64 "\n", ts->share_spared, ts->narrowed,
-		ts->refused, ts->leaked);
-	fprintf(o, "reloads %" PRIu64 " (refused %" PRIu64 "), state file %s (writes %" PRIu64 ")\n",
-		d->reloads, d->reload_errors, d->cfg->state_file[0] ? d->cfg->state_file : "none",
-		d->state_writes);
+	counters_text(counters_status, &cc, "", o);
 }
 
 static void status_json(struct daemon *d, FILE *o)
 {
-	const struct pipeline *p = &d->p;
-	const struct tracker_stats *ts = tracker_stats(p->tracker);
+	struct counter_ctx cc = { .p = &d->p, .live = d };
 	char path[600];
 
 	json_escape(d->cfgpath ? d->cfgpath : "", d->cfgpath ? strlen(d->cfgpath) : 0, path, sizeof(path));
-	fprintf(o, "{\"version\":\"%s\",\"uptime_seconds\":%" PRId64 ",\"mode\":\"%s\",\"config\":\"%s\",",
-		RCPTGUARD_VERSION, (clock_wall() - d->started) / USEC_PER_SEC,
-		d->cfg->observe ? "observe" : "enforce", path);
-	fprintf(o, "\"capture\":{\"type\":\"%s\"", capture_name(d));
-	if (d->nfq) {
-		const struct nfqcap_stats *s = nfqcap_stats(d->nfq);
-
-		fprintf(o, ",\"packets\":%" PRIu64 ",\"verdicts\":%" PRIu64 ",\"receive_overruns\":%" PRIu64
-			",\"verdict_errors\":%" PRIu64, s->packets, s->verdicts, s->enobufs, s->verdict_errors);
-	} else if (d->pcap) {
-		const struct livepcap_stats *s = livepcap_stats(d->pcap);
-
-		fprintf(o, ",\"packets\":%" PRIu64 ",\"kernel_drops\":%" PRIu64 ",\"interface_drops\":%" PRIu64,
-			s->packets, s->kernel_drops, s->interface_drops);
-	}
-	fprintf(o, "},\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"smtp_sessions\":%" PRIu64
-		",\"decode_errors\":%" PRIu64 ",", p->st.packets, p->st.bytes, p->st.sessions,
-		decode_errors(&p->st));
-	fprintf(o, "\"enforcing\":%s", d->enf ? "true" : "false");
-	if (d->enf) {
-		const struct enforce_stats *s = enforcer_stats(d->enf);
-
-		fprintf(o, ",\"nftables\":{\"table\":\"%s\",\"elements\":%" PRIu64 ",\"batches\":%" PRIu64
-			",\"refused\":%" PRIu64 ",\"set_full\":%" PRIu64 ",\"last_round_trip_us\":%" PRIu64
-			",\"repairs\":%" PRIu64 ",\"sessions_cut\":%" PRIu64 "}",
-			d->cfg->table, s->elements, s->batches, s->element_errors, s->set_full,
-			s->last_batch_us, d->repairs, d->sessions_killed);
-	}
-	fprintf(o, ",\"memory\":{\"flows\":%u,\"max_flows\":%u,\"sources\":%u,\"max_sources\":%u,"
-		"\"tracker_bytes\":%" PRIu64 ",\"reasm_bytes\":%" PRIu64 ",\"reasm_cap\":%" PRIu64
-		",\"set_size\":%u}", p->flows.n, p->flows.max, tracker_sources(p->tracker),
-		d->cfg->max_sources, tracker_memory(p->tracker), p->reasm.global_held, p->reasm.global_cap,
-		d->cfg->set_size);
-	fprintf(o, ",\"events\":{");
-	for (int c = 0; c < EC_COUNT; c++)
-		fprintf(o, "%s\"%s\":%" PRIu64, c ? "," : "", ev_class_name(c), p->st.events[c]);
-	fprintf(o, "},\"active_bans\":%u,\"bans_by_rule\":{", tracker_active_bans(p->tracker));
-	for (size_t r = 0; r < d->cfg->nrules; r++)
-		fprintf(o, "\"%s\":%" PRIu64 ",", d->cfg->rules[r].name, ts->bans_by_rule[r]);
-	fprintf(o, "\"manual\":%" PRIu64 "},\"unbans\":%" PRIu64 ",", ts->bans_manual, ts->unbans);
-	{
-		const struct wave_info *w = tracker_wave(p->tracker);
-
-		fprintf(o, "\"wave\":{\"enabled\":%s,\"on\":%s,\"rate\":%u,\"baseline\":%.1f,"
-			"\"start_level\":%u,\"peak\":%u,\"waves\":%" PRIu64 ",\"bans\":%" PRIu64 "},",
-			d->cfg->wave_min ? "true" : "false", w->on ? "true" : "false", w->rate, w->baseline,
-			(unsigned)tracker_wave_level(p->tracker), w->peak, w->waves, ts->wave_bans);
-	}
-	fprintf(o, "\"share_spared\":%" PRIu64 ",\"narrowed\":%" PRIu64 ",\"refused\":%" PRIu64
-		",\"leaked_recipients\":%" PRIu64 ",\"reloads\":%" PRIu64 ",\"reload_errors\":%" PRIu64
-		"}\n", ts->share_spared, ts->narrowed, ts->refused, ts->leaked, d->reloads,
-		d->reload_errors);
+	fprintf(o, "{\"version\":\"%s\",\"uptime_seconds\":%" PRId64 ",\"mode\":\"%s\",\"config\":\"%s\","
+		"\"enforcing\":%s,", RCPTGUARD_VERSION, (clock_wall() - d->started) / USEC_PER_SEC,
+		d->cfg->observe ? "observe" : "enforce", path, d->enf ? "true" : "false");
+	counters_json(counters_status, &cc, o);
+	fputs("}\n", o);
 }
 
 /* ---- bans ---- */
@@ -414,122 +302,11 @@ static int cmd_unban(struct daemon *d, const char *keystr, FILE *o)
 
 /* ---- metrics ---- */
 
-static void metric(FILE *o, const char *name, const char *type, const char *help)
-{
-	fprintf(o, "# HELP rcptguard_%s %s\n# TYPE rcptguard_%s %s\n", name, help, name, type);
-}
-
-/* A metric with one series and no labels. */
-static void metric1(FILE *o, const char *name, const char *type, const char *help, uint64_t v)
-{
-	metric(o, name, type, help);
-	fprintf(o, "rcptguard_%s %" PRIu64 "\n", name, v);
-}
-
 void commands_metrics(struct daemon *d, FILE *o)
 {
-	const struct pipeline *p = &d->p;
-	const struct tracker_stats *ts = tracker_stats(p->tracker);
+	struct counter_ctx cc = { .p = &d->p, .live = d };
 
-	metric1(o, "up", "gauge", "1 while the daemon runs.", 1);
-	metric1(o, "start_time_seconds", "gauge", "When the daemon started, seconds since the epoch.",
-		(uint64_t)(d->started / USEC_PER_SEC));
-	metric1(o, "packets_total", "counter", "Packets seen.", p->st.packets);
-	metric1(o, "bytes_total", "counter", "Bytes of packets seen.", p->st.bytes);
-	metric(o, "capture_drops_total", "counter", "Packets the capture lost or passed unseen, by cause.");
-	if (d->nfq)
-		fprintf(o, "rcptguard_capture_drops_total{cause=\"nfqueue_overrun\"} %" PRIu64 "\n",
-			nfqcap_stats(d->nfq)->enobufs);
-	if (d->pcap) {
-		fprintf(o, "rcptguard_capture_drops_total{cause=\"pcap_kernel\"} %" PRIu64 "\n",
-			livepcap_stats(d->pcap)->kernel_drops);
-		fprintf(o, "rcptguard_capture_drops_total{cause=\"pcap_interface\"} %" PRIu64 "\n",
-			livepcap_stats(d->pcap)->interface_drops);
-	}
-	metric(o, "decode_total", "counter", "Packets by decoder outcome.");
-	for (int r = 0; r < DEC_NRESULTS; r++)
-		fprintf(o, "rcptguard_decode_total{result=\"%s\"} %" PRIu64 "\n", dec_result_name(r),
-			p->st.decode[r]);
-	metric1(o, "flows", "gauge", "TCP flows tracked now.", p->flows.n);
-	metric1(o, "flows_max", "gauge", "The max_flows cap.", p->flows.max);
-	metric1(o, "flows_created_total", "counter", "TCP flows created.", p->flows.st.created);
-	metric1(o, "flow_evictions_total", "counter", "Flows dropped to stay under max_flows.",
-		p->flows.st.evicted);
-	metric1(o, "smtp_sessions_total", "counter", "Flows that carried SMTP.", p->st.sessions);
-	metric(o, "smtp_replies_total", "counter", "SMTP replies by command and class.");
-	for (int v = 0; v < V_COUNT; v++)
-		for (int c = 2; c <= 5; c++)
-			if (p->smtp.st.replies[v][c])
-				fprintf(o, "rcptguard_smtp_replies_total{verb=\"%s\",class=\"%dxx\"} %" PRIu64 "\n",
-					smtp_verb_name(v), c, p->smtp.st.replies[v][c]);
-	metric(o, "events_total", "counter", "Classified events by class.");
-	for (int c = 0; c < EC_COUNT; c++)
-		fprintf(o, "rcptguard_events_total{class=\"%s\"} %" PRIu64 "\n", ev_class_name(c),
-			p->st.events[c]);
-	metric(o, "bans_total", "counter", "Bans by rule (manual: from the command line).");
-	metric(o, "unbans_total", "counter", "Bans ended or lifted, by rule.");
-	for (size_t r = 0; r < d->cfg->nrules; r++) {
-		fprintf(o, "rcptguard_bans_total{rule=\"%s\"} %" PRIu64 "\n", d->cfg->rules[r].name,
-			ts->bans_by_rule[r]);
-		fprintf(o, "rcptguard_unbans_total{rule=\"%s\"} %" PRIu64 "\n", d->cfg->rules[r].name,
-			ts->unbans_by_rule[r]);
-	}
-	fprintf(o, "rcptguard_bans_total{rule=\"manual\"} %" PRIu64 "\n", ts->bans_manual);
-	fprintf(o, "rcptguard_unbans_total{rule=\"manual\"} %" PRIu64 "\n", ts->unbans_manual);
-	metric1(o, "active_bans", "gauge", "Bans in force now.", tracker_active_bans(p->tracker));
-	metric1(o, "leaked_recipients_total", "counter",
-		"Valid recipients a source had accepted before a rule banned it.", ts->leaked);
-	metric1(o, "share_spared_total", "counter",
-		"Times a source reached a threshold with too small a share of rejections.",
-		ts->share_spared);
-	metric(o, "prefix_bans_total", "counter",
-		"Prefix bans that covered an allowlisted or own address, by what was done.");
-	fprintf(o, "rcptguard_prefix_bans_total{action=\"narrowed\"} %" PRIu64 "\n", ts->narrowed);
-	fprintf(o, "rcptguard_prefix_bans_total{action=\"refused\"} %" PRIu64 "\n", ts->refused);
-	{
-		const struct wave_info *w = tracker_wave(p->tracker);
-
-		metric1(o, "wave", "gauge", "1 while a wave of rejections is on.", w->on);
-		metric1(o, "wave_rejections", "gauge", "Rejected recipients in the last 5 minutes.",
-			w->rate);
-		metric(o, "wave_baseline", "gauge", "Moving average of wave_rejections outside waves.");
-		fprintf(o, "rcptguard_wave_baseline %.2f\n", w->baseline);
-		metric1(o, "waves_total", "counter", "Waves of rejections seen.", w->waves);
-		metric1(o, "wave_bans_total", "counter", "Bans decided by a wave_threshold.",
-			ts->wave_bans);
-	}
-	metric1(o, "tracked_sources", "gauge", "Sources with state in the tracker.",
-		tracker_sources(p->tracker));
-	metric1(o, "tracker_evictions_total", "counter", "Sources dropped to stay under max_sources.",
-		ts->evictions);
-	metric(o, "memory_bytes", "gauge", "Memory held, by part.");
-	fprintf(o, "rcptguard_memory_bytes{part=\"tracker\"} %" PRIu64 "\n", tracker_memory(p->tracker));
-	fprintf(o, "rcptguard_memory_bytes{part=\"reassembly\"} %" PRIu64 "\n", p->reasm.global_held);
-	if (d->enf) {
-		const struct enforce_stats *s = enforcer_stats(d->enf);
-
-		metric1(o, "nft_elements_total", "counter", "Set elements the kernel took.",
-			s->elements);
-		metric1(o, "nft_batches_total", "counter", "Netlink batches of bans.", s->batches);
-		metric1(o, "netlink_errors_total", "counter", "Set elements the kernel refused.",
-			s->element_errors);
-		metric1(o, "nft_set_full_total", "counter", "Bans refused because a set was full.",
-			s->set_full);
-		metric1(o, "nft_repairs_total", "counter", "Times the table was re-installed after a flush.",
-			d->repairs);
-		metric1(o, "nft_last_round_trip_microseconds", "gauge", "Duration of the last batch.",
-			s->last_batch_us);
-	}
-	metric1(o, "session_kills_total", "counter", "TCP sessions of banned sources destroyed.",
-		d->sessions_killed);
-	metric(o, "reloads_total", "counter", "Configuration reloads, by result.");
-	fprintf(o, "rcptguard_reloads_total{result=\"ok\"} %" PRIu64 "\n", d->reloads);
-	fprintf(o, "rcptguard_reloads_total{result=\"error\"} %" PRIu64 "\n", d->reload_errors);
-	metric(o, "control_requests_total", "counter", "Control socket requests, by result.");
-	fprintf(o, "rcptguard_control_requests_total{result=\"ok\"} %" PRIu64 "\n",
-		ctl_stats(d->ctl)->requests - ctl_stats(d->ctl)->errors);
-	fprintf(o, "rcptguard_control_requests_total{result=\"error\"} %" PRIu64 "\n",
-		ctl_stats(d->ctl)->errors);
+	counters_prom(counters_status, &cc, o);
 }
 
 void commands_write_metrics_file(struct daemon *d)

@@ -4,6 +4,13 @@
 #include <stdio.h>
 
 static int use_stderr = 1;
+static FILE *log_file;	/* NULL: standard error */
+
+void log_to(FILE *f)
+{
+	log_file = f;
+	use_stderr = 1;
+}
 
 void log_open(int to_stderr)
 {
@@ -18,10 +25,12 @@ void logmsg(int prio, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	if (use_stderr) {
-		fputs("rcptguard: ", stderr);
-		vfprintf(stderr, fmt, ap);	/* NOLINT(clang-analyzer-valist.Uninitialized): as in config.c */
-		fputc('\n', stderr);
-		fflush(stderr);
+		FILE *f = log_file ? log_file : stderr;
+
+		fputs("rcptguard: ", f);
+		vfprintf(f, fmt, ap);	/* NOLINT(clang-analyzer-valist.Uninitialized): as in config.c */
+		fputc('\n', f);
+		fflush(f);
 	} else {
 		vsyslog(prio, fmt, ap);
 	}

@@ -5,7 +5,11 @@
 
 #include <syslog.h>
 
+#include <stdio.h>
+
 void log_open(int to_stderr);
+/* Every line to f instead (the tests read what the daemon logs). */
+void log_to(FILE *f);
 __attribute__((format(printf, 2, 3)))
 void logmsg(int prio, const char *fmt, ...);
 

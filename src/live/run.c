@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "daemon_counters.h"
 #include "log.h"
 #include "privs.h"
 
@@ -47,8 +48,12 @@ static void on_wave(void *arg, usec_t now, const struct wave_info *w)
 		       "%u sources stopped by wave_threshold", w->rate, w->peak, w->baseline, w->bans);
 }
 
+/* SIGUSR1 and the end: the summary and the live counters into the log,
+ * and the summary as JSON to --summary-json. */
 static void write_summary(struct daemon *d)
 {
+	static const struct counter *const live[] = { counters_live, counters_now, NULL };
+	struct counter_ctx cc = { .p = &d->p, .live = d };
 	char *text = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&text, &len);
@@ -57,34 +62,11 @@ static void write_summary(struct daemon *d)
 		char *line, *save = NULL;
 
 		summary_text(d->sum, &d->p, m);
+		counters_text(live, &cc, "  ", m);
 		fclose(m);
 		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 			logmsg(LOG_INFO, "%s", line);
 		free(text);
-	}
-	if (d->nfq) {
-		const struct nfqcap_stats *s = nfqcap_stats(d->nfq);
-
-		logmsg(LOG_INFO, "  nfqueue: packets %llu, verdict messages %llu, receive overruns %llu, "
-		       "verdict errors %llu", (unsigned long long)s->packets,
-		       (unsigned long long)s->verdicts, (unsigned long long)s->enobufs,
-		       (unsigned long long)s->verdict_errors);
-	}
-	if (d->pcap) {
-		const struct livepcap_stats *s = livepcap_stats(d->pcap);
-
-		logmsg(LOG_INFO, "  pcap: packets %llu, kernel drops %llu, interface drops %llu",
-		       (unsigned long long)s->packets, (unsigned long long)s->kernel_drops,
-		       (unsigned long long)s->interface_drops);
-	}
-	if (d->enf) {
-		const struct enforce_stats *s = enforcer_stats(d->enf);
-
-		logmsg(LOG_INFO, "  nftables: elements %llu in %llu batches, refused %llu, last round trip %llu us; "
-		       "sessions cut %llu",
-		       (unsigned long long)s->elements, (unsigned long long)s->batches,
-		       (unsigned long long)s->element_errors, (unsigned long long)s->last_batch_us,
-		       (unsigned long long)d->sessions_killed);
 	}
 	if (d->summary_path) {
 		char tmp[4096];

@@ -5,13 +5,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "commands.h"
 #include "daemon.h"
 #include "fake_nft.h"
 #include "helpers.h"
+#include "log.h"
 #include "state.h"
 #include "t.h"
 
 #define BASE "servers = 198.18.0.25\ncontrol_socket = none\nuser = root\n"
+
+/* What the daemon logs, for the tests to read; reset by lab_new. */
+static char logbuf[65536];
+static FILE *log_mem;
 
 struct lab {
 	struct daemon d;
@@ -33,6 +39,12 @@ static struct lab *lab_new(const char *cfgtext)
 	struct lab *l = calloc(1, sizeof(*l));
 	char text[4096], err[256] = "";
 	int fd, errors;
+
+	if (log_mem)
+		fclose(log_mem);
+	memset(logbuf, 0, sizeof(logbuf));
+	log_mem = fmemopen(logbuf, sizeof(logbuf) - 1, "w");
+	log_to(log_mem);
 
 	snprintf(l->cfgpath, sizeof(l->cfgpath), "/tmp/rcptguard-cfg-XXXXXX");
 	snprintf(l->statepath, sizeof(l->statepath), "/tmp/rcptguard-state-XXXXXX");
@@ -138,6 +150,8 @@ TEST(daemon_restore_reconciles_state_file_and_kernel)
 	fake_nft_put(l->f, "banned4_32", "198.18.5.3", 3600000, 1200000);
 	fake_nft_put(l->f, "banned4_32", "198.18.6.7", 3600000, 1200000);
 	daemon_restore(&l->d);
+	CHECK(strstr(logbuf, "restored 3 active bans: 2 from the state file (and 0 earlier bans), 3 in the "
+		      "kernel, 1 adopted from it, 2 re-sent, 1 allowlisted removed") != NULL);
 	/* Re-sent with what the file says is left (about an hour). */
 	e = fake_nft_find(l->f, "banned4_32", "198.18.5.1");
 	CHECK(e && e->timeout_ms > 3500000);
@@ -171,6 +185,8 @@ TEST(daemon_reload_merges_and_refuses_bad_files)
 	CHECK_EQ(daemon_reload(&l->d, e), 0);
 	fflush(e);
 	CHECK(strstr(err, "loaded") != NULL);
+	/* The log names what waits for the next start, from the table. */
+	CHECK(strstr(logbuf, "reload: smtp_ports, table, set_size take effect at the next start") != NULL);
 	/* In effect now: the allowlist, in the tracker and the kernel. */
 	CHECK(tracker_may_ban(l->d.p.tracker, &added.a) == TRACK_ALLOWLISTED);
 	CHECK(fake_nft_find(l->f, "allow4", "198.18.66.0") != NULL);
@@ -214,5 +230,73 @@ TEST(daemon_reinstall_after_flush_puts_every_ban_back)
 	CHECK(fake_nft_find(l->f, "banned6_64", "fd00:4::") != NULL);
 	CHECK(fake_nft_find(l->f, "allow4", "198.18.0.25") != NULL);
 	CHECK_EQ(l->d.repairs, 1u);
+	lab_free(l);
+}
+
+/* Every counter rendered from the registry: status (text and JSON) and
+ * the Prometheus exposition, each metric's series after its one # TYPE. */
+TEST(daemon_status_and_metrics_from_the_registry)
+{
+	struct lab *l = lab_new("");
+	struct prefix k = pfx("198.18.4.9/32");
+	char *out = NULL, req[64];
+	size_t len = 0;
+	FILE *m;
+	char *line, *save = NULL;
+	char types[256][96];
+	int ntypes = 0, samples = 0, bad = 0;
+
+	CHECK_EQ(daemon_ban(&l->d, &k, 600 * USEC_PER_SEC, true, BAN_MANUAL, 0), TRACK_OK);
+	daemon_flush(&l->d);
+	m = open_memstream(&out, &len);
+	snprintf(req, sizeof(req), "status --json");
+	CHECK_EQ(commands_handle(&l->d, req, m), 0);
+	fclose(m);
+	CHECK(strstr(out, "\"banned\":{\"active\":1,\"manual\":1,") != NULL);
+	CHECK(strstr(out, "\"nftables\":{\"table\":\"rcptguard\",\"elements\":1,") != NULL);
+	CHECK(strstr(out, "\"events\":{\"rcpt_rejected\":0,") != NULL);
+	CHECK(strstr(out, "\"memory\":{\"flows\":0,\"max_flows\":65536,") != NULL);
+	free(out);
+	m = open_memstream(&out, &len);
+	snprintf(req, sizeof(req), "status");
+	CHECK_EQ(commands_handle(&l->d, req, m), 0);
+	fclose(m);
+	if (getenv("SHOW_STATUS"))
+		fputs(out, stderr);
+	CHECK(strstr(out, "\nbanned: active 1, manual 1, lifted 0, lifted_by_rule {harvest 0, ") != NULL);
+	free(out);
+	m = open_memstream(&out, &len);
+	snprintf(req, sizeof(req), "metrics");
+	CHECK_EQ(commands_handle(&l->d, req, m), 0);
+	fclose(m);
+	CHECK(strstr(out, "\nrcptguard_bans_total{rule=\"manual\"} 1\n") != NULL);
+	CHECK(strstr(out, "\nrcptguard_active_bans 1\n") != NULL);
+	CHECK(strstr(out, "\nrcptguard_nft_elements_total 1\n") != NULL);
+	CHECK(strstr(out, "\nrcptguard_memory_bytes{part=\"reassembly\"} 0\n") != NULL);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[96];
+
+		if (!strncmp(line, "# TYPE ", 7)) {
+			sscanf(line + 7, "%95s", name);
+			for (int i = 0; i < ntypes; i++)
+				if (!strcmp(types[i], name))
+					bad++;	/* a metric typed twice */
+			if (ntypes < 256)
+				snprintf(types[ntypes++], sizeof(types[0]), "%s", name);
+		} else if (line[0] != '#') {
+			bool typed = false;
+
+			sscanf(line, "%95[^{ ]", name);
+			for (int i = 0; i < ntypes; i++)
+				typed |= !strcmp(types[i], name);
+			/* ... and typed just before: its series come together */
+			if (!typed || strcmp(types[ntypes - 1], name))
+				bad++;
+			samples++;
+		}
+	}
+	CHECK_EQ(bad, 0);
+	CHECK(samples > 100);
+	free(out);
 	lab_free(l);
 }

@@ -1,0 +1,97 @@
+/* The live side's rows of the counter registry (counters.h): capture,
+ * enforcer, daemon and control socket. */
+#include "daemon_counters.h"
+
+#include "daemon.h"
+
+static const struct daemon *D(const struct counter_ctx *c)
+{
+	return c->live;
+}
+
+static bool has_nfq(const struct counter_ctx *c) { return D(c)->nfq != NULL; }
+static bool has_pcap(const struct counter_ctx *c) { return D(c)->pcap != NULL; }
+static bool has_enf(const struct counter_ctx *c) { return D(c)->enf != NULL; }
+static bool has_ctl(const struct counter_ctx *c) { return D(c)->ctl != NULL; }
+
+static const void *b_nfq(const struct counter_ctx *c) { return nfqcap_stats(D(c)->nfq); }
+static const void *b_pcap(const struct counter_ctx *c) { return livepcap_stats(D(c)->pcap); }
+static const void *b_enf(const struct counter_ctx *c) { return enforcer_stats(D(c)->enf); }
+static const void *b_ctl(const struct counter_ctx *c) { return ctl_stats(D(c)->ctl); }
+static const void *b_daemon(const struct counter_ctx *c) { return D(c); }
+
+static const char *s_capture(const struct counter_ctx *c) { return D(c)->nfq ? "nfqueue" : "pcap"; }
+static const char *s_table(const struct counter_ctx *c) { return D(c)->cfg->table; }
+static uint64_t g_up(const struct counter_ctx *c) { (void)c; return 1; }
+static uint64_t g_started(const struct counter_ctx *c) { return (uint64_t)(D(c)->started / USEC_PER_SEC); }
+static uint64_t g_ctl_ok(const struct counter_ctx *c)
+{
+	const struct ctl_stats *s = ctl_stats(D(c)->ctl);
+
+	return s->requests - s->errors;
+}
+
+#define NQ(nm, field, metric, mlabel, help) \
+	{ "capture", nm, CK_COUNTER, 0, metric, mlabel, help, .avail = has_nfq, .base = b_nfq, \
+	  .offset = offsetof(struct nfqcap_stats, field) }
+#define PC(nm, field, metric, mlabel, help) \
+	{ "capture", nm, CK_COUNTER, 0, metric, mlabel, help, .avail = has_pcap, .base = b_pcap, \
+	  .offset = offsetof(struct livepcap_stats, field) }
+#define EN(nm, kind, field, metric, help) \
+	{ "nftables", nm, kind, 0, metric, NULL, help, .avail = has_enf, .base = b_enf, \
+	  .offset = offsetof(struct enforce_stats, field) }
+#define DM(grp, nm, field, metric, mlabel, help) \
+	{ grp, nm, CK_COUNTER, 0, metric, mlabel, help, .base = b_daemon, \
+	  .offset = offsetof(struct daemon, field) }
+
+const struct counter counters_live[] = {
+	{ "daemon", "up", CK_GAUGE, 0, "up", NULL, "1 while the daemon runs.", .get = g_up },
+	{ "daemon", "start_time_seconds", CK_GAUGE, 0, "start_time_seconds", NULL,
+	  "When the daemon started, seconds since the epoch.", .get = g_started },
+	DM("daemon", "reloads", reloads, "reloads_total", "result=\"ok\"", "Configuration reloads, by result."),
+	DM("daemon", "reload_errors", reload_errors, "reloads_total", "result=\"error\"", NULL),
+	DM("daemon", "state_writes", state_writes, NULL, NULL, "Writes of the state file."),
+	DM("daemon", "state_errors", state_errors, NULL, NULL, "Failed writes of the state file in a row."),
+	DM("daemon", "metrics_errors", metrics_errors, NULL, NULL, "Failed writes of metrics_file in a row."),
+	DM("daemon", "manual_bans", manual_bans, NULL, NULL, "Bans from the control socket."),
+	DM("daemon", "manual_unbans", manual_unbans, NULL, NULL, "Unbans from the control socket."),
+	{ "capture", "type", CK_TEXT, 0, NULL, NULL, "nfqueue or pcap", .avail = NULL, .gets = s_capture },
+	NQ("packets", packets, "capture_packets_total", NULL, "Packets the capture delivered."),
+	NQ("verdicts", verdicts, NULL, NULL, "NFQUEUE verdict messages sent (one accepts a batch)."),
+	NQ("receive_overruns", enobufs, "capture_drops_total", "cause=\"nfqueue_overrun\"",
+	   "Packets the capture lost or passed unseen, by cause."),
+	NQ("verdict_errors", verdict_errors, NULL, NULL, "Verdict messages the kernel refused."),
+	NQ("truncated", truncated, NULL, NULL, "Packets the kernel copied in part."),
+	NQ("bad_messages", bad_messages, NULL, NULL, "Queue messages that could not be read."),
+	PC("packets", packets, "capture_packets_total", NULL, "Packets the capture delivered."),
+	PC("kernel_drops", kernel_drops, "capture_drops_total", "cause=\"pcap_kernel\"",
+	   "Packets the capture lost or passed unseen, by cause."),
+	PC("interface_drops", interface_drops, "capture_drops_total", "cause=\"pcap_interface\"", NULL),
+	{ "nftables", "table", CK_TEXT, 0, NULL, NULL, "the inet table", .avail = has_enf, .gets = s_table },
+	EN("elements", CK_COUNTER, elements, "nft_elements_total", "Set elements the kernel took."),
+	EN("batches", CK_COUNTER, batches, "nft_batches_total", "Netlink batches of bans."),
+	EN("refused", CK_COUNTER, element_errors, "netlink_errors_total", "Set elements the kernel refused."),
+	EN("set_full", CK_COUNTER, set_full, "nft_set_full_total", "Bans refused because a set was full."),
+	EN("retries", CK_COUNTER, retries, NULL, "Batches resent element by element."),
+	EN("installs", CK_COUNTER, installs, NULL, "Rulesets installed (start, repairs)."),
+	EN("last_round_trip_us", CK_GAUGE, last_batch_us, "nft_last_round_trip_microseconds",
+	   "Duration of the last batch."),
+	{ "nftables", "repairs", CK_COUNTER, 0, "nft_repairs_total", NULL,
+	  "Times the table was re-installed after a flush.", .avail = has_enf, .base = b_daemon,
+	  .offset = offsetof(struct daemon, repairs) },
+	{ "nftables", "sessions_cut", CK_COUNTER, 0, "session_kills_total", NULL,
+	  "TCP sessions of banned sources destroyed.", .avail = has_enf, .base = b_daemon,
+	  .offset = offsetof(struct daemon, sessions_killed) },
+	{ "nftables", "pending_overflow", CK_COUNTER, 0, NULL, NULL,
+	  "Bans of one iteration past the pending queue: enforced, sessions not cut.", .avail = has_enf,
+	  .base = b_daemon, .offset = offsetof(struct daemon, pending_overflow) },
+	{ "control", "ok", CK_COUNTER, 0, "control_requests_total", "result=\"ok\"",
+	  "Control socket requests, by result.", .avail = has_ctl, .get = g_ctl_ok },
+	{ "control", "errors", CK_COUNTER, 0, "control_requests_total", "result=\"error\"", NULL,
+	  .avail = has_ctl, .base = b_ctl, .offset = offsetof(struct ctl_stats, errors) },
+	{ "control", "dropped", CK_COUNTER, 0, NULL, NULL, "Control clients dropped: too slow or too many.",
+	  .avail = has_ctl, .base = b_ctl, .offset = offsetof(struct ctl_stats, dropped) },
+	{ NULL },
+};
+
+const struct counter *const counters_status[] = { counters_live, counters_pipeline, counters_now, NULL };
