@@ -105,9 +105,9 @@ fail:
 	return NULL;
 }
 
-static void drop(struct ctl_server *s, struct client *c)
+static void drop(struct client *c)
 {
-	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	/* close() drops it from the epoll set as well. */
 	close(c->fd);
 	free(c->out);
 	memset(c, 0, sizeof(*c));
@@ -159,14 +159,16 @@ static void flush_out(struct ctl_server *s, struct client *c)
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				struct epoll_event ev = { .events = EPOLLOUT, .data.fd = c->fd };
 
-				epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+				/* Without EPOLLOUT the rest would never go: drop it. */
+				if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+					break;
 				return;
 			}
 			break;
 		}
 		c->outoff += (size_t)n;
 	}
-	drop(s, c);
+	drop(c);
 }
 
 static void reply(struct ctl_server *s, struct client *c, int rc, const char *body, size_t len)
@@ -174,7 +176,7 @@ static void reply(struct ctl_server *s, struct client *c, int rc, const char *bo
 	FILE *m = open_memstream(&c->out, &c->outlen);
 
 	if (!m) {
-		drop(s, c);
+		drop(c);
 		return;
 	}
 	fputs(rc == 0 ? "OK\n" : "ERR\n", m);
@@ -214,7 +216,7 @@ static void serve(struct ctl_server *s, struct client *c)
 	}
 	m = open_memstream(&body, &len);
 	if (!m) {
-		drop(s, c);
+		drop(c);
 		return;
 	}
 	rc = s->handler(s->arg, c->req, m);
@@ -241,14 +243,18 @@ static void readable(struct ctl_server *s, struct client *c)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (n <= 0) {
-			drop(s, c);	/* gone before a whole request */
+			drop(c);	/* gone before a whole request */
 			return;
 		}
 		c->reqlen += (size_t)n;
 		if (memchr(c->req, '\n', c->reqlen)) {
 			/* One request a connection: stop reading. */
-			epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd,
-				  &(struct epoll_event){ .events = 0, .data.fd = c->fd });
+			if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd,
+				      &(struct epoll_event){ .events = 0, .data.fd = c->fd }) < 0) {
+				s->st.errors++;
+				drop(c);
+				return;
+			}
 			serve(s, c);
 			return;
 		}
@@ -286,7 +292,7 @@ void ctl_tick(struct ctl_server *s)
 	for (size_t i = 0; i < CTL_MAX_CLIENTS; i++)
 		if (s->c[i].fd >= 0 && now - s->c[i].since > CTL_TIMEOUT_SEC) {
 			s->st.dropped++;
-			drop(s, &s->c[i]);
+			drop(&s->c[i]);
 		}
 }
 
@@ -303,7 +309,7 @@ void ctl_close(struct ctl_server *s)
 		return;
 	for (size_t i = 0; i < CTL_MAX_CLIENTS; i++)
 		if (s->c[i].fd >= 0)
-			drop(s, &s->c[i]);
+			drop(&s->c[i]);
 	close(s->fd);
 	/* May fail after the privilege drop; a stale socket is replaced at
 	 * the next start. */

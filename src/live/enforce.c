@@ -72,7 +72,7 @@ static void batch_begin(struct enforcer *e, struct batch *bt, size_t need)
 		e->buflen = need;
 		e->buf = xcalloc(1, e->buflen);
 	}
-	bt->b = mnl_nlmsg_batch_start(e->buf, e->buflen);
+	bt->b = xnonnull(mnl_nlmsg_batch_start(e->buf, e->buflen));
 	nftnl_batch_begin(mnl_nlmsg_batch_current(bt->b), e->seq++);
 	mnl_nlmsg_batch_next(bt->b);
 	bt->first = bt->next = e->seq;

@@ -99,8 +99,11 @@ struct nfqcap *nfqcap_open(const struct config *cfg, char *err, size_t errlen)
 	}
 	q->portid = mnl_socket_get_portid(q->nl);
 	/* RCVBUFFORCE passes rmem_max with CAP_NET_ADMIN, which we have. */
-	if (setsockopt(mnl_socket_get_fd(q->nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
-		setsockopt(mnl_socket_get_fd(q->nl), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (setsockopt(mnl_socket_get_fd(q->nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) &&
+	    setsockopt(mnl_socket_get_fd(q->nl), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf))) {
+		snprintf(err, errlen, "netlink receive buffer: %s", strerror(errno));
+		goto fail;
+	}
 	/* ENOBUFS is left on: each one is counted (the kernel accepted the
 	 * packets we could not take, as FAIL_OPEN asks). */
 	for (n = q->first;; n++) {
@@ -113,8 +116,16 @@ struct nfqcap *nfqcap_open(const struct config *cfg, char *err, size_t errlen)
 		if (n == q->last)
 			break;
 	}
-	fcntl(mnl_socket_get_fd(q->nl), F_SETFL,
-	      fcntl(mnl_socket_get_fd(q->nl), F_GETFL) | O_NONBLOCK);
+	{
+		int fd = mnl_socket_get_fd(q->nl), fl = fcntl(fd, F_GETFL);
+
+		/* A blocking read would stall the loop: mail would wait. */
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+			snprintf(err, errlen, "netlink socket: cannot make it non-blocking: %s",
+				 strerror(errno));
+			goto fail;
+		}
+	}
 	return q;
 fail:
 	nfqcap_close(q);

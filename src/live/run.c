@@ -90,10 +90,17 @@ static int ctl_handler_fn(void *arg, char *request, FILE *out)
 	return commands_handle(arg, request, out);
 }
 
+/* fd into the loop's epoll set, for reading. 0, or -1 with errno. */
+static int watch(struct daemon *d, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
 static int setup(struct daemon *d)
 {
 	char err[512];
-	struct epoll_event ev = { .events = EPOLLIN };
 	struct itimerspec its = { { TICK_SEC, 0 }, { TICK_SEC, 0 } };
 	sigset_t mask;
 
@@ -102,16 +109,17 @@ static int setup(struct daemon *d)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+		logmsg(LOG_ERR, "cannot set up signals: %s", strerror(errno));
+		return -1;
+	}
 	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (d->sigfd < 0 || d->timerfd < 0 || d->epfd < 0) {
+	if (d->sigfd < 0 || d->timerfd < 0 || d->epfd < 0 || timerfd_settime(d->timerfd, 0, &its, NULL) < 0) {
 		logmsg(LOG_ERR, "cannot set up the event loop: %s", strerror(errno));
 		return -1;
 	}
-	timerfd_settime(d->timerfd, 0, &its, NULL);
 	if (d->cfg->capture == CAPTURE_NFQUEUE) {
 		d->nfq = nfqcap_open(d->cfg, err, sizeof(err));
 		if (!d->nfq) {
@@ -137,22 +145,20 @@ static int setup(struct daemon *d)
 	}
 	if (d->nfq)
 		nfqcap_set_hook(d->nfq, flush_bans, d);
-	if (d->enf && (d->monfd = enforcer_monitor_fd(d->enf)) >= 0) {
-		ev.data.fd = d->monfd;
-		epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->monfd, &ev);
-	}
+	if (d->enf && (d->monfd = enforcer_monitor_fd(d->enf)) >= 0 && watch(d, d->monfd) < 0)
+		/* Enforcing still works; only a flushed table goes unrepaired. */
+		logmsg(LOG_WARNING, "cannot watch nftables changes: %s; a flushed ruleset will not be "
+		       "repaired", strerror(errno));
 	if (d->cfg->control_socket[0]) {
 		d->ctl = ctl_open(d->cfg->control_socket, d->epfd, ctl_handler_fn, d, err, sizeof(err));
 		/* Not fatal: the daemon protects mail without it. */
 		if (!d->ctl)
 			logmsg(LOG_ERR, "%s; running without a control socket", err);
 	}
-	ev.data.fd = d->capfd;
-	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->capfd, &ev);
-	ev.data.fd = d->sigfd;
-	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev);
-	ev.data.fd = d->timerfd;
-	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->timerfd, &ev);
+	if (watch(d, d->capfd) < 0 || watch(d, d->sigfd) < 0 || watch(d, d->timerfd) < 0) {
+		logmsg(LOG_ERR, "cannot set up the event loop: %s", strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 

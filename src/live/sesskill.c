@@ -53,7 +53,11 @@ static int kill_family(int af, const struct prefix *src, size_t nsrc, const stru
 	{
 		struct timeval tv = { .tv_sec = 1 };
 
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		/* Without a timeout a lost answer would hang the loop. */
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+			close(fd);
+			return -1;
+		}
 	}
 	q.nlh.nlmsg_len = sizeof(q);
 	q.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
