@@ -74,9 +74,18 @@ unit liveunit build/liveunit
 unit liveunit-asan build/asan/liveunit
 
 echo "== command line"
-t "--version prints the version" bash -c "$rg --version | grep -q '^rcptguard [0-9]'"
-t "--help lists replay" bash -c "$rg --help | grep -q replay"
-t "unknown command exits 1" bash -c "$rg frobnicate 2>/dev/null; [ \$? -eq 1 ]"
+version_prints() {
+	$rg --version | grep -q '^rcptguard [0-9]'
+}
+t "--version prints the version" version_prints
+help_lists_replay() {
+	$rg --help | grep -q replay
+}
+t "--help lists replay" help_lists_replay
+unknown_command_exits_1() {
+	$rg frobnicate 2>/dev/null; [ $? -eq 1 ]
+}
+t "unknown command exits 1" unknown_command_exits_1
 cat >"$work/good.conf" <<CONF
 smtp_ports = 25 587
 allowlist = 198.18.0.0/24
@@ -85,30 +94,51 @@ rule harvest {
 	threshold = 5
 }
 CONF
-t "check-config prints the effective config" bash -c "$rg check-config -c $work/good.conf | grep -q 'threshold = 5'"
+check_config_prints() {
+	$rg check-config -c $work/good.conf | grep -q 'threshold = 5'
+}
+t "check-config prints the effective config" check_config_prints
 printf 'smtp_ports = 25\nthreshold = 3\nrule x {\n\tclass = nope\n}\n' >"$work/bad.conf"
-t "check-config reports FILE:LINE and fails" bash -c \
-	"out=\$($rg check-config -c $work/bad.conf 2>&1); [ \$? -eq 1 ] && echo \"\$out\" | grep -q '^$work/bad.conf:2: unknown key .threshold.' && echo \"\$out\" | grep -q '^$work/bad.conf:4: unknown event class'"
+check_config_reports_file_line() {
+	out=$($rg check-config -c $work/bad.conf 2>&1); [ $? -eq 1 ] && echo "$out" | grep -q "^$work/bad.conf:2: unknown key .threshold." && echo "$out" | grep -q "^$work/bad.conf:4: unknown event class"
+}
+t "check-config reports FILE:LINE and fails" check_config_reports_file_line
 printf '# office\n198.18.4.0/24\n198.18.4.7  # a host in it\n\n198.18.4.0/24\n198.18.6.1/24\nfd00:18::/48\n' >"$work/allow.txt"
 printf 'allowlist = 198.18.0.0/16\nallowlist_file = %s\n' "$work/allow.txt" >"$work/allow.conf"
-t "allowlist file: overlaps, repeats and host bits reported as FILE:LINE warnings, entries kept" bash -c \
-	"out=\$($rg check-config -c $work/allow.conf 2>$work/allow.err) && grep -q '^allowlist = 198.18.0.0/16 198.18.4.0/24 198.18.4.7/32 198.18.4.0/24 198.18.6.0/24 fd00:18::/48\$' <<<\"\$out\" && grep -q '^$work/allow.txt:2: warning: allowlist entry 198.18.4.0/24 is inside 198.18.0.0/16 ($work/allow.conf:1)' $work/allow.err && grep -q '^$work/allow.txt:5: warning: allowlist entry 198.18.4.0/24 repeats 198.18.4.0/24 ($work/allow.txt:2)' $work/allow.err && grep -q '^$work/allow.txt:6: warning: 198.18.6.1/24 has host bits set; taken as 198.18.6.0/24' $work/allow.err && [ \$(wc -l <$work/allow.err) -eq 5 ]"
+allowlist_file_warnings() {
+	out=$($rg check-config -c $work/allow.conf 2>$work/allow.err) && grep -q '^allowlist = 198.18.0.0/16 198.18.4.0/24 198.18.4.7/32 198.18.4.0/24 198.18.6.0/24 fd00:18::/48$' <<<"$out" && grep -q "^$work/allow.txt:2: warning: allowlist entry 198.18.4.0/24 is inside 198.18.0.0/16 ($work/allow.conf:1)" $work/allow.err && grep -q "^$work/allow.txt:5: warning: allowlist entry 198.18.4.0/24 repeats 198.18.4.0/24 ($work/allow.txt:2)" $work/allow.err && grep -q "^$work/allow.txt:6: warning: 198.18.6.1/24 has host bits set; taken as 198.18.6.0/24" $work/allow.err && [ $(wc -l <$work/allow.err) -eq 5 ]
+}
+t "allowlist file: overlaps, repeats and host bits reported as FILE:LINE warnings, entries kept" allowlist_file_warnings
 echo 'not-an-address' >>"$work/allow.txt"
-t "allowlist file: a malformed line is an error with FILE:LINE" bash -c \
-	"out=\$($rg check-config -c $work/allow.conf 2>&1); [ \$? -eq 1 ] && grep -q '^$work/allow.txt:8: not an address or prefix: .not-an-address.' <<<\"\$out\""
-t "check-config on a missing file fails" bash -c "! $rg check-config -c $work/none.conf 2>/dev/null"
+allowlist_file_malformed_line() {
+	out=$($rg check-config -c $work/allow.conf 2>&1); [ $? -eq 1 ] && grep -q "^$work/allow.txt:8: not an address or prefix: .not-an-address." <<<"$out"
+}
+t "allowlist file: a malformed line is an error with FILE:LINE" allowlist_file_malformed_line
+check_config_missing_file() {
+	! $rg check-config -c $work/none.conf 2>/dev/null
+}
+t "check-config on a missing file fails" check_config_missing_file
 
 echo "== bad input"
 echo "this is not a capture" >"$work/text.pcap"
-t "replay of a non-capture: clear error, exit 2" bash -c \
-	"out=\$($rg replay $work/text.pcap 2>&1 >/dev/null); [ \$? -eq 2 ] && echo \"\$out\" | grep -q 'not a readable capture file'"
+replay_not_a_capture() {
+	out=$($rg replay $work/text.pcap 2>&1 >/dev/null); [ $? -eq 2 ] && echo "$out" | grep -q 'not a readable capture file'
+}
+t "replay of a non-capture: clear error, exit 2" replay_not_a_capture
 head -c 15000 tests/fixtures/postfix-harvest.pcap >"$work/cut.pcap"
-t "replay of a truncated capture: packet number, what was read is kept" bash -c \
-	"out=\$($rg replay --json $work/cut.pcap 2>$work/cut.err); rc=\$?; [ \$rc -eq 2 ] && grep -q 'packet [0-9]*: .*truncated' $work/cut.err && echo \"\$out\" | tail -1 | jq -e '.packets > 90 and .events.rcpt_rejected > 20' >/dev/null"
+replay_truncated_capture() {
+	out=$($rg replay --json $work/cut.pcap 2>$work/cut.err); rc=$?; [ $rc -eq 2 ] && grep -q 'packet [0-9]*: .*truncated' $work/cut.err && echo "$out" | tail -1 | jq -e '.packets > 90 and .events.rcpt_rejected > 20' >/dev/null
+}
+t "replay of a truncated capture: packet number, what was read is kept" replay_truncated_capture
 build/mkpcap unknown-link "$work/link147.pcap"
-t "replay of an unknown link type: clear error" bash -c \
-	"out=\$($rg replay $work/link147.pcap 2>&1); [ \$? -eq 2 ] && echo \"\$out\" | grep -q 'unsupported link type 147'"
-t "replay with a bad config refuses to run" bash -c "! $rg replay -c $work/bad.conf tests/fixtures/postfix-harvest.pcap >/dev/null 2>&1"
+replay_unknown_link() {
+	out=$($rg replay $work/link147.pcap 2>&1); [ $? -eq 2 ] && echo "$out" | grep -q 'unsupported link type 147'
+}
+t "replay of an unknown link type: clear error" replay_unknown_link
+replay_bad_config() {
+	! $rg replay -c $work/bad.conf tests/fixtures/postfix-harvest.pcap >/dev/null 2>&1
+}
+t "replay with a bad config refuses to run" replay_bad_config
 
 # Rejections Postfix logged must all be seen, except inside TLS: there
 # Postfix refused a recipient (the STARTTLS scenario sends one) that no
@@ -116,8 +146,10 @@ t "replay with a bad config refuses to run" bash -c "! $rg replay -c $work/bad.c
 tls_check() {	# name pcap postfix-count replay-count
 	case $1 in
 	*starttls*)
-		t "$1: a rejection inside TLS ($3 in Postfix's log) is invisible" bash -c \
-			"[ $3 -ge 1 ] && [ $4 -eq 0 ] && $rg replay --json $2 | tail -1 | jq -e '.smtp.opaque_starttls == 1' >/dev/null" ;;
+		tls_rejection_invisible() {
+			[ $3 -ge 1 ] && [ $4 -eq 0 ] && $rg replay --json $2 | tail -1 | jq -e '.smtp.opaque_starttls == 1' >/dev/null
+		}
+		t "$1: a rejection inside TLS ($3 in Postfix's log) is invisible" tls_rejection_invisible "$1" "$2" "$3" "$4" ;;
 	*)
 		if [ "$4" = "$3" ]; then
 			ok "$1: rejected recipients = Postfix's log ($3, replay $4)"
@@ -131,8 +163,14 @@ tls_check() {	# name pcap postfix-count replay-count
 echo "== real Postfix captures (committed), against their expected replay"
 for pcap in tests/fixtures/postfix-*.pcap; do
 	name=$(basename "$pcap" .pcap)
-	t "$name: replay output as expected" bash -c "diff <($rg replay --json $pcap) ${pcap%.pcap}.expected"
-	t "$name: same output under ASan/UBSan" bash -c "diff <($asan_rg replay --json $pcap) ${pcap%.pcap}.expected"
+	replay_as_expected() {
+		diff <($rg replay --json $1) ${1%.pcap}.expected
+	}
+	t "$name: replay output as expected" replay_as_expected "$pcap"
+	replay_as_expected_asan() {
+		diff <($asan_rg replay --json $1) ${1%.pcap}.expected
+	}
+	t "$name: same output under ASan/UBSan" replay_as_expected_asan "$pcap"
 	want=$(sed -n 's/^rejected_rcpt=//p' "${pcap%.pcap}.postfix")
 	got=$($rg replay --json "$pcap" | tail -1 | jq '.events.rcpt_rejected')
 	tls_check "$name" "$pcap" "$want" "$got"
@@ -167,10 +205,16 @@ done
 # distributed harvest through.
 printf 'rule harvest {\n\tclass = rcpt_rejected\n\tshare = 0\n}\n' >"$work/count-only.conf"
 co_out=$(tests/day.sh 1 "$work/count-only.conf")
+day1_count_only_list_server() {
+	printf '%s\n' "$1" | grep -Eq '^FAIL day 1: list_server: none of 3 banned \([1-9]'
+}
 t "day 1 under a count-only rule: list servers banned (so the share is what spares them)" \
-	bash -c "printf '%s\n' \"\$1\" | grep -Eq '^FAIL day 1: list_server: none of 3 banned \\([1-9]'" _ "$co_out"
+	day1_count_only_list_server "$co_out"
+day1_count_only_distributed() {
+	printf '%s\n' "$1" | grep -Eq '^FAIL day 1: harvest_distributed: [0-9]+ of 330 banned'
+}
 t "day 1 under a count-only rule: the distributed harvest gets through (so waves are what stop it)" \
-	bash -c "printf '%s\n' \"\$1\" | grep -Eq '^FAIL day 1: harvest_distributed: [0-9]+ of 330 banned'" _ "$co_out"
+	day1_count_only_distributed "$co_out"
 
 echo "== floods and hostile streams (tests/mkflood, replayed through a pipe)"
 build/mkflood synflood 1000000 100 | $rg replay --json - | tail -1 >"$work/synflood.json"
@@ -198,8 +242,10 @@ t "a flood of 100,000 replies with no command: unpaired, counted, no event" \
 t "rejections on 50 flows picked up mid-stream (1,000): reported unverified, no ban" \
 	jq -e '.flows.midstream == 50 and .events_unverified == 1000 and .bans == 0' "$work/patho.json"
 have valgrind || skip "valgrind memcheck" "no valgrind"
-have valgrind && t "valgrind memcheck: the replay of every fixture, no error, no leak" bash -c \
-	"valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect $rg replay --json tests/fixtures/*.pcap >/dev/null && build/mkflood patho | valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect $rg replay -c $work/ms.conf - >/dev/null"
+valgrind_fixtures() {
+	valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect $rg replay --json tests/fixtures/*.pcap >/dev/null && build/mkflood patho | valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect $rg replay -c $work/ms.conf - >/dev/null
+}
+have valgrind && t "valgrind memcheck: the replay of every fixture, no error, no leak" valgrind_fixtures
 
 if online; then
 echo "== a fresh capture of real Postfix in network namespaces"
@@ -210,19 +256,29 @@ if LAB_ID=t$$ tests/fixtures/record.sh "$work/live" >"$work/live.log" 2>&1; then
 		got=$($rg replay --json "$work/live/$name.pcap" | tail -1 | jq '.events.rcpt_rejected')
 		tls_check "live $name" "$work/live/$name.pcap" "$want" "$got"
 	done
-	t "live postfix-harvest: the harvester's /64 is banned once" bash -c \
-		"$rg replay --json $work/live/postfix-harvest.pcap | jq -s -e 'map(select(.type==\"ban\")) | length == 1 and .[0].key == \"fd00:18::/64\"' >/dev/null"
-	t "live postfix-delivery: three messages, no event against the sender" bash -c \
-		"grep -q '^delivered=3' $work/live/postfix-delivery.postfix && $rg replay --json $work/live/postfix-delivery.pcap | tail -1 | jq -e '.smtp.bodies == 3 and .bans == 0 and .events.rcpt_accepted == 3' >/dev/null"
+	live_harvest_banned_once() {
+		$rg replay --json $work/live/postfix-harvest.pcap | jq -s -e 'map(select(.type=="ban")) | length == 1 and .[0].key == "fd00:18::/64"' >/dev/null
+	}
+	t "live postfix-harvest: the harvester's /64 is banned once" live_harvest_banned_once
+	live_delivery_no_event() {
+		grep -q '^delivered=3' $work/live/postfix-delivery.postfix && $rg replay --json $work/live/postfix-delivery.pcap | tail -1 | jq -e '.smtp.bodies == 3 and .bans == 0 and .events.rcpt_accepted == 3' >/dev/null
+	}
+	t "live postfix-delivery: three messages, no event against the sender" live_delivery_no_event
 else
 	nok "recorded sessions with tcpdump against Postfix" "$(tail -5 "$work/live.log")"
 fi
-t "the lab left no namespace behind" bash -c "! ip netns list | grep -q 't$$'"
+no_lab_namespace_left() {
+	! ip netns list | grep -q "t$$"
+}
+t "the lab left no namespace behind" no_lab_namespace_left
 
 echo "== the live daemon against Postfix in network namespaces"
 . tests/live.sh
 live_tests
-t "the live tests left no namespace behind" bash -c "! ip netns list | grep -q 'lv$$'"
+no_live_namespace_left() {
+	! ip netns list | grep -q "lv$$"
+}
+t "the live tests left no namespace behind" no_live_namespace_left
 
 fi	# online
 
@@ -233,8 +289,10 @@ for f in decode reasm smtp config control; do
 		continue
 	fi
 	if [ -d tests/fuzz/regress/$f ]; then
-		t "fuzz $f: inputs that once crashed it pass" bash -c \
-			"build/fuzz/fuzz_$f tests/fuzz/regress/$f/* >$work/regress-$f.log 2>&1 || { grep -E 'ERROR|runtime error' $work/regress-$f.log | head -3; false; }"
+		fuzz_regressions_pass() {
+			build/fuzz/fuzz_$1 tests/fuzz/regress/$1/* >$work/regress-$1.log 2>&1 || { grep -E 'ERROR|runtime error' $work/regress-$1.log | head -3; false; }
+		}
+		t "fuzz $f: inputs that once crashed it pass" fuzz_regressions_pass "$f"
 	fi
 	online || continue
 	line=$(tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" $f)
@@ -248,20 +306,29 @@ fi
 
 echo "== documentation"
 for m in man/*.[0-9]; do
-	t "mandoc -Tlint $m" bash -c "out=\$(mandoc -Tlint -W warning $m 2>&1); [ -z \"\$out\" ] || { echo \"\$out\"; false; }"
+	mandoc_lint() {
+		out=$(mandoc -Tlint -W warning $1 2>&1); [ -z "$out" ] || { echo "$out"; false; }
+	}
+	t "mandoc -Tlint $m" mandoc_lint "$m"
 done
 t "man page defaults match the code" tests/defaults.sh
 online && t "nft/rcptguard.nft is accepted by nft (dry run)" nft -c -f nft/rcptguard.nft
 online && for f in nft/queue-local.nft nft/queue-gateway.nft; do
 	# Kernels without the nft queue expression (this one) refuse the rule
 	# with ENOENT; anything else, a syntax error above all, is a failure.
-	t "$f parses; the kernel accepts it or lacks only the queue expression" bash -c \
-		"out=\$(nft -c -f $f 2>&1) && exit 0; echo \"\$out\" | grep -q 'No such file or directory' && ! echo \"\$out\" | grep -qi 'syntax error'"
+	nft_file_parses() {
+		out=$(nft -c -f $1 2>&1) && exit 0; echo "$out" | grep -q 'No such file or directory' && ! echo "$out" | grep -qi 'syntax error'
+	}
+	t "$f parses; the kernel accepts it or lacks only the queue expression" nft_file_parses "$f"
 done
-t "make install puts every file in place" bash -c \
-	"make -s install DESTDIR=$work/stage PREFIX=/usr >/dev/null && for f in usr/sbin/rcptguard usr/share/man/man8/rcptguard.8 usr/share/man/man5/rcptguard.conf.5 etc/rcptguard/rcptguard.conf usr/share/rcptguard/rcptguard.nft usr/share/rcptguard/queue-local.nft usr/share/rcptguard/queue-gateway.nft usr/share/rcptguard/queue-compat.sh usr/lib/systemd/system/rcptguard.service; do test -f $work/stage/\$f || { echo missing \$f; exit 1; }; done && $work/stage/usr/sbin/rcptguard check-config -c $work/stage/etc/rcptguard/rcptguard.conf >/dev/null"
-online && t "systemd unit: valid, hardened (systemd-analyze security exposure under 2.0)" bash -c \
-	"exp=\$(systemd-analyze security --offline=true packaging/systemd/rcptguard.service 2>&1 | sed -n 's/.*Overall exposure level for rcptguard.service: \\([0-9.]*\\).*/\\1/p'); echo \"exposure \$exp\"; [ -n \"\$exp\" ] && awk -v e=\"\$exp\" 'BEGIN { exit !(e < 2.0) }'"
+make_install_files() {
+	make -s install DESTDIR=$work/stage PREFIX=/usr >/dev/null && for f in usr/sbin/rcptguard usr/share/man/man8/rcptguard.8 usr/share/man/man5/rcptguard.conf.5 etc/rcptguard/rcptguard.conf usr/share/rcptguard/rcptguard.nft usr/share/rcptguard/queue-local.nft usr/share/rcptguard/queue-gateway.nft usr/share/rcptguard/queue-compat.sh usr/lib/systemd/system/rcptguard.service; do test -f $work/stage/$f || { echo missing $f; exit 1; }; done && $work/stage/usr/sbin/rcptguard check-config -c $work/stage/etc/rcptguard/rcptguard.conf >/dev/null
+}
+t "make install puts every file in place" make_install_files
+systemd_unit_hardened() {
+	exp=$(systemd-analyze security --offline=true packaging/systemd/rcptguard.service 2>&1 | sed -n 's/.*Overall exposure level for rcptguard.service: \([0-9.]*\).*/\1/p'); echo "exposure $exp"; [ -n "$exp" ] && awk -v e="$exp" 'BEGIN { exit !(e < 2.0) }'
+}
+online && t "systemd unit: valid, hardened (systemd-analyze security exposure under 2.0)" systemd_unit_hardened
 
 if online; then
 echo "== the Debian package"
@@ -273,12 +340,18 @@ else
 	ok "make deb builds the package, lintian finds no error"
 	deb=$(ls build/deb/rcptguard_*_*.deb | head -1)
 	t "dpkg -i installs it" dpkg -i "$deb"
-	t "installed: rcptguard --version and check-config of the shipped conffile" bash -c \
-		"/usr/sbin/rcptguard --version | grep -q '^rcptguard ' && /usr/sbin/rcptguard check-config -c /etc/rcptguard/rcptguard.conf >/dev/null && dpkg-query -W -f='\${Conffiles}' rcptguard | grep -q /etc/rcptguard/rcptguard.conf"
-	t "installed: system user, its state directory, unit, man pages, nft files" bash -c \
-		"getent passwd rcptguard >/dev/null && [ \"\$(stat -c %U:%a /var/lib/rcptguard)\" = rcptguard:750 ] && test -f /lib/systemd/system/rcptguard.service && test -f /usr/share/man/man8/rcptguard.8.gz && test -f /usr/share/rcptguard/rcptguard.nft"
-	t "dpkg --purge removes it cleanly" bash -c \
-		"dpkg --purge rcptguard >/dev/null && ! test -e /usr/sbin/rcptguard && ! test -e /etc/rcptguard && ! test -e /var/lib/rcptguard && ! dpkg-query -W rcptguard 2>/dev/null | grep -q ."
+	installed_version_and_conffile() {
+		/usr/sbin/rcptguard --version | grep -q '^rcptguard ' && /usr/sbin/rcptguard check-config -c /etc/rcptguard/rcptguard.conf >/dev/null && dpkg-query -W -f='${Conffiles}' rcptguard | grep -q /etc/rcptguard/rcptguard.conf
+	}
+	t "installed: rcptguard --version and check-config of the shipped conffile" installed_version_and_conffile
+	installed_user_and_files() {
+		getent passwd rcptguard >/dev/null && [ "$(stat -c %U:%a /var/lib/rcptguard)" = rcptguard:750 ] && test -f /lib/systemd/system/rcptguard.service && test -f /usr/share/man/man8/rcptguard.8.gz && test -f /usr/share/rcptguard/rcptguard.nft
+	}
+	t "installed: system user, its state directory, unit, man pages, nft files" installed_user_and_files
+	purge_removes_all() {
+		dpkg --purge rcptguard >/dev/null && ! test -e /usr/sbin/rcptguard && ! test -e /etc/rcptguard && ! test -e /var/lib/rcptguard && ! dpkg-query -W rcptguard 2>/dev/null | grep -q .
+	}
+	t "dpkg --purge removes it cleanly" purge_removes_all
 fi
 fi	# online
 
