@@ -41,6 +41,13 @@ t() {
 	shift
 	if out=$("$@" 2>&1); then ok "$name"; else nok "$name" "$(printf '%s' "$out" | tail -5)"; fi
 }
+# FLEET_ONLY=1: the fleet tests alone (see tests/fleet.sh).
+if [ -n "${FLEET_ONLY:-}" ]; then
+	. tests/fleet.sh
+	fleet_tests
+	echo "$pass passed, $fail failed"
+	exit $((fail > 0))
+fi
 # LIVE_ONLY=...: only those live tests (see tests/live.sh).
 if [ -n "${LIVE_ONLY:-}" ]; then
 	. tests/live.sh
@@ -275,6 +282,9 @@ t "the lab left no namespace behind" no_lab_namespace_left
 echo "== the live daemon against Postfix in network namespaces"
 . tests/live.sh
 live_tests
+echo "== the fleet: MX hosts sharing bans through CrowdSec's LAPI"
+. tests/fleet.sh
+fleet_tests
 no_live_namespace_left() {
 	! ip netns list | grep -q "lv$$"
 }

@@ -433,6 +433,28 @@ static void print_traps(FILE *out, const struct config *c, const void *field)
 		fprintf(out, " %s", c->traps[i]);
 }
 
+static int parse_url(struct parser *ps, const struct setting *st, void *field, char *v)
+{
+	size_t n = strlen(v);
+
+	if (!strcmp(v, "none")) {
+		*(char *)field = 0;
+		return 0;
+	}
+	if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || n >= st->size || strpbrk(v, " \t\"'")) {
+		perr(ps, "%s must be an http:// or https:// URL (shorter than %zu), or none", st->name, st->size);
+		return 0;
+	}
+	snprintf(field, st->size, "%s", v);
+	return 0;
+}
+
+static void print_url(FILE *out, const struct config *c, const void *field)
+{
+	(void)c;
+	fprintf(out, " %s", *(const char *)field ? (const char *)field : "none");
+}
+
 static bool traps_empty(const struct config *c, const void *field)
 {
 	(void)field;
@@ -453,6 +475,7 @@ static const char *const words_drop[] = { "all", "new", NULL };
 static const char *const words_on_exit[] = { "keep", "remove", NULL };
 static const char *const words_kill[] = { "no", "yes", "auto", NULL };
 static const char *const words_count[] = { "all", "distinct", NULL };
+static const char *const words_enforce[] = { "rcptguard", "all", NULL };
 
 #define G(field) SCOPE_GLOBAL, offsetof(struct config, field), sizeof(((struct config *)0)->field)
 #define R(field) SCOPE_RULE, offsetof(struct rule, field), sizeof(((struct rule *)0)->field)
@@ -566,6 +589,30 @@ const struct setting config_settings[] = {
 	  .help = "times the moving average that starts a wave" },
 	{ "wave_baseline", G(wave_baseline), .type = ST_DURATION, .lo = SEC(600), .hi = DAYS(30),
 	  .def = "1d", .help = "time constant of the moving average" },
+	/* The fleet: several MX hosts sharing bans through CrowdSec's LAPI.
+	 * The link is opened at start, with secrets read before the
+	 * privilege drop. */
+	{ "crowdsec_url", G(crowdsec_url), CUSTOM(parse_url, print_url), .flags = SF_RESTART,
+	  .def = "none", .help = "CrowdSec Local API, e.g. http://10.0.0.5:8080; none: no fleet" },
+	{ "crowdsec_credentials", G(crowdsec_credentials), .type = ST_PATH, .flags = SF_RESTART,
+	  .def = "/etc/rcptguard/crowdsec.secret",
+	  .help = "machine_id, password, api_key; mode 0600" },
+	{ "crowdsec_push", G(crowdsec_push), .type = ST_BOOL, .flags = SF_RESTART, .def = "yes",
+	  .help = "send the bans the rules decide here to LAPI" },
+	{ "crowdsec_pull", G(crowdsec_pull), .type = ST_BOOL, .flags = SF_RESTART, .def = "yes",
+	  .help = "enforce LAPI's decisions here" },
+	{ "crowdsec_enforce", G(crowdsec_enforce), .type = ST_WORD, .words = words_enforce,
+	  .def = "rcptguard", .help = "which decisions: rcptguard's own, or every ban in LAPI" },
+	{ "crowdsec_poll", G(crowdsec_poll), .type = ST_DURATION, .lo = SEC(1), .hi = SEC(3600),
+	  .def = "1s", .help = "how often the decision stream is read" },
+	{ "crowdsec_resync", G(crowdsec_resync), .type = ST_DURATION, .lo = SEC(60), .hi = DAYS(1),
+	  .def = "1h", .help = "how often every decision is read again" },
+	{ "crowdsec_ca_file", G(crowdsec_ca_file), .type = ST_PATH, .flags = SF_RESTART, .def = "none",
+	  .help = "https: the CA that signed LAPI's certificate" },
+	{ "crowdsec_cert_file", G(crowdsec_cert_file), .type = ST_PATH, .flags = SF_RESTART,
+	  .def = "none", .help = "https: a client certificate instead of credentials" },
+	{ "crowdsec_key_file", G(crowdsec_key_file), .type = ST_PATH, .flags = SF_RESTART, .def = "none",
+	  .help = "https: its key" },
 
 	{ "class", R(cls), .type = ST_WORD, .words = ev_class_names, .what = "event class",
 	  .flags = SF_RECOUNT, .help = "the event class the rule counts" },

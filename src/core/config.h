@@ -46,6 +46,7 @@ bool rule_has_evidence(const struct rule *r);
 
 enum capture_mode { CAPTURE_NFQUEUE, CAPTURE_PCAP };
 enum kill_mode { KILL_NO, KILL_YES, KILL_AUTO };
+enum crowdsec_enforce { CROWDSEC_ENFORCE_OWN, CROWDSEC_ENFORCE_ALL };
 enum drop_mode { DROP_ALL, DROP_NEW };
 enum servers_mode { SERVERS_LOCAL, SERVERS_ANY, SERVERS_LIST };
 
@@ -95,6 +96,13 @@ struct config {
 	uint32_t wave_min;	/* rejections in 5 minutes; 0: no waves */
 	uint32_t wave_factor;	/* times the baseline */
 	usec_t wave_baseline;	/* time constant of the moving average */
+	/* The fleet: CrowdSec's Local API. */
+	char crowdsec_url[256];		/* "" = no fleet */
+	char crowdsec_credentials[256];
+	char crowdsec_ca_file[256], crowdsec_cert_file[256], crowdsec_key_file[256];
+	bool crowdsec_push, crowdsec_pull;
+	int crowdsec_enforce;		/* enum crowdsec_enforce */
+	usec_t crowdsec_poll, crowdsec_resync;
 	struct rule rules[MAX_RULES];
 	size_t nrules;
 };

@@ -296,6 +296,8 @@ static int cmd_unban(struct daemon *d, const char *keystr, FILE *o)
 		return -1;
 	}
 	logmsg(LOG_NOTICE, "manual unban %s", key);
+	/* And everywhere else: its decisions in LAPI go too. */
+	fleet_unban(d->fleet, &k);
 	fprintf(o, "unbanned %s\n", key);
 	return 0;
 }

@@ -86,12 +86,15 @@ static void pending_push(struct daemon *d, const struct prefix *key, usec_t deci
 int daemon_ban(struct daemon *d, const struct prefix *key, usec_t dur, bool reban,
 	       enum ban_origin origin, usec_t decided)
 {
-	if (origin == BAN_MANUAL) {
+	if (origin != BAN_RULE) {
 		int why = tracker_ban(d->p.tracker, clock_wall(), key, dur);
 
 		if (why != TRACK_OK || d->cfg->observe)
 			return why;
-		d->manual_bans++;
+		if (origin == BAN_MANUAL)
+			d->manual_bans++;
+		else
+			d->fleet_bans++;
 	}
 	d->state_dirty = true;
 	if (!d->enf)
@@ -130,6 +133,8 @@ void daemon_on_ban(void *arg, const struct ban *b)
 	}
 	logmsg(LOG_NOTICE, "%s", line);
 	daemon_ban(d, &b->key, b->duration, b->nth > 1, BAN_RULE, b->time);
+	/* Decided here: the other MX hosts learn it through LAPI. */
+	fleet_ban(d->fleet, b);
 }
 
 static void cut_sessions(struct daemon *d)

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "enforce.h"
+#include "fleet.h"
 #include "livepcap.h"
 #include "nfqcap.h"
 #include "pipeline.h"
@@ -61,7 +62,8 @@ struct daemon {
 	uint64_t state_writes, state_errors;
 	struct ctl_server *ctl;		/* the control socket, or NULL */
 	usec_t metrics_next;		/* next write of metrics_file */
-	uint64_t manual_bans, manual_unbans;
+	uint64_t manual_bans, manual_unbans, fleet_bans;
+	struct fleet *fleet;		/* CrowdSec's LAPI, or NULL */
 	uint64_t metrics_errors;
 };
 
@@ -73,10 +75,10 @@ int cmd_run(int argc, char **argv);
 struct config *daemon_load_config(const char *path, int *errors, FILE *err);
 
 /* Where a ban comes from: a rule of the tracker (already recorded there),
- * the control socket, and later the fleet. */
-enum ban_origin { BAN_RULE, BAN_MANUAL };
+ * the control socket, the fleet (CrowdSec's decisions). */
+enum ban_origin { BAN_RULE, BAN_MANUAL, BAN_FLEET };
 
-/* The one ban path. For BAN_MANUAL the tracker is asked first and may
+/* The one ban path. For BAN_MANUAL and BAN_FLEET the tracker is asked first and may
  * refuse (its enum track_result is returned: allowlisted, never banned,
  * full); then the ban is queued for this iteration's batch and its
  * sessions marked to be cut. TRACK_OK when taken. Nothing is sent to the

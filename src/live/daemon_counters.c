@@ -20,6 +20,10 @@ static const void *b_enf(const struct counter_ctx *c) { return enforcer_stats(D(
 static const void *b_ctl(const struct counter_ctx *c) { return ctl_stats(D(c)->ctl); }
 static const void *b_daemon(const struct counter_ctx *c) { return D(c); }
 
+static bool has_fleet(const struct counter_ctx *c) { return D(c)->fleet != NULL; }
+static const void *b_fleet(const struct counter_ctx *c) { return fleet_stats(D(c)->fleet); }
+static const char *s_fleet_url(const struct counter_ctx *c) { return D(c)->cfg->crowdsec_url; }
+
 static const char *s_capture(const struct counter_ctx *c) { return D(c)->nfq ? "nfqueue" : "pcap"; }
 static const char *s_table(const struct counter_ctx *c) { return D(c)->cfg->table; }
 static uint64_t g_up(const struct counter_ctx *c) { (void)c; return 1; }
@@ -40,6 +44,9 @@ static uint64_t g_ctl_ok(const struct counter_ctx *c)
 #define EN(nm, kind, field, metric, help) \
 	{ "nftables", nm, kind, 0, metric, NULL, help, .avail = has_enf, .base = b_enf, \
 	  .offset = offsetof(struct enforce_stats, field) }
+#define CS(nm, kind, field, help) \
+	{ "crowdsec", nm, kind, 0, NULL, NULL, help, .avail = has_fleet, .base = b_fleet, \
+	  .offset = offsetof(struct fleet_stats, field) }
 #define DM(grp, nm, field, metric, mlabel, help) \
 	{ grp, nm, CK_COUNTER, 0, metric, mlabel, help, .base = b_daemon, \
 	  .offset = offsetof(struct daemon, field) }
@@ -85,6 +92,27 @@ const struct counter counters_live[] = {
 	{ "nftables", "pending_overflow", CK_COUNTER, 0, NULL, NULL,
 	  "Bans of one iteration past the pending queue: enforced, sessions not cut.", .avail = has_enf,
 	  .base = b_daemon, .offset = offsetof(struct daemon, pending_overflow) },
+	{ "crowdsec", "url", CK_TEXT, 0, NULL, NULL, "LAPI", .avail = has_fleet, .gets = s_fleet_url },
+	CS("up", CK_BOOL, up, "1 while the last exchange with LAPI worked."),
+	CS("queued", CK_GAUGE, queued, "Alerts waiting for LAPI."),
+	CS("pushed", CK_COUNTER, pushed, "Alerts LAPI took."),
+	CS("push_errors", CK_COUNTER, push_errors, "Pushes LAPI did not take (queued again)."),
+	CS("invalid", CK_COUNTER, invalid, "Alerts LAPI refused as invalid: dropped, never retried."),
+	CS("dropped", CK_COUNTER, dropped, "Alerts dropped: the queue was full."),
+	CS("logins", CK_COUNTER, logins, "Logins to LAPI."),
+	CS("login_errors", CK_COUNTER, login_errors, "Logins LAPI refused or missed."),
+	CS("pulls", CK_COUNTER, pulls, "Reads of the decision stream."),
+	CS("pull_errors", CK_COUNTER, pull_errors, "Reads of the decision stream that failed."),
+	CS("decisions", CK_COUNTER, decisions, "Decisions read from the stream."),
+	CS("applied", CK_COUNTER, applied, "Fleet decisions that became or lengthened a ban here."),
+	CS("already", CK_COUNTER, already, "Fleet decisions banned here as long already."),
+	CS("allowlisted", CK_COUNTER, allowlisted, "Fleet decisions the allowlist or never-ban refused."),
+	CS("refused", CK_COUNTER, refused, "Fleet decisions that are no key this host bans."),
+	CS("ignored", CK_COUNTER, ignored, "Fleet decisions already ended."),
+	CS("lifted", CK_COUNTER, lifted, "Bans lifted because LAPI deleted their decision early."),
+	CS("unbans_sent", CK_COUNTER, unbans_sent, "Manual unbans deleted in LAPI too."),
+	CS("last_push", CK_GAUGE, last_push, "When LAPI last took alerts, seconds since the epoch."),
+	CS("last_pull", CK_GAUGE, last_pull, "When the stream was last read, seconds since the epoch."),
 	{ "control", "ok", CK_COUNTER, 0, "control_requests_total", "result=\"ok\"",
 	  "Control socket requests, by result.", .avail = has_ctl, .get = g_ctl_ok },
 	{ "control", "errors", CK_COUNTER, 0, "control_requests_total", "result=\"error\"", NULL,

@@ -197,6 +197,11 @@ static const struct nft_setdef *set_for(const struct enforcer *e, const struct p
 	return NULL;
 }
 
+bool enforcer_has_set(const struct enforcer *e, const struct prefix *key)
+{
+	return set_for(e, key) != NULL;
+}
+
 /* One message adding (or deleting) the elements of q[from, to) that go to
  * set sd; up to ELEMS_PER_MSG of them. */
 #define ELEMS_PER_MSG 1024

@@ -53,6 +53,8 @@ size_t enforcer_pending(const struct enforcer *e);
 int enforcer_flush(struct enforcer *e);
 /* Add one element directly (tests, benchmarks): key, prefix, timeout. */
 void enforcer_queue_key(struct enforcer *e, const struct prefix *key, usec_t timeout, bool reban);
+/* Whether a set holds keys of this family and length. */
+bool enforcer_has_set(const struct enforcer *e, const struct prefix *key);
 /* Queue the removal of an element (unban). */
 void enforcer_queue_del(struct enforcer *e, const struct prefix *key);
 

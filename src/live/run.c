@@ -82,7 +82,11 @@ static void write_summary(struct daemon *d)
 
 static void flush_bans(void *arg)
 {
-	(void)daemon_flush(arg);	/* each refused element is logged */
+	struct daemon *d = arg;
+
+	(void)daemon_flush(d);	/* each refused element is logged */
+	/* The iteration's bans, to the fleet in one POST. */
+	fleet_flush(d->fleet);
 }
 
 static int ctl_handler_fn(void *arg, char *request, FILE *out)
@@ -149,6 +153,15 @@ static int setup(struct daemon *d)
 		/* Enforcing still works; only a flushed table goes unrepaired. */
 		logmsg(LOG_WARNING, "cannot watch nftables changes: %s; a flushed ruleset will not be "
 		       "repaired", strerror(errno));
+	if (d->cfg->crowdsec_url[0] && !d->cfg->observe) {
+		d->fleet = fleet_new(d, err, sizeof(err));
+		/* Not fatal: this host still protects itself alone. */
+		if (!d->fleet)
+			logmsg(LOG_ERR, "%s; running without the fleet", err);
+		else
+			logmsg(LOG_NOTICE, "crowdsec: %s (push %s, pull %s)", d->cfg->crowdsec_url,
+			       d->cfg->crowdsec_push ? "yes" : "no", d->cfg->crowdsec_pull ? "yes" : "no");
+	}
 	if (d->cfg->control_socket[0]) {
 		d->ctl = ctl_open(d->cfg->control_socket, d->epfd, ctl_handler_fn, d, err, sizeof(err));
 		/* Not fatal: the daemon protects mail without it. */
@@ -260,7 +273,7 @@ static int loop(struct daemon *d)
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 
-			if (ctl_event(d->ctl, fd, evs[i].events)) {
+			if (fleet_event(d->fleet, fd, evs[i].events) || ctl_event(d->ctl, fd, evs[i].events)) {
 				continue;
 			} else if (fd == d->capfd) {
 				if (d->nfq)
@@ -382,6 +395,7 @@ int cmd_run(int argc, char **argv)
 	} else {
 		rc = 1;
 	}
+	fleet_free(d.fleet);
 	ctl_close(d.ctl);
 	nfqcap_close(d.nfq);
 	livepcap_close(d.pcap);

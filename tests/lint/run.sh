@@ -4,7 +4,7 @@
 # (NOLINT) or in the configuration.
 set -u
 cd "$(dirname "$0")/../.."
-cflags="-std=gnu11 -Isrc/core -Isrc/live -Isrc/cli $(pkg-config --cflags libpcap libmnl libnftnl libnetfilter_queue) -DRCPTGUARD_VERSION=\"0\""
+cflags="-std=gnu11 -Isrc/core -Isrc/live -Isrc/cli $(pkg-config --cflags libpcap libmnl libnftnl libnetfilter_queue) -DRCPTGUARD_VERSION='\"0\"'"
 rc=0
 echo "cppcheck $(cppcheck --version | cut -d' ' -f2):"
 cppcheck --enable=warning,style,performance,portability --std=c11 --inline-suppr -q \

@@ -1,0 +1,246 @@
+# The fleet, with the real LAPI of Debian's crowdsec 1.4.6 (sourced by
+# tests/run.sh; uses its t, ok, nok). Three namespaces and LAPI:
+#
+#   MX1 (rgsrv): Postfix, rcptguard         198.18.0.1   fd00:18::1
+#   CLI (rgcli): harvesters, senders, LAPI  198.18.0.2   198.18.1.2 (router)
+#   MX2 (rgmx2): an SMTP sink, rcptguard    198.18.1.1   fd00:1b::1
+#
+# A harvester banned on MX1 must be dropped by MX2 within 2 s; an unban on
+# MX2 lifts it on MX1; a /64 stays a /64; MX2's allowlist wins.
+
+fleet_tests() {
+	local here=$top
+	. "$here/tests/lab/lab.sh"
+	LAB_ID=fl$$
+	LAB_SRV=rgsrv$LAB_ID LAB_CLI=rgcli$LAB_ID LAB_DIR=/tmp/rcptguard-lab.$LAB_ID
+	MX2=rgmx2$LAB_ID
+	local L=$LAB_DIR/lapi rg1= rg2= lapi=
+	fleet_down() {
+		[ -n "$rg1" ] && kill "$rg1" 2>/dev/null
+		[ -n "$rg2" ] && kill "$rg2" 2>/dev/null
+		[ -n "$lapi" ] && kill "$lapi" 2>/dev/null
+		pkill -f "sink -n 300" 2>/dev/null
+		sleep 0.3
+		ip netns del "$MX2" 2>/dev/null
+		lab_down
+	}
+	trap 'fleet_down; rm -rf "$work"' EXIT
+	ATT4=198.18.0.66 ATT6=fd00:1a::66 SPARE4=198.18.0.67 ATT4B=198.18.0.68 GOOD4=198.18.0.77 MX2_4=198.18.1.1
+	if ! { lab_up && postfix_up; } >"$work/fleet-lab.log" 2>&1; then
+		nok "fleet: lab with Postfix comes up" "$(tail -3 "$work/fleet-lab.log")"
+		return
+	fi
+	lab_cli_addr $ATT4; lab_cli_addr $ATT6; lab_cli_addr $SPARE4; lab_cli_addr $ATT4B; lab_cli_addr $GOOD4
+	lab_srv ip -6 route add fd00:1a::/64 dev "v$LAB_ID-s"
+	# MX2, behind the client namespace, which routes between the two.
+	ip netns add "$MX2"
+	ip link add "w$LAB_ID-m" netns "$MX2" type veth peer name "w$LAB_ID-c" netns "$LAB_CLI"
+	ip netns exec "$MX2" ip link set lo up
+	ip netns exec "$MX2" ip addr add $MX2_4/24 dev "w$LAB_ID-m"
+	ip netns exec "$MX2" ip -6 addr add fd00:1b::1/64 dev "w$LAB_ID-m" nodad
+	ip netns exec "$MX2" ip link set "w$LAB_ID-m" up
+	lab_cli ip addr add 198.18.1.2/24 dev "w$LAB_ID-c"
+	lab_cli ip -6 addr add fd00:1b::2/64 dev "w$LAB_ID-c" nodad
+	lab_cli ip link set "w$LAB_ID-c" up
+	lab_cli sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	ip netns exec "$MX2" ip route add 198.18.0.0/24 via 198.18.1.2
+	ip netns exec "$MX2" ip -6 route add fd00:1a::/64 via fd00:1b::2
+	lab_srv ip route add 198.18.1.0/24 via $CLI4
+	ip netns exec "$MX2" "$here/build/smtpc" -s $MX2_4 -p 25 sink -n 300 >/dev/null 2>&1 &
+
+	# LAPI alone, in the client namespace, with a config of our own.
+	mkdir -p "$L/etc" "$L/data" "$L/hub"
+	echo "simulation: false" >"$L/etc/simulation.yaml"
+	printf 'name: default_ip_remediation\nfilters:\n - Alert.Remediation == true && Alert.GetScope() == "Ip"\ndecisions:\n - type: ban\n   duration: 4h\non_success: break\n' >"$L/etc/profiles.yaml"
+	cat >"$L/config.yaml" <<YAML
+common:
+  daemonize: false
+  log_media: stdout
+  log_level: info
+config_paths:
+  config_dir: $L/etc/
+  data_dir: $L/data/
+  hub_dir: $L/hub/
+  simulation_path: $L/etc/simulation.yaml
+db_config:
+  type: sqlite
+  db_path: $L/data/crowdsec.db
+  use_wal: true
+  flush:
+    max_items: 100000
+    max_age: 7d
+api:
+  client:
+    credentials_path: $L/etc/local_api_credentials.yaml
+  server:
+    listen_uri: "$CLI4:8080"
+    profiles_path: $L/etc/profiles.yaml
+    trusted_ips:
+      - "127.0.0.1"
+YAML
+	ip netns exec "$LAB_CLI" crowdsec -c "$L/config.yaml" -no-cs -info >"$L/lapi.log" 2>&1 &
+	lapi=$!
+	local i
+	for i in $(seq 1 100); do grep -q 'Local API listening' "$L/lapi.log" && break; sleep 0.1; done
+	if ! grep -q 'Local API listening' "$L/lapi.log"; then
+		nok "fleet: LAPI (crowdsec -no-cs) listens" "$(tail -3 "$L/lapi.log")"
+		return
+	fi
+	ok "fleet: LAPI $(crowdsec -version 2>&1 | sed -n 's/.*version: //p' | head -1) listens on $CLI4:8080"
+	local mx key
+	for mx in mx1 mx2; do
+		cscli -c "$L/config.yaml" machines add $mx --password "pw-$mx-0123456789" -f /dev/null >/dev/null 2>&1
+		key=$(cscli -c "$L/config.yaml" bouncers add $mx -o raw 2>/dev/null)
+		( umask 077; printf 'machine_id = %s\npassword = pw-%s-0123456789\napi_key = %s\n' $mx $mx "$key" >"$LAB_DIR/$mx.secret" )
+	done
+	fleet_conf() {	# mx extra
+		printf 'capture = pcap\nservers = local\nstate_file = none\ncontrol_socket = %s\nuser = root\ncrowdsec_url = http://%s:8080\ncrowdsec_credentials = %s\n%b\n' \
+			"$LAB_DIR/$1.ctl" "$CLI4" "$LAB_DIR/$1.secret" "${2:-}" >"$LAB_DIR/$1.conf"
+	}
+	fleet_conf mx1
+	fleet_conf mx2 "allowlist = $SPARE4"
+	ip netns exec "$LAB_SRV" "$top/rcptguard" run -f -c "$LAB_DIR/mx1.conf" 2>"$LAB_DIR/mx1.log" &
+	rg1=$!
+	ip netns exec "$MX2" "$top/rcptguard" run -f -c "$LAB_DIR/mx2.conf" 2>"$LAB_DIR/mx2.log" &
+	rg2=$!
+	for i in $(seq 1 50); do grep -q running: "$LAB_DIR/mx1.log" && grep -q running: "$LAB_DIR/mx2.log" && break; sleep 0.1; done
+	sleep 1.5	# the first login and the startup stream
+	t "fleet: both hosts log in to LAPI and read its stream" fleet_linked
+	t "fleet: before any ban, the harvester's address reaches MX2" fleet_reach $ATT4 $MX2_4 1
+
+	# The harvest on MX1; from MX1's ban (the time in its log line) to
+	# the element in MX2's set, seen by a watcher every 20 ms.
+	local delay
+	fleet_watch "$MX2" banned4_32 $ATT4 "$LAB_DIR/seen1" &
+	lab_cli "$here/build/smtpc" -T 1500 -b $ATT4 -s $SRV4 harvest -n 60 -k 20 -P -g 3 >/dev/null
+	wait $!
+	delay=$(fleet_delay "$LAB_DIR/mx1.log" $ATT4 "$LAB_DIR/seen1")
+	t "fleet: a harvester banned on MX1 is dropped by MX2 ${delay} ms after the ban (within 2 s)" \
+		fleet_in_set "$MX2" banned4_32 $ATT4 "$delay"
+	t "fleet: MX2 drops its connections" fleet_reach $ATT4 $MX2_4 0
+	t "fleet: MX2 logged the fleet ban with its origin and scenario" \
+		grep -q "fleet ban $ATT4/32 duration=.* origin=rcptguard scenario=rcptguard/harvest" "$LAB_DIR/mx2.log"
+	t "fleet: the legitimate sender delivers on both hosts" fleet_good
+
+	# A /64 stays a /64.
+	lab_cli "$here/build/smtpc" -T 1500 -b $ATT6 -s $SRV6 harvest -n 40 -k 20 -P -g 3 >/dev/null
+	for i in $(seq 1 50); do
+		ip netns exec "$MX2" nft list set inet rcptguard banned6_64 2>/dev/null | grep -q "fd00:1a::" && break
+		sleep 0.05
+	done
+	t "fleet: the IPv6 harvester's /64 arrives on MX2 as a /64" fleet_in_set "$MX2" banned6_64 "fd00:1a::" 0
+
+	# MX2's allowlist wins over the fleet.
+	lab_cli "$here/build/smtpc" -T 1500 -b $SPARE4 -s $SRV4 harvest -n 40 -k 20 -P -g 3 >/dev/null
+	sleep 2
+	t "fleet: an address allowlisted on MX2 is banned on MX1, not on MX2 (logged, counted)" fleet_allowlisted
+
+	# An unban on MX2 lifts the ban everywhere.
+	"$top/rcptguard" unban -s "$LAB_DIR/mx2.ctl" $ATT4 >/dev/null 2>&1
+	for i in $(seq 1 60); do
+		ip netns exec "$LAB_SRV" nft list set inet rcptguard banned4_32 2>/dev/null | grep -q "$ATT4" || break
+		sleep 0.05
+	done
+	t "fleet: an unban on MX2 lifts the ban on MX1 too" fleet_lifted
+	t "fleet: status and metrics show the link" fleet_status
+
+	# LAPI down: local bans go on, alerts wait; back (with a new token
+	# secret): pushes resume, and MX2 gets the ban within 2 s of its return.
+	kill "$lapi"; wait "$lapi" 2>/dev/null; lapi=
+	lab_cli "$here/build/smtpc" -T 1500 -b $ATT4B -s $SRV4 harvest -n 40 -k 20 -P -g 3 >/dev/null
+	sleep 1.2
+	t "fleet: with LAPI down, MX1 still bans locally, the alert queued" fleet_down_local
+	fleet_watch "$MX2" banned4_32 $ATT4B "$LAB_DIR/seen2" &
+	local w=$! back
+	ip netns exec "$LAB_CLI" crowdsec -c "$L/config.yaml" -no-cs -info >"$L/lapi2.log" 2>&1 &
+	lapi=$!
+	for i in $(seq 1 100); do grep -q 'Local API listening' "$L/lapi2.log" && break; sleep 0.05; done
+	back=$(date +%s%N)
+	wait $w
+	delay=$(( ($(cat "$LAB_DIR/seen2" 2>/dev/null || echo 0) - back) / 1000000 ))
+	t "fleet: LAPI back: MX1 logs in again, MX2 drops the harvester ${delay} ms after LAPI's return (within 2 s)" \
+		fleet_back "$delay"
+	kill "$rg1" "$rg2" 2>/dev/null
+	wait "$rg1" "$rg2" 2>/dev/null
+	rg1= rg2=
+	fleet_down
+	trap 'rm -rf "$work"' EXIT
+	t "fleet: no namespace left behind" fleet_no_netns
+}
+
+fleet_linked() {
+	grep -q 'crowdsec: http://' "$LAB_DIR/mx1.log" && grep -q 'crowdsec: http://' "$LAB_DIR/mx2.log" &&
+		"$top/rcptguard" status -s "$LAB_DIR/mx1.ctl" --json | jq -e '.crowdsec.up == true and .crowdsec.logins >= 1 and .crowdsec.pulls >= 1' >/dev/null &&
+		"$top/rcptguard" status -s "$LAB_DIR/mx2.ctl" --json | jq -e '.crowdsec.up == true and .crowdsec.pulls >= 1' >/dev/null
+}
+
+fleet_reach() {	# from to expect-delivered
+	local out
+	out=$(lab_cli "$top/build/smtpc" -T 1000 -b "$1" -s "$2" deliver -n 1)
+	[[ $out == *delivered=$3* ]] || { echo "$out"; false; }
+}
+
+fleet_in_set() {	# netns set value delay-ms
+	ip netns exec "$1" nft list set inet rcptguard "$2" | grep -q "$3" && [ "$4" -le 2000 ]
+}
+
+fleet_good() {
+	local a b
+	a=$(lab_cli "$top/build/smtpc" -b $GOOD4 -s $SRV4 deliver -n 2)
+	b=$(lab_cli "$top/build/smtpc" -b $GOOD4 -s $MX2_4 deliver -n 2)
+	[[ $a == *delivered=2* && $b == *delivered=2* ]] || { echo "$a / $b"; false; }
+}
+
+fleet_allowlisted() {
+	ip netns exec "$LAB_SRV" nft list set inet rcptguard banned4_32 | grep -q "$SPARE4" &&
+		! ip netns exec "$MX2" nft list set inet rcptguard banned4_32 | grep -q "$SPARE4" &&
+		grep -q "fleet ban $SPARE4/32 .*not applied: allowlisted" "$LAB_DIR/mx2.log" &&
+		"$top/rcptguard" status -s "$LAB_DIR/mx2.ctl" --json | jq -e '.crowdsec.allowlisted >= 1' >/dev/null
+}
+
+fleet_lifted() {
+	! ip netns exec "$LAB_SRV" nft list set inet rcptguard banned4_32 | grep -q "$ATT4" &&
+		grep -q "fleet unban $ATT4/32" "$LAB_DIR/mx1.log" || { tail -5 "$LAB_DIR/mx1.log"; false; }
+}
+
+fleet_status() {
+	"$top/rcptguard" status -s "$LAB_DIR/mx1.ctl" | grep -q '^crowdsec: url http://' &&
+		"$top/rcptguard" metrics -s "$LAB_DIR/mx1.ctl" | grep -q '^rcptguard_crowdsec_pushed_total [1-9]' &&
+		"$top/rcptguard" metrics -s "$LAB_DIR/mx2.ctl" | grep -q '^rcptguard_crowdsec_applied_total [1-9]'
+}
+
+fleet_no_netns() {
+	! ip netns list | grep -q "fl$$"
+}
+
+# Until the element is in the set (at most 10 s): its time, in ns, to file.
+fleet_watch() {	# netns set value file
+	local i
+	for i in $(seq 1 500); do
+		if ip netns exec "$1" nft list set inet rcptguard "$2" 2>/dev/null | grep -q "$3"; then
+			date +%s%N >"$4"
+			return 0
+		fi
+		sleep 0.02
+	done
+	return 1
+}
+
+# Milliseconds from the ban's own time (its log line) to the watcher's.
+fleet_delay() {	# log key seen-file
+	local iso seen
+	iso=$(grep -m1 " ban $2/" "$1" | awk '{ for (i = 1; i <= NF; i++) if ($i == "ban") { print $(i - 1); exit } }')
+	seen=$(cat "$3" 2>/dev/null) || { echo 99999; return; }
+	[ -n "$iso" ] || { echo 99999; return; }
+	echo $(( (seen - $(date -d "$iso" +%s%N)) / 1000000 ))
+}
+
+fleet_down_local() {
+	ip netns exec "$LAB_SRV" nft list set inet rcptguard banned4_32 | grep -q "$ATT4B" &&
+		"$top/rcptguard" status -s "$LAB_DIR/mx1.ctl" --json | jq -e '.crowdsec.up == false and .crowdsec.queued >= 1' >/dev/null
+}
+
+fleet_back() {	# delay-ms
+	[ "$1" -ge 0 ] && [ "$1" -le 2000 ] &&
+		"$top/rcptguard" status -s "$LAB_DIR/mx1.ctl" --json | jq -e '.crowdsec.logins >= 2 and .crowdsec.queued == 0' >/dev/null
+}
