@@ -72,7 +72,7 @@ ASAN_CLI   := $(CLI_SRC:src/%.c=build/asan/%.o)
 TEST_SRC   := $(wildcard tests/unit/*.c) tests/pcapw.c
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: bench-peers soak lint deb fuzz fuzz-build all deps check test demo bench install uninstall clean fixtures pkgcheck
+.PHONY: demo-fleet bench-peers soak lint deb fuzz fuzz-build all deps check test demo bench install uninstall clean fixtures pkgcheck
 
 all: rcptguard
 
@@ -167,7 +167,7 @@ deps:
 # is missing.
 TEST_BINS  := rcptguard build/asan/rcptguard build/unit build/asan/unit build/liveunit \
               build/asan/liveunit build/mkpcap build/smtpc build/forge build/nftbatch \
-              build/mkflood build/mkday build/synflood
+              build/mkflood build/mkday build/synflood build/lapistub
 test:
 	$(MAKE) $(TEST_BINS) CFLAGS="$(CFLAGS) -Werror"
 	if command -v $(FUZZ_CC) >/dev/null; then $(MAKE) fuzz-build; fi
@@ -181,10 +181,15 @@ check: deps
 demo: deps rcptguard build/smtpc
 	tests/demo.sh
 
+# Two MX hosts sharing bans through CrowdSec's Local API.
+demo-fleet: deps rcptguard build/smtpc
+	tests/demo-fleet.sh
+
 bench: deps rcptguard build/trackbench build/replaybench build/mkbench build/nfqfloor build/smtpc build/nftbatch
 	bench/run.sh
 	bench/live.sh
 	bench/nft.sh
+	bench/fleet.sh
 
 fixtures: rcptguard build/mkpcap
 	tests/fixtures/make-synthetic.sh
@@ -228,6 +233,8 @@ build/fuzz/%.o: src/%.c | build/.pkgcheck
 	$(FUZZ_CC) -std=gnu11 $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(LIVE_INC) $(PKG_CFLAGS) \
 		-DRCPTGUARD_VERSION='"$(VERSION)"' -MMD -MP -c -o $@ $<
 
+# Not intermediate: kept between builds.
+.SECONDARY: $(FUZZ_OBJ)
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	$(FUZZ_CC) -std=gnu11 $(FUZZ_FLAGS) -fsanitize=fuzzer $(LIVE_INC) -o $@ $< $(FUZZ_OBJ) $(LDFLAGS) $(LDLIBS)
 
@@ -277,6 +284,9 @@ clean:
 
 # Test and benchmark programs: generators need nothing of src/; the
 # benchmarks of the core link the core; the ones of the kernel ends, both.
+build/lapistub: tests/lapistub.c | build
+	$(CC) $(BASE_CFLAGS) $(HARDEN_LD) -o $@ $<
+
 build/smtpc: tests/smtpc.c | build
 	$(CC) $(BASE_CFLAGS) $(HARDEN_LD) -o $@ $<
 

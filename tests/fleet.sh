@@ -8,29 +8,21 @@
 # A harvester banned on MX1 must be dropped by MX2 within 2 s; an unban on
 # MX2 lifts it on MX1; a /64 stays a /64; MX2's allowlist wins.
 
-fleet_tests() {
-	local here=$top
+# The lab, LAPI with a machine and a bouncer per host, both daemons
+# running and linked. 0, or 1 with the reason on standard error. Sets
+# rg1, rg2, lapi (pids) and L (LAPI's directory); fleet_down undoes it.
+fleet_lab_up() {	# [extra config for both hosts]
+	local here=$top i mx key
 	. "$here/tests/lab/lab.sh"
 	LAB_ID=fl$$
 	LAB_SRV=rgsrv$LAB_ID LAB_CLI=rgcli$LAB_ID LAB_DIR=/tmp/rcptguard-lab.$LAB_ID
 	MX2=rgmx2$LAB_ID
-	local L=$LAB_DIR/lapi rg1= rg2= lapi=
-	fleet_down() {
-		[ -n "$rg1" ] && kill "$rg1" 2>/dev/null
-		[ -n "$rg2" ] && kill "$rg2" 2>/dev/null
-		[ -n "$lapi" ] && kill "$lapi" 2>/dev/null
-		pkill -f "sink -n 300" 2>/dev/null
-		sleep 0.3
-		ip netns del "$MX2" 2>/dev/null
-		lab_down
-	}
-	trap 'fleet_down; rm -rf "$work"' EXIT
-	ATT4=198.18.0.66 ATT6=fd00:1a::66 SPARE4=198.18.0.67 ATT4B=198.18.0.68 GOOD4=198.18.0.77 MX2_4=198.18.1.1
-	if ! { lab_up && postfix_up; } >"$work/fleet-lab.log" 2>&1; then
-		nok "fleet: lab with Postfix comes up" "$(tail -3 "$work/fleet-lab.log")"
-		return
-	fi
-	lab_cli_addr $ATT4; lab_cli_addr $ATT6; lab_cli_addr $SPARE4; lab_cli_addr $ATT4B; lab_cli_addr $GOOD4
+	L=$LAB_DIR/lapi rg1= rg2= lapi=
+	# lab.sh runs lab_down once a shell; the live tests' may have run.
+	LAB_DOWN_DONE=
+	ATT4=198.18.0.66 ATT6=fd00:1a::66 SPARE4=198.18.0.67 ATT4B=198.18.0.68 ATT4C=198.18.0.69 GOOD4=198.18.0.77 MX2_4=198.18.1.1
+	{ lab_up && postfix_up; } >"$LAB_DIR.log" 2>&1 || { tail -3 "$LAB_DIR.log" >&2; return 1; }
+	lab_cli_addr $ATT4; lab_cli_addr $ATT6; lab_cli_addr $SPARE4; lab_cli_addr $ATT4B; lab_cli_addr $ATT4C; lab_cli_addr $GOOD4
 	lab_srv ip -6 route add fd00:1a::/64 dev "v$LAB_ID-s"
 	# MX2, behind the client namespace, which routes between the two.
 	ip netns add "$MX2"
@@ -80,14 +72,8 @@ api:
 YAML
 	ip netns exec "$LAB_CLI" crowdsec -c "$L/config.yaml" -no-cs -info >"$L/lapi.log" 2>&1 &
 	lapi=$!
-	local i
 	for i in $(seq 1 100); do grep -q 'Local API listening' "$L/lapi.log" && break; sleep 0.1; done
-	if ! grep -q 'Local API listening' "$L/lapi.log"; then
-		nok "fleet: LAPI (crowdsec -no-cs) listens" "$(tail -3 "$L/lapi.log")"
-		return
-	fi
-	ok "fleet: LAPI $(crowdsec -version 2>&1 | sed -n 's/.*version: //p' | head -1) listens on $CLI4:8080"
-	local mx key
+	grep -q 'Local API listening' "$L/lapi.log" || { tail -3 "$L/lapi.log" >&2; return 1; }
 	for mx in mx1 mx2; do
 		cscli -c "$L/config.yaml" machines add $mx --password "pw-$mx-0123456789" -f /dev/null >/dev/null 2>&1
 		key=$(cscli -c "$L/config.yaml" bouncers add $mx -o raw 2>/dev/null)
@@ -97,14 +83,35 @@ YAML
 		printf 'capture = pcap\nservers = local\nstate_file = none\ncontrol_socket = %s\nuser = root\ncrowdsec_url = http://%s:8080\ncrowdsec_credentials = %s\n%b\n' \
 			"$LAB_DIR/$1.ctl" "$CLI4" "$LAB_DIR/$1.secret" "${2:-}" >"$LAB_DIR/$1.conf"
 	}
-	fleet_conf mx1
-	fleet_conf mx2 "allowlist = $SPARE4"
+	fleet_conf mx1 "${1:-}"
+	fleet_conf mx2 "allowlist = $SPARE4\n${1:-}"
 	ip netns exec "$LAB_SRV" "$top/rcptguard" run -f -c "$LAB_DIR/mx1.conf" 2>"$LAB_DIR/mx1.log" &
 	rg1=$!
 	ip netns exec "$MX2" "$top/rcptguard" run -f -c "$LAB_DIR/mx2.conf" 2>"$LAB_DIR/mx2.log" &
 	rg2=$!
 	for i in $(seq 1 50); do grep -q running: "$LAB_DIR/mx1.log" && grep -q running: "$LAB_DIR/mx2.log" && break; sleep 0.1; done
 	sleep 1.5	# the first login and the startup stream
+}
+
+fleet_down() {
+	[ -n "$rg1" ] && kill "$rg1" 2>/dev/null
+	[ -n "$rg2" ] && kill "$rg2" 2>/dev/null
+	[ -n "$lapi" ] && kill "$lapi" 2>/dev/null
+	pkill -f "sink -n 300" 2>/dev/null
+	sleep 0.3
+	ip netns del "$MX2" 2>/dev/null
+	lab_down
+}
+
+fleet_tests() {
+	local here=$top i
+	trap 'fleet_down; rm -rf "$work"' EXIT
+	if ! fleet_lab_up 2>"$work/fleet-lab.err"; then
+		nok "fleet: the lab, LAPI and both daemons come up" "$(tail -3 "$work/fleet-lab.err")"
+		fleet_down
+		return
+	fi
+	ok "fleet: LAPI $(crowdsec -version 2>&1 | sed -n 's/.*version: //p' | head -1) listens on $CLI4:8080, both hosts running"
 	t "fleet: both hosts log in to LAPI and read its stream" fleet_linked
 	t "fleet: before any ban, the harvester's address reaches MX2" fleet_reach $ATT4 $MX2_4 1
 
@@ -160,6 +167,21 @@ YAML
 	delay=$(( ($(cat "$LAB_DIR/seen2" 2>/dev/null || echo 0) - back) / 1000000 ))
 	t "fleet: LAPI back: MX1 logs in again, MX2 drops the harvester ${delay} ms after LAPI's return (within 2 s)" \
 		fleet_back "$delay"
+	# Bad answers, from a stub in LAPI's place: counted, survived,
+	# nothing lost locally.
+	kill "$lapi"; wait "$lapi" 2>/dev/null; lapi=
+	local m stub
+	for m in push500 malformed truncated huge slow; do
+		ip netns exec "$LAB_CLI" "$here/build/lapistub" $CLI4 8080 $m >"$LAB_DIR/stub-$m.log" 2>&1 &
+		stub=$!
+		for i in $(seq 1 50); do grep -q listening "$LAB_DIR/stub-$m.log" && break; sleep 0.05; done
+		fleet_snapshot >"$LAB_DIR/before-$m.json"
+		awk '/^VmHWM/ { print $2 }' /proc/$rg2/status >"$LAB_DIR/rss-$m"
+		[ $m = push500 ] && lab_cli "$here/build/smtpc" -T 1500 -b $ATT4C -s $SRV4 harvest -n 40 -k 20 -P -g 3 >/dev/null
+		sleep 2.5
+		t "fleet: LAPI answers $m: counted, both daemons answer at once, local bans kept" fleet_bad $m
+		kill $stub 2>/dev/null; wait $stub 2>/dev/null
+	done
 	kill "$rg1" "$rg2" 2>/dev/null
 	wait "$rg1" "$rg2" 2>/dev/null
 	rg1= rg2=
@@ -243,4 +265,38 @@ fleet_down_local() {
 fleet_back() {	# delay-ms
 	[ "$1" -ge 0 ] && [ "$1" -le 2000 ] &&
 		"$top/rcptguard" status -s "$LAB_DIR/mx1.ctl" --json | jq -e '.crowdsec.logins >= 2 and .crowdsec.queued == 0' >/dev/null
+}
+
+# Both hosts' crowdsec counters, for a before/after.
+fleet_snapshot() {
+	printf '{"mx1":%s,"mx2":%s}\n' \
+		"$("$top/rcptguard" status -s "$LAB_DIR/mx1.ctl" --json | jq -c .crowdsec)" \
+		"$("$top/rcptguard" status -s "$LAB_DIR/mx2.ctl" --json | jq -c .crowdsec)"
+}
+
+fleet_bad() {	# mode
+	local now rss
+	# Both answer within a second: the loop never waits for LAPI.
+	now=$(timeout 1 "$top/rcptguard" status -s "$LAB_DIR/mx1.ctl" --json) || { echo "mx1 does not answer"; return 1; }
+	timeout 1 "$top/rcptguard" status -s "$LAB_DIR/mx2.ctl" >/dev/null || { echo "mx2 does not answer"; return 1; }
+	kill -0 $rg1 && kill -0 $rg2 || { echo "a daemon died"; return 1; }
+	# The bans in force stay in the kernel.
+	ip netns exec "$LAB_SRV" nft list set inet rcptguard banned6_64 | grep -q "fd00:1a::" || { echo "lost a ban"; return 1; }
+	case $1 in
+	push500)
+		# Dropped as invalid, never retried; the local ban is in force.
+		ip netns exec "$LAB_SRV" nft list set inet rcptguard banned4_32 | grep -q "$ATT4C" &&
+			jq -e '.crowdsec.invalid >= 1 and .crowdsec.queued == 0' <<<"$now" >/dev/null &&
+			grep -q "LAPI refused 1 alert as invalid (500 " "$LAB_DIR/mx1.log" ;;
+	slow)
+		true ;;
+	huge)
+		# 50 MB read, none of it kept.
+		rss=$(awk '/^VmHWM/ { print $2 }' /proc/$rg2/status)
+		echo "MX2 peak RSS ${rss} kB, $(cat "$LAB_DIR/rss-$1") kB (peak) before; $(fleet_snapshot)"
+		jq -s -e '.[0].mx2.pull_errors < .[1].mx2.pull_errors' "$LAB_DIR/before-$1.json" <(fleet_snapshot) >/dev/null &&
+			[ "$rss" -lt $(( $(cat "$LAB_DIR/rss-$1") + 16384 )) ] ;;
+	*)
+		jq -s -e '.[0].mx2.pull_errors < .[1].mx2.pull_errors' "$LAB_DIR/before-$1.json" <(fleet_snapshot) >/dev/null ;;
+	esac
 }

@@ -165,10 +165,19 @@ static void put_field(struct lapi_stream *s, const unsigned char *v, size_t n)
 	dst[n] = 0;
 }
 
+/* new and deleted hold an array of decisions, or null: anything else
+ * there is no stream answer. */
+static void scalar_at_top(struct lapi_stream *s)
+{
+	if (s->depth == 1 && (s->list == L_NEW || s->list == L_DELETED))
+		s->bad = true;
+}
+
 static int on_string(void *ctx, const unsigned char *v, size_t n)
 {
 	struct lapi_stream *s = ctx;
 
+	scalar_at_top(s);
 	if (s->in_decision && s->depth == s->list_depth + 1)
 		put_field(s, v, n);
 	return 1;
@@ -178,6 +187,7 @@ static int on_number(void *ctx, const char *v, size_t n)
 {
 	struct lapi_stream *s = ctx;
 
+	scalar_at_top(s);
 	if (s->in_decision && s->depth == s->list_depth + 1 && !strcmp(s->field, "id")) {
 		char buf[32];
 
@@ -195,8 +205,8 @@ static int on_null(void *ctx)
 
 static int on_bool(void *ctx, int b)
 {
-	(void)ctx;
 	(void)b;
+	scalar_at_top(ctx);
 	return 1;
 }
 
@@ -211,8 +221,9 @@ static int on_start_map(void *ctx)
 		s->in_decision = true;
 	} else if (s->depth == 1 && s->list == L_NONE) {
 		/* the answer's own object */
-	} else if (s->depth == 1) {
-		s->bad = true;
+	} else if (s->depth == 1 || (s->depth == 2 && !s->list_depth &&
+				     (s->list == L_NEW || s->list == L_DELETED))) {
+		s->bad = true;	/* an object where the list should be */
 	}
 	return 1;
 }

@@ -128,6 +128,9 @@ TEST(lapi_stream_in_pieces)
 	CHECK_EQ(feed("[1,2,3]", 2, &g), -1);
 	CHECK_EQ(feed("{\"new\":[{\"id\":1}]}garbage", 3, &g), -1);
 	CHECK_EQ(feed("<html>502 Bad Gateway</html>", 8, &g), -1);
+	CHECK_EQ(feed("{\"new\":{\"oops\":[1,2,3]},\"deleted\":null}", 5, &g), -1);
+	CHECK_EQ(feed("{\"new\":null,\"deleted\":7}", 5, &g), -1);
+	CHECK_EQ(feed("{\"new\":\"none\",\"deleted\":null}", 5, &g), -1);
 }
 
 /* 110,000 decisions, as a big startup stream, in 16 KB pieces: every one
