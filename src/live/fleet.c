@@ -26,6 +26,9 @@
 /* The fleet's own clock: retries and polls are looked at this often, so
  * that a LAPI back from an outage is used within a fraction of a second. */
 #define TICK_MS		250
+/* Fleet bans of one stream answer sent to the kernel in batches of this
+ * many, so that the enforcer's queue and batch stay small. */
+#define FLUSH_EVERY	10000
 /* A decision deleted this long before its end was deleted by someone,
  * not expired: the ban is lifted here too. */
 #define EARLY		(USEC_PER_SEC * 5)
@@ -40,7 +43,6 @@ struct queued {
  * deletion (an unban somewhere) from an expiry. */
 struct known {
 	int64_t id;		/* 0: free slot */
-	struct prefix key;
 	usec_t until;
 };
 
@@ -61,6 +63,7 @@ struct fleet {
 	usec_t next_poll, next_resync, pull_backoff;
 	struct known *known;
 	size_t nknown, capknown;
+	uint64_t applied_this_pull;
 	char answer[512];	/* the start of a small answer, for the log */
 	size_t answer_len;
 	struct fleet_stats st;
@@ -419,12 +422,7 @@ static void on_decision(void *arg, const struct lapi_decision *dc)
 		f->st.ignored++;
 		return;
 	}
-	{
-		struct known *kn = known_slot(f, dc->id, true);
-
-		kn->key = key;
-		kn->until = now + dc->duration;
-	}
+	known_slot(f, dc->id, true)->until = now + dc->duration;
 	if (!d->enf || !enforcer_has_set(d->enf, &key)) {
 		f->st.refused++;
 		return;
@@ -444,9 +442,15 @@ static void on_decision(void *arg, const struct lapi_decision *dc)
 		char dur[32];
 
 		f->st.applied++;
-		logmsg(LOG_NOTICE, "fleet ban %s duration=%s origin=%s scenario=%s", k,
-		       fmt_duration(dc->duration / USEC_PER_SEC * USEC_PER_SEC, dur, sizeof(dur)),
-		       dc->origin, dc->scenario);
+		f->applied_this_pull++;
+		/* A startup stream may carry 100,000: those are summed up. */
+		if (!f->startup)
+			logmsg(LOG_NOTICE, "fleet ban %s duration=%s origin=%s scenario=%s", k,
+			       fmt_duration(dc->duration / USEC_PER_SEC * USEC_PER_SEC, dur, sizeof(dur)),
+			       dc->origin, dc->scenario);
+		/* Into the kernel by the ten thousand: bounded batches. */
+		if (f->applied_this_pull % FLUSH_EVERY == 0)
+			daemon_flush(d);
 	}
 }
 
@@ -473,6 +477,9 @@ static void on_pulled(void *arg, long status, const char *err)
 	f->pulling = false;
 	/* Whatever applied before a bad end stays: each was a whole decision. */
 	daemon_flush(f->d);
+	if (f->startup && f->applied_this_pull)
+		logmsg(LOG_NOTICE, "fleet: %llu bans applied from LAPI's full stream",
+		       (unsigned long long)f->applied_this_pull);
 	lapi_stream_free(f->stream);
 	f->stream = NULL;
 	if (ok) {
@@ -523,6 +530,7 @@ static void pull(struct fleet *f)
 		 f->d->cfg->crowdsec_enforce == CROWDSEC_ENFORCE_OWN ? "&origins=rcptguard&dedup=false" : "");
 	snprintf(key, sizeof(key), "X-Api-Key: %s", f->api_key);
 	f->stream = lapi_stream_new(on_decision, f);
+	f->applied_this_pull = 0;
 	if (http_request(f->http, "GET", url, hdr, NULL, 0, STREAM_MAX, 60000, on_stream_body, on_pulled,
 			 f) < 0) {
 		lapi_stream_free(f->stream);
