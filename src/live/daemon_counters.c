@@ -62,6 +62,7 @@ const struct counter counters_live[] = {
 	DM("daemon", "metrics_errors", metrics_errors, NULL, NULL, "Failed writes of metrics_file in a row."),
 	DM("daemon", "manual_bans", manual_bans, NULL, NULL, "Bans from the control socket."),
 	DM("daemon", "manual_unbans", manual_unbans, NULL, NULL, "Unbans from the control socket."),
+	DM("daemon", "fleet_bans", fleet_bans, NULL, NULL, "Bans from the fleet's decisions (CrowdSec)."),
 	{ "capture", "type", CK_TEXT, 0, NULL, NULL, "nfqueue or pcap", .avail = NULL, .gets = s_capture },
 	NQ("packets", packets, "capture_packets_total", NULL, "Packets the capture delivered."),
 	NQ("verdicts", verdicts, NULL, NULL, "NFQUEUE verdict messages sent (one accepts a batch)."),
