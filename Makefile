@@ -181,7 +181,7 @@ check: deps
 demo: deps rcptguard build/smtpc
 	tests/demo.sh
 
-# Two MX hosts sharing bans through CrowdSec's Local API.
+# Three MX hosts sharing bans through CrowdSec's Local API.
 demo-fleet: deps rcptguard build/smtpc
 	tests/demo-fleet.sh
 

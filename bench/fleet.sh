@@ -44,8 +44,8 @@ awk 'BEGIN { print "duration,scope,value"
 # cscli imports through the API, as a machine of its own, with LAPI
 # otherwise idle (its sqlite answers "database is locked" to a 100,000
 # decision transaction while the daemons poll).
-kill "$rg1" "$rg2"; wait "$rg1" "$rg2" 2>/dev/null || true
-rg1=
+kill "$rg1" "$rg2" "$rg3"; wait "$rg1" "$rg2" "$rg3" 2>/dev/null || true
+rg1= rg3=
 cscli -c "$L/config.yaml" machines add benchcli --auto -f "$L/etc/local_api_credentials.yaml" >/dev/null 2>&1
 s=$(date +%s.%N)
 ip netns exec "$LAB_CLI" cscli -c "$L/config.yaml" decisions import -i "$work/d.csv" >"$work/import.log" 2>&1 ||

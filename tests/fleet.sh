@@ -4,9 +4,10 @@
 #   MX1 (rgsrv): Postfix, rcptguard         198.18.0.1   fd00:18::1
 #   CLI (rgcli): harvesters, senders, LAPI  198.18.0.2   198.18.1.2 (router)
 #   MX2 (rgmx2): an SMTP sink, rcptguard    198.18.1.1   fd00:1b::1
+#   MX3 (rgmx3): an SMTP sink, rcptguard    198.18.2.1   fd00:1c::1
 #
-# A harvester banned on MX1 must be dropped by MX2 within 2 s; an unban on
-# MX2 lifts it on MX1; a /64 stays a /64; MX2's allowlist wins.
+# A harvester banned on MX1 must be dropped by MX2 and MX3 within 2 s; an
+# unban on MX2 lifts it on MX1; a /64 stays a /64; MX2's allowlist wins.
 
 # The lab, LAPI with a machine and a bouncer per host, both daemons
 # running and linked. 0, or 1 with the reason on standard error. Sets
@@ -16,29 +17,18 @@ fleet_lab_up() {	# [extra config for both hosts]
 	. "$here/tests/lab/lab.sh"
 	LAB_ID=fl$$
 	LAB_SRV=rgsrv$LAB_ID LAB_CLI=rgcli$LAB_ID LAB_DIR=/tmp/rcptguard-lab.$LAB_ID
-	MX2=rgmx2$LAB_ID
-	L=$LAB_DIR/lapi rg1= rg2= lapi=
+	MX2=rgmx2$LAB_ID MX3=rgmx3$LAB_ID
+	L=$LAB_DIR/lapi rg1= rg2= rg3= lapi=
 	# lab.sh runs lab_down once a shell; the live tests' may have run.
 	LAB_DOWN_DONE=
-	ATT4=198.18.0.66 ATT6=fd00:1a::66 SPARE4=198.18.0.67 ATT4B=198.18.0.68 ATT4C=198.18.0.69 GOOD4=198.18.0.77 MX2_4=198.18.1.1
+	ATT4=198.18.0.66 ATT6=fd00:1a::66 SPARE4=198.18.0.67 ATT4B=198.18.0.68 ATT4C=198.18.0.69 GOOD4=198.18.0.77 MX2_4=198.18.1.1 MX3_4=198.18.2.1
 	{ lab_up && postfix_up; } >"$LAB_DIR.log" 2>&1 || { tail -3 "$LAB_DIR.log" >&2; return 1; }
 	lab_cli_addr $ATT4; lab_cli_addr $ATT6; lab_cli_addr $SPARE4; lab_cli_addr $ATT4B; lab_cli_addr $ATT4C; lab_cli_addr $GOOD4
 	lab_srv ip -6 route add fd00:1a::/64 dev "v$LAB_ID-s"
-	# MX2, behind the client namespace, which routes between the two.
-	ip netns add "$MX2"
-	ip link add "w$LAB_ID-m" netns "$MX2" type veth peer name "w$LAB_ID-c" netns "$LAB_CLI"
-	ip netns exec "$MX2" ip link set lo up
-	ip netns exec "$MX2" ip addr add $MX2_4/24 dev "w$LAB_ID-m"
-	ip netns exec "$MX2" ip -6 addr add fd00:1b::1/64 dev "w$LAB_ID-m" nodad
-	ip netns exec "$MX2" ip link set "w$LAB_ID-m" up
-	lab_cli ip addr add 198.18.1.2/24 dev "w$LAB_ID-c"
-	lab_cli ip -6 addr add fd00:1b::2/64 dev "w$LAB_ID-c" nodad
-	lab_cli ip link set "w$LAB_ID-c" up
+	# MX2 and MX3, behind the client namespace, which routes between them.
+	fleet_mx_up "$MX2" m 1 1b
+	fleet_mx_up "$MX3" n 2 1c
 	lab_cli sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-	ip netns exec "$MX2" ip route add 198.18.0.0/24 via 198.18.1.2
-	ip netns exec "$MX2" ip -6 route add fd00:1a::/64 via fd00:1b::2
-	lab_srv ip route add 198.18.1.0/24 via $CLI4
-	ip netns exec "$MX2" "$here/build/smtpc" -s $MX2_4 -p 25 sink -n 300 >/dev/null 2>&1 &
 
 	# LAPI alone, in the client namespace, with a config of our own.
 	mkdir -p "$L/etc" "$L/data" "$L/hub"
@@ -74,7 +64,7 @@ YAML
 	lapi=$!
 	for i in $(seq 1 100); do grep -q 'Local API listening' "$L/lapi.log" && break; sleep 0.1; done
 	grep -q 'Local API listening' "$L/lapi.log" || { tail -3 "$L/lapi.log" >&2; return 1; }
-	for mx in mx1 mx2; do
+	for mx in mx1 mx2 mx3; do
 		cscli -c "$L/config.yaml" machines add $mx --password "pw-$mx-0123456789" -f /dev/null >/dev/null 2>&1
 		key=$(cscli -c "$L/config.yaml" bouncers add $mx -o raw 2>/dev/null)
 		( umask 077; printf 'machine_id = %s\npassword = pw-%s-0123456789\napi_key = %s\n' $mx $mx "$key" >"$LAB_DIR/$mx.secret" )
@@ -85,21 +75,44 @@ YAML
 	}
 	fleet_conf mx1 "${1:-}"
 	fleet_conf mx2 "allowlist = $SPARE4\n${1:-}"
+	fleet_conf mx3 "${1:-}"
 	ip netns exec "$LAB_SRV" "$top/rcptguard" run -f -c "$LAB_DIR/mx1.conf" 2>"$LAB_DIR/mx1.log" &
 	rg1=$!
 	ip netns exec "$MX2" "$top/rcptguard" run -f -c "$LAB_DIR/mx2.conf" 2>"$LAB_DIR/mx2.log" &
 	rg2=$!
-	for i in $(seq 1 50); do grep -q running: "$LAB_DIR/mx1.log" && grep -q running: "$LAB_DIR/mx2.log" && break; sleep 0.1; done
+	ip netns exec "$MX3" "$top/rcptguard" run -f -c "$LAB_DIR/mx3.conf" 2>"$LAB_DIR/mx3.log" &
+	rg3=$!
+	for i in $(seq 1 50); do grep -q running: "$LAB_DIR/mx1.log" && grep -q running: "$LAB_DIR/mx2.log" &&
+		grep -q running: "$LAB_DIR/mx3.log" && break; sleep 0.1; done
 	sleep 1.5	# the first login and the startup stream
+}
+
+# One more MX host behind the client namespace, with an SMTP sink.
+fleet_mx_up() {	# netns veth-letter net-number ipv6-net
+	ip netns add "$1"
+	ip link add "w$LAB_ID-$2" netns "$1" type veth peer name "w$LAB_ID-$2c" netns "$LAB_CLI"
+	ip netns exec "$1" ip link set lo up
+	ip netns exec "$1" ip addr add 198.18.$3.1/24 dev "w$LAB_ID-$2"
+	ip netns exec "$1" ip -6 addr add fd00:$4::1/64 dev "w$LAB_ID-$2" nodad
+	ip netns exec "$1" ip link set "w$LAB_ID-$2" up
+	lab_cli ip addr add 198.18.$3.2/24 dev "w$LAB_ID-$2c"
+	lab_cli ip -6 addr add fd00:$4::2/64 dev "w$LAB_ID-$2c" nodad
+	lab_cli ip link set "w$LAB_ID-$2c" up
+	ip netns exec "$1" ip route add 198.18.0.0/24 via 198.18.$3.2
+	ip netns exec "$1" ip -6 route add fd00:1a::/64 via fd00:$4::2
+	lab_srv ip route add 198.18.$3.0/24 via $CLI4
+	ip netns exec "$1" "$top/build/smtpc" -s 198.18.$3.1 -p 25 sink -n 300 >/dev/null 2>&1 &
 }
 
 fleet_down() {
 	[ -n "$rg1" ] && kill "$rg1" 2>/dev/null
 	[ -n "$rg2" ] && kill "$rg2" 2>/dev/null
+	[ -n "${rg3:-}" ] && kill "$rg3" 2>/dev/null
 	[ -n "$lapi" ] && kill "$lapi" 2>/dev/null
 	pkill -f "sink -n 300" 2>/dev/null
 	sleep 0.3
 	ip netns del "$MX2" 2>/dev/null
+	ip netns del "$MX3" 2>/dev/null
 	lab_down
 }
 
@@ -111,23 +124,29 @@ fleet_tests() {
 		fleet_down
 		return
 	fi
-	ok "fleet: LAPI $(crowdsec -version 2>&1 | sed -n 's/.*version: //p' | head -1) listens on $CLI4:8080, both hosts running"
-	t "fleet: both hosts log in to LAPI and read its stream" fleet_linked
-	t "fleet: before any ban, the harvester's address reaches MX2" fleet_reach $ATT4 $MX2_4 1
+	ok "fleet: LAPI $(crowdsec -version 2>&1 | sed -n 's/.*version: //p' | head -1) listens on $CLI4:8080, the three hosts running"
+	t "fleet: the hosts log in to LAPI and read its stream" fleet_linked
+	t "fleet: before any ban, the harvester's address reaches MX2 and MX3" fleet_reach2 $ATT4 1
 
 	# The harvest on MX1; from MX1's ban (the time in its log line) to
 	# the element in MX2's set, seen by a watcher every 20 ms.
 	local delay
+	local w2 w3 delay3
 	fleet_watch "$MX2" banned4_32 $ATT4 "$LAB_DIR/seen1" &
+	w2=$!
+	fleet_watch "$MX3" banned4_32 $ATT4 "$LAB_DIR/seen1b" &
+	w3=$!
 	lab_cli "$here/build/smtpc" -T 1500 -b $ATT4 -s $SRV4 harvest -n 60 -k 20 -P -g 3 >/dev/null
-	wait $!
+	wait $w2 $w3
 	delay=$(fleet_delay "$LAB_DIR/mx1.log" $ATT4 "$LAB_DIR/seen1")
+	delay3=$(fleet_delay "$LAB_DIR/mx1.log" $ATT4 "$LAB_DIR/seen1b")
 	t "fleet: a harvester banned on MX1 is dropped by MX2 ${delay} ms after the ban (within 2 s)" \
 		fleet_in_set "$MX2" banned4_32 $ATT4 "$delay"
-	t "fleet: MX2 drops its connections" fleet_reach $ATT4 $MX2_4 0
+	t "fleet: ... and by MX3 ${delay3} ms after it" fleet_in_set "$MX3" banned4_32 $ATT4 "$delay3"
+	t "fleet: MX2 and MX3 drop its connections" fleet_reach2 $ATT4 0
 	t "fleet: MX2 logged the fleet ban with its origin and scenario" \
 		grep -q "fleet ban $ATT4/32 duration=.* origin=rcptguard scenario=rcptguard/harvest" "$LAB_DIR/mx2.log"
-	t "fleet: the legitimate sender delivers on both hosts" fleet_good
+	t "fleet: the legitimate sender delivers on all three" fleet_good
 
 	# A /64 stays a /64.
 	lab_cli "$here/build/smtpc" -T 1500 -b $ATT6 -s $SRV6 harvest -n 40 -k 20 -P -g 3 >/dev/null
@@ -182,9 +201,9 @@ fleet_tests() {
 		t "fleet: LAPI answers $m: counted, both daemons answer at once, local bans kept" fleet_bad $m
 		kill $stub 2>/dev/null; wait $stub 2>/dev/null
 	done
-	kill "$rg1" "$rg2" 2>/dev/null
-	wait "$rg1" "$rg2" 2>/dev/null
-	rg1= rg2=
+	kill "$rg1" "$rg2" "$rg3" 2>/dev/null
+	wait "$rg1" "$rg2" "$rg3" 2>/dev/null
+	rg1= rg2= rg3=
 	fleet_down
 	trap 'rm -rf "$work"' EXIT
 	t "fleet: no namespace left behind" fleet_no_netns
@@ -193,7 +212,8 @@ fleet_tests() {
 fleet_linked() {
 	grep -q 'crowdsec: http://' "$LAB_DIR/mx1.log" && grep -q 'crowdsec: http://' "$LAB_DIR/mx2.log" &&
 		"$top/rcptguard" status -s "$LAB_DIR/mx1.ctl" --json | jq -e '.crowdsec.up == true and .crowdsec.logins >= 1 and .crowdsec.pulls >= 1' >/dev/null &&
-		"$top/rcptguard" status -s "$LAB_DIR/mx2.ctl" --json | jq -e '.crowdsec.up == true and .crowdsec.pulls >= 1' >/dev/null
+		"$top/rcptguard" status -s "$LAB_DIR/mx2.ctl" --json | jq -e '.crowdsec.up == true and .crowdsec.pulls >= 1' >/dev/null &&
+		"$top/rcptguard" status -s "$LAB_DIR/mx3.ctl" --json | jq -e '.crowdsec.up == true and .crowdsec.pulls >= 1' >/dev/null
 }
 
 fleet_reach() {	# from to expect-delivered
@@ -202,15 +222,21 @@ fleet_reach() {	# from to expect-delivered
 	[[ $out == *delivered=$3* ]] || { echo "$out"; false; }
 }
 
+fleet_reach2() {	# from expect-delivered
+	fleet_reach "$1" $MX2_4 "$2" && fleet_reach "$1" $MX3_4 "$2"
+}
+
 fleet_in_set() {	# netns set value delay-ms
 	ip netns exec "$1" nft list set inet rcptguard "$2" | grep -q "$3" && [ "$4" -le 2000 ]
 }
 
 fleet_good() {
 	local a b
+	local a b c
 	a=$(lab_cli "$top/build/smtpc" -b $GOOD4 -s $SRV4 deliver -n 2)
 	b=$(lab_cli "$top/build/smtpc" -b $GOOD4 -s $MX2_4 deliver -n 2)
-	[[ $a == *delivered=2* && $b == *delivered=2* ]] || { echo "$a / $b"; false; }
+	c=$(lab_cli "$top/build/smtpc" -b $GOOD4 -s $MX3_4 deliver -n 2)
+	[[ $a == *delivered=2* && $b == *delivered=2* && $c == *delivered=2* ]] || { echo "$a / $b / $c"; false; }
 }
 
 fleet_allowlisted() {
