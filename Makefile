@@ -55,7 +55,7 @@ DEB_BUILD  := gcc make pkg-config libpcap-dev libmnl-dev libnftnl-dev \
 DEB_TEST   := clang libclang-rt-14-dev tshark tcpdump iproute2 nftables \
               mandoc valgrind postfix jq openssl ethtool procps iptables \
               socat libcap2-bin systemd debhelper dpkg-dev fakeroot lintian \
-              cppcheck clang-tidy crowdsec
+              cppcheck clang-tidy crowdsec crowdsec-firewall-bouncer
 DEB_PKGS   := $(DEB_BUILD) $(DEB_TEST)
 
 CORE_SRC   := $(wildcard src/core/*.c)
@@ -149,7 +149,7 @@ deps:
 	if [ "$$(id -u)" != 0 ]; then echo "deps: missing:$$missing (run as root to install)" >&2; exit 1; fi; \
 	echo "deps: installing$$missing"; \
 	export DEBIAN_FRONTEND=noninteractive; \
-	case " $$missing " in *" crowdsec "*) \
+	case " $$missing " in *" crowdsec "* | *" crowdsec-firewall-bouncer "*) \
 		mkdir -p /etc/crowdsec; \
 		[ -s /etc/crowdsec/online_api_credentials.yaml ] || \
 			echo "# no central API: rcptguard's tests run LAPI alone" >/etc/crowdsec/online_api_credentials.yaml; \

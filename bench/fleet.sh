@@ -32,6 +32,7 @@ for i in $(seq 1 20); do
 	wait $w || true
 	delays+=("$(fleet_delay "$LAB_DIR/mx1.log" $a "$work/seen$i")")
 done
+echo "push latency, the last of them (the deciding reply to LAPI's 201): $("$top/rcptguard" status -s "$LAB_DIR/mx1.ctl" --json | jq '.crowdsec.push_latency_us') us"
 printf '%s\n' "${delays[@]}" | sort -n | awk '{ v[NR] = $1 } END { printf "ban on MX1 to drop on MX2, %d bans (crowdsec_poll = 1s): median %d ms, max %d ms\n", NR, v[int((NR + 1) / 2)], v[NR] }'
 
 # 2. 100,000 decisions (cscli's, so crowdsec_enforce = all) into a

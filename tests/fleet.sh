@@ -5,6 +5,8 @@
 #   CLI (rgcli): harvesters, senders, LAPI  198.18.0.2   198.18.1.2 (router)
 #   MX2 (rgmx2): an SMTP sink, rcptguard    198.18.1.1   fd00:1b::1
 #   MX3 (rgmx3): an SMTP sink, rcptguard    198.18.2.1   fd00:1c::1
+#   MX4 (rgmx4): an SMTP sink and Debian's crowdsec-firewall-bouncer
+#                instead of rcptguard       198.18.3.1   fd00:1d::1
 #
 # A harvester banned on MX1 must be dropped by MX2 and MX3 within 2 s; an
 # unban on MX2 lifts it on MX1; a /64 stays a /64; MX2's allowlist wins.
@@ -17,17 +19,18 @@ fleet_lab_up() {	# [extra config for both hosts]
 	. "$here/tests/lab/lab.sh"
 	LAB_ID=fl$$
 	LAB_SRV=rgsrv$LAB_ID LAB_CLI=rgcli$LAB_ID LAB_DIR=/tmp/rcptguard-lab.$LAB_ID
-	MX2=rgmx2$LAB_ID MX3=rgmx3$LAB_ID
-	L=$LAB_DIR/lapi rg1= rg2= rg3= lapi=
+	MX2=rgmx2$LAB_ID MX3=rgmx3$LAB_ID MX4=rgmx4$LAB_ID
+	L=$LAB_DIR/lapi rg1= rg2= rg3= fwb= lapi=
 	# lab.sh runs lab_down once a shell; the live tests' may have run.
 	LAB_DOWN_DONE=
-	ATT4=198.18.0.66 ATT6=fd00:1a::66 SPARE4=198.18.0.67 ATT4B=198.18.0.68 ATT4C=198.18.0.69 GOOD4=198.18.0.77 MX2_4=198.18.1.1 MX3_4=198.18.2.1
+	ATT4=198.18.0.66 ATT6=fd00:1a::66 SPARE4=198.18.0.67 ATT4B=198.18.0.68 ATT4C=198.18.0.69 GOOD4=198.18.0.77 MX2_4=198.18.1.1 MX3_4=198.18.2.1 MX4_4=198.18.3.1
 	{ lab_up && postfix_up; } >"$LAB_DIR.log" 2>&1 || { tail -3 "$LAB_DIR.log" >&2; return 1; }
 	lab_cli_addr $ATT4; lab_cli_addr $ATT6; lab_cli_addr $SPARE4; lab_cli_addr $ATT4B; lab_cli_addr $ATT4C; lab_cli_addr $GOOD4
 	lab_srv ip -6 route add fd00:1a::/64 dev "v$LAB_ID-s"
 	# MX2 and MX3, behind the client namespace, which routes between them.
 	fleet_mx_up "$MX2" m 1 1b
 	fleet_mx_up "$MX3" n 2 1c
+	fleet_mx_up "$MX4" o 3 1d
 	lab_cli sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 
 	# LAPI alone, in the client namespace, with a config of our own.
@@ -84,6 +87,39 @@ YAML
 	rg3=$!
 	for i in $(seq 1 50); do grep -q running: "$LAB_DIR/mx1.log" && grep -q running: "$LAB_DIR/mx2.log" &&
 		grep -q running: "$LAB_DIR/mx3.log" && break; sleep 0.1; done
+	# MX4 runs Debian's bouncer, with a key of its own and rcptguard's
+	# origin, as a host without rcptguard would.
+	key=$(cscli -c "$L/config.yaml" bouncers add mx4 -o raw 2>/dev/null)
+	cat >"$LAB_DIR/fwb.yaml" <<YAML
+mode: nftables
+update_frequency: 1s
+daemonize: false
+log_mode: stdout
+log_level: info
+api_url: http://$CLI4:8080/
+api_key: $key
+disable_ipv6: false
+deny_action: DROP
+supported_decisions_types:
+  - ban
+origins:
+  - rcptguard
+nftables:
+  ipv4:
+    enabled: true
+    set-only: false
+    table: crowdsec
+    chain: crowdsec-chain
+  ipv6:
+    enabled: true
+    set-only: false
+    table: crowdsec6
+    chain: crowdsec6-chain
+YAML
+	if command -v crowdsec-firewall-bouncer >/dev/null; then
+		ip netns exec "$MX4" crowdsec-firewall-bouncer -c "$LAB_DIR/fwb.yaml" >"$LAB_DIR/fwb.log" 2>&1 &
+		fwb=$!
+	fi
 	sleep 1.5	# the first login and the startup stream
 }
 
@@ -108,11 +144,13 @@ fleet_down() {
 	[ -n "$rg1" ] && kill "$rg1" 2>/dev/null
 	[ -n "$rg2" ] && kill "$rg2" 2>/dev/null
 	[ -n "${rg3:-}" ] && kill "$rg3" 2>/dev/null
+	[ -n "${fwb:-}" ] && kill "$fwb" 2>/dev/null
 	[ -n "$lapi" ] && kill "$lapi" 2>/dev/null
 	pkill -f "sink -n 300" 2>/dev/null
 	sleep 0.3
 	ip netns del "$MX2" 2>/dev/null
 	ip netns del "$MX3" 2>/dev/null
+	ip netns del "$MX4" 2>/dev/null
 	lab_down
 }
 
@@ -144,6 +182,7 @@ fleet_tests() {
 		fleet_in_set "$MX2" banned4_32 $ATT4 "$delay"
 	t "fleet: ... and by MX3 ${delay3} ms after it" fleet_in_set "$MX3" banned4_32 $ATT4 "$delay3"
 	t "fleet: MX2 and MX3 drop its connections" fleet_reach2 $ATT4 0
+	t "fleet: interop: MX4, running Debian's crowdsec-firewall-bouncer, drops the harvester too" fleet_interop
 	t "fleet: MX2 logged the fleet ban with its origin and scenario" \
 		grep -q "fleet ban $ATT4/32 duration=.* origin=rcptguard scenario=rcptguard/harvest" "$LAB_DIR/mx2.log"
 	t "fleet: the legitimate sender delivers on all three" fleet_good
@@ -176,6 +215,7 @@ fleet_tests() {
 	lab_cli "$here/build/smtpc" -T 1500 -b $ATT4B -s $SRV4 harvest -n 40 -k 20 -P -g 3 >/dev/null
 	sleep 1.2
 	t "fleet: with LAPI down, MX1 still bans locally, the alert queued" fleet_down_local
+	sleep 28	# a 30 s outage
 	fleet_watch "$MX2" banned4_32 $ATT4B "$LAB_DIR/seen2" &
 	local w=$! back
 	ip netns exec "$LAB_CLI" crowdsec -c "$L/config.yaml" -no-cs -info >"$L/lapi2.log" 2>&1 &
@@ -184,7 +224,7 @@ fleet_tests() {
 	back=$(date +%s%N)
 	wait $w
 	delay=$(( ($(cat "$LAB_DIR/seen2" 2>/dev/null || echo 0) - back) / 1000000 ))
-	t "fleet: LAPI back: MX1 logs in again, MX2 drops the harvester ${delay} ms after LAPI's return (within 2 s)" \
+	t "fleet: LAPI back after 30 s: MX1 logs in again, MX2 drops the harvester ${delay} ms after LAPI's return (within 2 s)" \
 		fleet_back "$delay"
 	# Bad answers, from a stub in LAPI's place: counted, survived,
 	# nothing lost locally.
@@ -325,4 +365,15 @@ fleet_bad() {	# mode
 	*)
 		jq -s -e '.[0].mx2.pull_errors < .[1].mx2.pull_errors' "$LAB_DIR/before-$1.json" <(fleet_snapshot) >/dev/null ;;
 	esac
+}
+
+fleet_interop() {
+	local i
+	[ -n "$fwb" ] || { echo "crowdsec-firewall-bouncer is not installed (make deps)"; return 1; }
+	for i in $(seq 1 60); do
+		ip netns exec "$MX4" nft list set ip crowdsec crowdsec-blacklists 2>/dev/null | grep -q "$ATT4" && break
+		sleep 0.05
+	done
+	ip netns exec "$MX4" nft list set ip crowdsec crowdsec-blacklists | grep -q "$ATT4" &&
+		fleet_reach "$ATT4" $MX4_4 0 || { tail -3 "$LAB_DIR/fwb.log"; false; }
 }

@@ -114,6 +114,8 @@ const struct counter counters_live[] = {
 	CS("unbans_sent", CK_COUNTER, unbans_sent, "Manual unbans deleted in LAPI too."),
 	CS("last_push", CK_GAUGE, last_push, "When LAPI last took alerts, seconds since the epoch."),
 	CS("last_pull", CK_GAUGE, last_pull, "When the stream was last read, seconds since the epoch."),
+	CS("push_latency_us", CK_GAUGE, push_latency_us,
+	   "The last push: from the reply that decided its first ban to LAPI's answer, microseconds."),
 	{ "control", "ok", CK_COUNTER, 0, "control_requests_total", "result=\"ok\"",
 	  "Control socket requests, by result.", .avail = has_ctl, .get = g_ctl_ok },
 	{ "control", "errors", CK_COUNTER, 0, "control_requests_total", "result=\"error\"", NULL,

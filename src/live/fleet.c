@@ -240,6 +240,9 @@ static void on_pushed(void *arg, long status, const char *err)
 	size_t n = f->ninflight;
 
 	if (status == 200 || status == 201) {
+		/* From the reply that decided the first ban to LAPI's answer. */
+		if (n)
+			f->st.push_latency_us = (uint64_t)(clock_wall() - f->inflight[0].a.stop);
 		f->st.pushed += n;
 		f->st.last_push = (uint64_t)(clock_wall() / USEC_PER_SEC);
 		f->st.up = 1;

@@ -34,6 +34,7 @@ struct fleet_stats {
 	uint64_t queued;		/* alerts waiting now */
 	uint64_t up;			/* the last exchange with LAPI worked */
 	uint64_t last_push, last_pull;	/* seconds since the epoch */
+	uint64_t push_latency_us;	/* the last push: from the ban's reply to LAPI's 201 */
 };
 
 /* From the configuration's crowdsec_* settings and the credentials file;
