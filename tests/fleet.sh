@@ -241,6 +241,9 @@ fleet_tests() {
 		t "fleet: LAPI answers $m: counted, both daemons answer at once, local bans kept" fleet_bad $m
 		kill $stub 2>/dev/null; wait $stub 2>/dev/null
 	done
+	# LAPI over TLS: MX2 verifies it against crowdsec_ca_file, and refuses
+	# it against another CA.
+	fleet_tls
 	kill "$rg1" "$rg2" "$rg3" 2>/dev/null
 	wait "$rg1" "$rg2" "$rg3" 2>/dev/null
 	rg1= rg2= rg3=
@@ -376,4 +379,44 @@ fleet_interop() {
 	done
 	ip netns exec "$MX4" nft list set ip crowdsec crowdsec-blacklists | grep -q "$ATT4" &&
 		fleet_reach "$ATT4" $MX4_4 0 || { tail -3 "$LAB_DIR/fwb.log"; false; }
+}
+
+fleet_tls() {
+	local i ca=$LAB_DIR/lapi-cert.pem other=$LAB_DIR/other-cert.pem
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=lapi -addext "subjectAltName=IP:$CLI4" \
+		-keyout "$LAB_DIR/lapi-key.pem" -out "$ca" >/dev/null 2>&1
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=lapi -addext "subjectAltName=IP:$CLI4" \
+		-keyout "$LAB_DIR/other-key.pem" -out "$other" >/dev/null 2>&1
+	sed "s|^    profiles_path:|    tls:\n      cert_file: $ca\n      key_file: $LAB_DIR/lapi-key.pem\n    profiles_path:|" \
+		"$L/config.yaml" >"$L/config-tls.yaml"
+	ip netns exec "$LAB_CLI" crowdsec -c "$L/config-tls.yaml" -no-cs -info >"$L/lapi-tls.log" 2>&1 &
+	lapi=$!
+	for i in $(seq 1 100); do grep -q 'Local API listening' "$L/lapi-tls.log" && break; sleep 0.05; done
+	fleet_tls_mx2 "$ca"
+	t "fleet: LAPI over https: MX2 reads the stream, the server verified against crowdsec_ca_file" \
+		fleet_tls_ok
+	fleet_tls_mx2 "$other"
+	t "fleet: LAPI over https with a certificate of another CA: refused, counted, logged" fleet_tls_refused
+}
+
+fleet_tls_mx2() {	# ca-file
+	local i
+	kill "$rg2" 2>/dev/null; wait "$rg2" 2>/dev/null
+	fleet_conf mx2 "allowlist = $SPARE4\ncrowdsec_ca_file = $1"
+	sed -i "s|^crowdsec_url = .*|crowdsec_url = https://$CLI4:8080|" "$LAB_DIR/mx2.conf"
+	: >"$LAB_DIR/mx2.log"
+	ip netns exec "$MX2" "$top/rcptguard" run -f -c "$LAB_DIR/mx2.conf" 2>"$LAB_DIR/mx2.log" &
+	rg2=$!
+	for i in $(seq 1 50); do grep -q running: "$LAB_DIR/mx2.log" && break; sleep 0.1; done
+	sleep 2
+}
+
+fleet_tls_ok() {
+	"$top/rcptguard" status -s "$LAB_DIR/mx2.ctl" --json | jq -e '.crowdsec.up == true and .crowdsec.pulls >= 1 and .crowdsec.url == "https://'$CLI4':8080"' >/dev/null ||
+		{ tail -3 "$LAB_DIR/mx2.log"; tail -3 "$L/lapi-tls.log"; false; }
+}
+
+fleet_tls_refused() {
+	"$top/rcptguard" status -s "$LAB_DIR/mx2.ctl" --json | jq -e '.crowdsec.up == false and .crowdsec.pulls == 0 and .crowdsec.pull_errors >= 1' >/dev/null &&
+		grep -qi 'certificate' "$LAB_DIR/mx2.log" || { tail -3 "$LAB_DIR/mx2.log"; false; }
 }
