@@ -15,11 +15,6 @@
 #include "clock.h"
 #include "ctl.h"
 
-static time_t mono_sec(void)
-{
-	return (time_t)(clock_mono() / USEC_PER_SEC);
-}
-
 int ctl_request(const char *path, const char *request, FILE *out, FILE *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -27,7 +22,7 @@ int ctl_request(const char *path, const char *request, FILE *out, FILE *err)
 	size_t got = 0, rlen = strlen(request);
 	bool header = true, ok = false;
 	int fd;
-	time_t deadline = mono_sec() + (time_t)2 * CTL_TIMEOUT_SEC;
+	time_t deadline = (time_t)clock_mono_sec() + (time_t)2 * CTL_TIMEOUT_SEC;
 
 	if (strlen(path) >= sizeof(sa.sun_path) || rlen + 1 > CTL_MAX_REQUEST) {
 		fprintf(err, "rcptguard: request or socket path too long\n");
@@ -55,7 +50,7 @@ int ctl_request(const char *path, const char *request, FILE *out, FILE *err)
 	/* Never a hang: a daemon that stops answering is given up on. */
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		time_t left = deadline - mono_sec();
+		time_t left = deadline - (time_t)clock_mono_sec();
 		ssize_t n;
 
 		if (left <= 0 || poll(&p, 1, (int)left * 1000) <= 0) {

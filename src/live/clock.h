@@ -11,5 +11,10 @@ usec_t clock_wall(void);
 /* Monotonic time (CLOCK_MONOTONIC): for intervals and deadlines, which a
  * change of the system time must not stretch or cut. */
 usec_t clock_mono(void);
+/* The same in whole seconds. */
+static inline int64_t clock_mono_sec(void)
+{
+	return clock_mono() / USEC_PER_SEC;
+}
 
 #endif

@@ -36,11 +36,6 @@ struct ctl_server {
 	struct ctl_stats st;
 };
 
-static time_t mono_sec(void)
-{
-	return (time_t)(clock_mono() / USEC_PER_SEC);
-}
-
 struct ctl_server *ctl_open(const char *path, int epfd, ctl_handler h, void *arg, char *err,
 			    size_t errlen)
 {
@@ -145,7 +140,7 @@ static void accept_all(struct ctl_server *s)
 		}
 		memset(c, 0, sizeof(*c));
 		c->fd = fd;
-		c->since = mono_sec();
+		c->since = (time_t)clock_mono_sec();
 	}
 }
 
@@ -285,7 +280,7 @@ bool ctl_event(struct ctl_server *s, int fd, uint32_t events)
 
 void ctl_tick(struct ctl_server *s)
 {
-	time_t now = mono_sec();
+	time_t now = (time_t)clock_mono_sec();
 
 	if (!s)
 		return;

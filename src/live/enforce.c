@@ -53,10 +53,6 @@ struct enforcer {
 	struct enforce_stats st;
 };
 
-void enforcer_set_name(int af, unsigned plen, char *buf, size_t len)
-{
-	nftrules_set_name(af, plen, buf, len);
-}
 
 /* ---- batches ---- */
 
@@ -391,7 +387,8 @@ static int on_dump(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int enforcer_dump(struct enforcer *e, void (*fn)(void *arg, const struct elem_info *ei), void *arg)
+/* Every element of our sets, to fn; how many, or -1 with errno. */
+static int enforcer_dump(struct enforcer *e, void (*fn)(void *arg, const struct elem_info *ei), void *arg)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	int total = 0;
@@ -413,11 +410,6 @@ int enforcer_dump(struct enforcer *e, void (*fn)(void *arg, const struct elem_in
 		total += (int)x.n;
 	}
 	return total;
-}
-
-void enforcer_queue(struct enforcer *e, const struct ban *b)
-{
-	enforcer_queue_key(e, &b->key, b->duration, b->nth > 1);
 }
 
 size_t enforcer_pending(const struct enforcer *e)

@@ -45,13 +45,12 @@ struct enforcer *enforcer_open_on(const struct config *cfg, struct nft_transport
 				  size_t errlen);
 /* Fill the allow sets again from the configuration (after a reload). */
 int enforcer_sync_allow(struct enforcer *e);
-/* Queue a ban; nothing is sent until enforcer_flush. */
-void enforcer_queue(struct enforcer *e, const struct ban *b);
 size_t enforcer_pending(const struct enforcer *e);
 /* Send every queued ban in one batch and read the kernel's answer. Returns
  * the number of elements refused (each logged). */
 int enforcer_flush(struct enforcer *e);
-/* Add one element directly (tests, benchmarks): key, prefix, timeout. */
+/* Queue a ban: key, its timeout, and whether the element may be in the
+ * set already. Nothing is sent until enforcer_flush. */
 void enforcer_queue_key(struct enforcer *e, const struct prefix *key, usec_t timeout, bool reban);
 /* Whether a set holds keys of this family and length. */
 bool enforcer_has_set(const struct enforcer *e, const struct prefix *key);
@@ -65,9 +64,6 @@ struct elem_info {
 	uint64_t timeout_ms, expires_ms;
 	uint64_t packets, bytes;
 };
-/* Read every element of our sets back; fn for each. Returns how many, or
- * -1 with errno. */
-int enforcer_dump(struct enforcer *e, void (*fn)(void *arg, const struct elem_info *ei), void *arg);
 /* The elements of our sets, sorted by key (struct elem_info starts with
  * its key), for lookups by key. */
 struct elem_table {
@@ -89,8 +85,6 @@ int enforcer_reinstall(struct enforcer *e);
 /* A reloaded configuration with the same ruleset settings (the caller
  * keeps those from the running one). */
 void enforcer_set_config(struct enforcer *e, const struct config *cfg);
-/* Set name for a family and prefix length. */
-void enforcer_set_name(int af, unsigned plen, char *buf, size_t len);
 /* remove: delete the table (managed mode, on_exit = remove). */
 void enforcer_close(struct enforcer *e, bool remove);
 

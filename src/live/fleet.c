@@ -363,13 +363,18 @@ static struct known *known_slot(struct fleet *f, int64_t id, bool add)
 
 	if (add && (f->nknown + 1) * 2 > f->capknown) {
 		struct known *old = f->known;
-		size_t oldcap = f->capknown;
+		size_t oldcap = f->capknown, live = 0;
+		usec_t now = clock_wall();
 
-		f->capknown = oldcap ? oldcap * 2 : 1024;
+		/* Decisions that ended are dropped here, so the map holds the
+		 * decisions in force, not every id ever streamed. */
+		for (size_t j = 0; j < oldcap; j++)
+			live += old[j].id && old[j].until >= now;
+		f->capknown = oldcap && (live + 1) * 2 > oldcap ? oldcap * 2 : oldcap ? oldcap : 1024;
 		f->known = xcalloc(f->capknown, sizeof(*f->known));
 		f->nknown = 0;
 		for (size_t j = 0; j < oldcap; j++)
-			if (old[j].id)
+			if (old[j].id && old[j].until >= now)
 				*known_slot(f, old[j].id, true) = old[j];
 		free(old);
 	}

@@ -35,8 +35,7 @@ struct http {
 	int epfd, timerfd;
 	int fds[HTTP_MAX_FDS];
 	size_t nfds;
-	unsigned active;
-	struct req *reqs;
+	struct req *reqs;	/* in flight */
 	struct http_tls tls;
 };
 
@@ -130,7 +129,6 @@ static void finish(struct http *h)
 			curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
 		curl_multi_remove_handle(h->multi, m->easy_handle);
 		req_unlink(h, r);
-		h->active--;
 		r->done(r->arg, status, m->data.result == CURLE_OK ? NULL : why);
 		req_free(r);
 	}
@@ -241,13 +239,7 @@ int http_request(struct http *h, const char *method, const char *url, const char
 	if (h->reqs)
 		h->reqs->prev = r;
 	h->reqs = r;
-	h->active++;
 	return 0;
-}
-
-unsigned http_active(const struct http *h)
-{
-	return h ? h->active : 0;
 }
 
 struct http *http_new(int epfd, const struct http_tls *tls, char *err, size_t errlen)

@@ -30,8 +30,6 @@ void http_free(struct http *h);
 int http_request(struct http *h, const char *method, const char *url, const char *const *headers,
 		 const char *body, size_t body_len, size_t max_body, long timeout_ms, http_body_fn on_body,
 		 http_done_fn done, void *arg);
-/* Requests in flight. */
-unsigned http_active(const struct http *h);
 /* A descriptor from epoll: if it is one of ours, handle it, return true. */
 bool http_event(struct http *h, int fd, uint32_t events);
 

@@ -131,7 +131,6 @@ struct lapi_stream {
 	bool in_decision;
 	char field[32];
 	struct lapi_decision d;
-	size_t count;
 	bool bad;		/* a shape that is no stream answer */
 };
 
@@ -248,7 +247,6 @@ static int on_end_map(void *ctx)
 
 	if (s->in_decision && s->depth == s->list_depth + 1) {
 		s->in_decision = false;
-		s->count++;
 		s->fn(s->arg, &s->d);
 	}
 	s->depth--;
@@ -329,11 +327,6 @@ int lapi_stream_finish(struct lapi_stream *s, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
-}
-
-size_t lapi_stream_count(const struct lapi_stream *s)
-{
-	return s->count;
 }
 
 void lapi_stream_free(struct lapi_stream *s)

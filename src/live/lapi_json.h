@@ -51,7 +51,6 @@ struct lapi_stream *lapi_stream_new(lapi_decision_fn fn, void *arg);
 int lapi_stream_feed(struct lapi_stream *s, const void *buf, size_t len, char *err, size_t errlen);
 /* The body is complete: 0, or -1 when it stopped halfway. */
 int lapi_stream_finish(struct lapi_stream *s, char *err, size_t errlen);
-size_t lapi_stream_count(const struct lapi_stream *s);
 void lapi_stream_free(struct lapi_stream *s);
 
 /* One alert with its decision: a ban rcptguard decided. */

@@ -82,15 +82,6 @@ static void lab_free(struct lab *l)
 	free(l);
 }
 
-static struct prefix pfx(const char *s)
-{
-	struct prefix p;
-
-	if (prefix_parse(s, &p))
-		abort();
-	return p;
-}
-
 TEST(daemon_ban_path_manual_and_refused)
 {
 	struct lab *l = lab_new("allowlist = 198.18.6.0/24\n");

@@ -11,15 +11,6 @@
 
 #define MIN_MS (60 * 1000)
 
-static struct prefix pfx(const char *s)
-{
-	struct prefix p;
-
-	if (prefix_parse(s, &p))
-		abort();
-	return p;
-}
-
 static struct enforcer *open_fake(struct fake_nft *f, const struct config *c)
 {
 	char err[256] = "";

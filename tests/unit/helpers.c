@@ -114,3 +114,24 @@ void cfg_del(struct config *c)
 	config_free(c);
 	free(c);
 }
+
+struct prefix pfx(const char *s)
+{
+	struct prefix p;
+
+	if (prefix_parse(s, &p))
+		abort();
+	return p;
+}
+
+void rcpt_event(struct tracker *t, usec_t now, const char *addr, int cls, int code, const char *rcpt)
+{
+	struct ipaddr a;
+	struct smtp_event e = { .verb = V_RCPT, .code = (uint16_t)code, .in_txn = true };
+
+	addr_parse(addr, &a);
+	e.rcpt = rcpt;
+	e.rcpt_len = (uint16_t)strlen(rcpt);
+	e.rcpt_hash = (uint32_t)hash_bytes(rcpt, strlen(rcpt), 0);
+	tracker_event(t, now, &a, cls, &e);
+}

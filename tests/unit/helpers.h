@@ -22,6 +22,10 @@ struct rec {
 /* A configuration from text over the defaults; aborts on an error. */
 struct config *cfg_new(const char *text);
 void cfg_del(struct config *c);
+/* A prefix from text; aborts on a bad one. */
+struct prefix pfx(const char *s);
+/* One reply to RCPT TO:<rcpt> from addr, of class cls, into the tracker. */
+void rcpt_event(struct tracker *t, usec_t now, const char *addr, int cls, int code, const char *rcpt);
 
 struct rec *rec_new(const char *cfgtext, int pcap_link);
 void rec_free(struct rec *r);

@@ -32,24 +32,12 @@ static bool was_banned(const struct jbans *x, const char *key)
 	return false;
 }
 
-static void ev(struct tracker *t, usec_t now, const char *addr, int cls, int code, const char *rcpt)
-{
-	struct ipaddr a;
-	struct smtp_event e = { .verb = V_RCPT, .code = (uint16_t)code, .in_txn = true };
-
-	addr_parse(addr, &a);
-	e.rcpt = rcpt;
-	e.rcpt_len = (uint16_t)strlen(rcpt);
-	e.rcpt_hash = (uint32_t)hash_bytes(rcpt, strlen(rcpt), 0);
-	tracker_event(t, now, &a, cls, &e);
-}
-
 static void rej(struct tracker *t, usec_t now, const char *addr, const char *fmt, int i)
 {
 	char r[64];
 
 	snprintf(r, sizeof(r), fmt, i);
-	ev(t, now, addr, EC_RCPT_REJECTED, 550, r);
+	rcpt_event(t, now, addr, EC_RCPT_REJECTED, 550, r);
 }
 
 static void acc(struct tracker *t, usec_t now, const char *addr, const char *fmt, int i)
@@ -57,7 +45,7 @@ static void acc(struct tracker *t, usec_t now, const char *addr, const char *fmt
 	char r[64];
 
 	snprintf(r, sizeof(r), fmt, i);
-	ev(t, now, addr, EC_RCPT_ACCEPTED, 250, r);
+	rcpt_event(t, now, addr, EC_RCPT_ACCEPTED, 250, r);
 }
 
 #define S(x) ((usec_t)(x) * USEC_PER_SEC)

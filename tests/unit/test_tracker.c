@@ -27,14 +27,7 @@ static void on_ban(void *arg, const struct ban *b)
 
 static void hit(struct tracker *t, usec_t now, const char *addr, const char *rcpt)
 {
-	struct ipaddr a;
-	struct smtp_event ev = { .verb = V_RCPT, .code = 550, .in_txn = true };
-
-	addr_parse(addr, &a);
-	ev.rcpt = rcpt;
-	ev.rcpt_len = (uint16_t)strlen(rcpt);
-	ev.rcpt_hash = (uint32_t)hash_bytes(rcpt, strlen(rcpt), 0);
-	tracker_event(t, now, &a, EC_RCPT_REJECTED, &ev);
+	rcpt_event(t, now, addr, EC_RCPT_REJECTED, 550, rcpt);
 }
 
 #define S(x) ((usec_t)(x) * USEC_PER_SEC)
@@ -197,15 +190,6 @@ TEST(tracker_classify_table)
 	CHECK_EQ(cls(V_UNKNOWN, 500, false, "5.5.2"), EC_UNKNOWN_COMMAND);
 	CHECK_EQ(cls(V_VRFY, 502, false, "5.5.1"), EC_UNKNOWN_COMMAND);
 	CHECK_EQ(cls(V_MAIL, 550, false, "5.7.1"), -1);
-}
-
-static struct prefix pfx(const char *s)
-{
-	struct prefix p;
-
-	if (prefix_parse(s, &p))
-		abort();
-	return p;
 }
 
 struct collect {
