@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <libmnl/libmnl.h>
@@ -41,6 +42,7 @@ struct enforcer {
 	const struct config *cfg;
 	struct nft_transport *tp;
 	struct mnl_socket *mon;	/* nftables events */
+	bool lost;		/* the sets were missing after a deaf batch */
 	uint32_t seq;
 	struct nft_setdef sets[NFT_MAX_SETS];
 	size_t nsets;
@@ -261,13 +263,31 @@ static int send_elems(struct enforcer *e, size_t from, size_t to, bool reban_del
 	return batch_send(e, &bt, failed, 2);
 }
 
+static int check_sets(struct enforcer *e, char *err, size_t errlen);
+
+/* While the monitor listens, the kernel writes it a notification for
+ * every element added, which was 60% of the time of a 100,000-element
+ * load (and overran the socket: a needless reinstall). Bulk batches are
+ * sent deaf; whether the table went meanwhile is then asked directly. */
+#define DEAF_FROM 256
+
+static bool monitor_listen(struct enforcer *e, bool on)
+{
+	int group = NFNLGRP_NFTABLES;
+
+	return setsockopt(mnl_socket_get_fd(e->mon), SOL_NETLINK,
+			  on ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP, &group, sizeof(group)) == 0;
+}
+
 int enforcer_flush(struct enforcer *e)
 {
 	usec_t t0 = clock_mono();
 	int rc, errors = 0;
+	bool deaf;
 
 	if (!e->nq)
 		return 0;
+	deaf = e->mon && e->nq >= DEAF_FROM && monitor_listen(e, false);
 	rc = send_elems(e, 0, e->nq, true, NULL);
 	e->st.batches++;
 	if (rc != 0) {
@@ -300,6 +320,15 @@ int enforcer_flush(struct enforcer *e)
 			       why == EPERM ? " (rcptguard needs CAP_NET_ADMIN)" :
 			       why == ENOENT ? " (no such table or set)" : "");
 		}
+	}
+	if (deaf) {
+		char err[256];
+
+		if (!monitor_listen(e, true))
+			logmsg(LOG_WARNING, "nft: cannot follow ruleset changes again (%s)", strerror(errno));
+		/* A flush of the ruleset while deaf: the sets are gone. */
+		if (check_sets(e, err, sizeof(err)) < 0)
+			e->lost = true;
 	}
 	e->st.elements += e->nq - (size_t)errors;
 	e->st.last_batch_us = (uint64_t)(clock_mono() - t0);
@@ -432,6 +461,11 @@ int enforcer_queue_how(const struct enforcer *e)
 	return e->queue_how;
 }
 
+bool enforcer_lost(const struct enforcer *e)
+{
+	return e->lost;
+}
+
 int enforcer_monitor_fd(const struct enforcer *e)
 {
 	return e->mon ? mnl_socket_get_fd(e->mon) : -1;
@@ -462,11 +496,12 @@ static int on_event(const struct nlmsghdr *nlh, void *data)
 bool enforcer_check(struct enforcer *e)
 {
 	char buf[65536];
-	struct evctx x = { .gone = false, .table = e->cfg->table };
+	struct evctx x = { .gone = e->lost, .table = e->cfg->table };
 	ssize_t n;
 
+	e->lost = false;
 	if (!e->mon)
-		return false;
+		return x.gone;
 	while ((n = mnl_socket_recvfrom(e->mon, buf, sizeof(buf))) > 0)
 		mnl_cb_run(buf, (size_t)n, 0, 0, on_event, &x);
 	/* Events lost: assume the worst; reinstalling is harmless. */

@@ -81,6 +81,9 @@ const struct enforce_stats *enforcer_stats(const struct enforcer *e);
  * enforcer_reinstall and queues every active ban again. */
 int enforcer_monitor_fd(const struct enforcer *e);
 bool enforcer_check(struct enforcer *e);
+/* A bulk batch (sent with the monitor deaf) found the sets gone after:
+ * enforcer_check will say so; the caller's timer asks this. */
+bool enforcer_lost(const struct enforcer *e);
 int enforcer_reinstall(struct enforcer *e);
 /* A reloaded configuration with the same ruleset settings (the caller
  * keeps those from the running one). */

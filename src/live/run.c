@@ -290,6 +290,8 @@ static int loop(struct daemon *d)
 					continue;
 				pipeline_tick(&d->p, clock_wall());
 				flush_bans(d);
+				if (d->enf && enforcer_lost(d->enf))
+					daemon_repair(d);
 				/* At most once a second, however many bans. */
 				if (d->state_dirty)
 					daemon_save_state(d);
