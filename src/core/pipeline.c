@@ -99,12 +99,7 @@ static void carry_one(void *arg, const struct ban_record *r)
 {
 	const struct carry *x = arg;
 	struct ban_record n = *r;
-	const char *name = tracker_rule_name(x->from, r->rule);
-
-	n.rule = -1;
-	for (size_t i = 0; i < x->cfg->nrules; i++)
-		if (!strcmp(x->cfg->rules[i].name, name))
-			n.rule = (int)i;
+	n.rule = tracker_rule_index(x->cfg, tracker_rule_name(x->from, r->rule));
 	tracker_restore(x->to, x->now, &n);
 }
 

@@ -84,14 +84,6 @@ int state_save(const char *path, const struct tracker *t)
 	return 0;
 }
 
-static int rule_index(const struct config *cfg, const char *name)
-{
-	for (size_t i = 0; i < cfg->nrules; i++)
-		if (!strcmp(cfg->rules[i].name, name))
-			return (int)i;
-	return -1;
-}
-
 int state_load(const char *path, struct tracker *t, const struct config *cfg, usec_t now,
 	       struct state_counts *n, FILE *err)
 {
@@ -133,7 +125,7 @@ int state_load(const char *path, struct tracker *t, const struct config *cfg, us
 		r.count = (uint32_t)num[1];
 		r.since = (usec_t)num[2];
 		r.until = (usec_t)num[3];
-		r.rule = rule_index(cfg, rule);
+		r.rule = tracker_rule_index(cfg, rule);
 		if (tracker_restore(t, now, &r) != TRACK_OK)
 			n->refused++;
 		else if (r.until > now)

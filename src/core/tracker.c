@@ -30,6 +30,9 @@ struct source {
 		uint32_t hpos;	/* banned: index of its entry in the ban heap */
 	};
 	uint32_t next;
+	/* Its per-rule state in t->rs, or NIL: a source that only holds a
+	 * ban (a fleet's 100,000) counts nothing and keeps none. */
+	uint32_t rsi;
 };
 
 /* Per source and rule: the live hits, oldest first, and how many of each
@@ -76,9 +79,10 @@ struct banent {
 	usec_t since;
 	uint32_t src;
 	uint32_t count;
-	int16_t rule;		/* < MAX_RULES, or -1 */
-	uint16_t nlisted;	/* <= BAN_LEAKED: a heap entry stays 40 bytes */
+	int16_t rule;		/* < MAX_RULES, RULE_MANUAL or RULE_FLEET */
+	uint16_t nlisted;	/* <= BAN_LEAKED */
 	uint32_t nleaked;
+	uint32_t tag;		/* the caller's (tracker_set_tag) */
 	char (*leaked)[SMTP_RCPT_MAX];	/* nlisted of them, or NULL */
 };
 
@@ -89,9 +93,11 @@ struct tracker {
 	size_t nrules;
 
 	struct source *src;
-	struct rstate *rs;	/* nrules per source */
 	uint32_t nsrc, cap, max;
+	uint32_t used_src;	/* src[used_src, cap) never handed out, never touched */
 	uint32_t free_src;	/* chained through hnext */
+	struct rstate *rs;	/* nrules per slot, for sources that count */
+	uint32_t rscap, used_rs, free_rs;	/* free slots chained through head */
 	uint32_t *bucket;
 	uint32_t nbucket;	/* power of two */
 	uint32_t lru_head, lru_tail;	/* head = most recent */
@@ -177,7 +183,7 @@ static void rehash(struct tracker *t, uint32_t nbucket)
 	if (!t->bucket)
 		abort();
 	memset(t->bucket, 0xff, sizeof(*t->bucket) * nbucket);
-	for (uint32_t i = 0; i < t->cap; i++) {
+	for (uint32_t i = 0; i < t->used_src; i++) {
 		struct source *s = &t->src[i];
 
 		if (s->key.af == 0)
@@ -281,24 +287,60 @@ static void unlink_hit(struct tracker *t, uint32_t h)
 	free_hit(t, h);
 }
 
-static void rstate_clear(struct rstate *rs)
+/* Source si's state for rule ri: only for a source that has some. */
+static inline struct rstate *rstate_of(const struct tracker *t, uint32_t si, size_t ri)
 {
-	memset(rs, 0, sizeof(*rs));
-	rs->head = rs->tail = NIL;
+	return &t->rs[(size_t)t->src[si].rsi * t->nrules + ri];
 }
 
-/* A source banned or evicted: its hits go now, not when their slots turn. */
+/* Give source si per-rule state (cleared) before it counts anything. */
+static void rs_attach(struct tracker *t, uint32_t si)
+{
+	uint32_t j;
+
+	if (t->src[si].rsi != NIL)
+		return;
+	if (t->free_rs != NIL) {
+		j = t->free_rs;
+		t->free_rs = t->rs[(size_t)j * t->nrules].head;
+	} else {
+		if (t->used_rs == t->rscap) {
+			/* At most one slot a source: never more than max. */
+			uint32_t ncap = t->rscap ? t->rscap * 2 : 1024;
+
+			t->rscap = ncap < t->max ? ncap : t->max;
+			t->rs = xrealloc(t->rs, sizeof(*t->rs) * t->rscap * t->nrules);
+		}
+		j = t->used_rs++;
+	}
+	t->src[si].rsi = j;
+	for (size_t r = 0; r < t->nrules; r++) {
+		struct rstate *rs = &t->rs[(size_t)j * t->nrules + r];
+
+		memset(rs, 0, sizeof(*rs));
+		rs->head = rs->tail = NIL;
+	}
+}
+
+/* A source banned or evicted: its hits go now, not when their slots
+ * turn, and its state with them (to be given afresh if it counts again). */
 static void drop_hits(struct tracker *t, uint32_t si)
 {
+	uint32_t j = t->src[si].rsi;
+
+	if (j == NIL)
+		return;
 	for (size_t r = 0; r < t->nrules; r++) {
-		struct rstate *rs = &t->rs[(size_t)si * t->nrules + r];
+		struct rstate *rs = rstate_of(t, si, r);
 
 		for (uint32_t h = rs->head, next; h != NIL; h = next) {
 			next = t->hit[h].snext;
 			unlink_hit(t, h);
 		}
-		rstate_clear(rs);
 	}
+	t->rs[(size_t)j * t->nrules].head = t->free_rs;
+	t->free_rs = j;
+	t->src[si].rsi = NIL;
 }
 
 static void evict(struct tracker *t, uint32_t si)
@@ -331,24 +373,21 @@ static uint32_t source_get(struct tracker *t, const struct ipaddr *key, uint8_t 
 		if (t->src[i].plen == plen && addr_eq(&t->src[i].key, key))
 			return t->last = i;
 
-	if (t->free_src == NIL && t->cap < t->max) {
+	if (t->free_src == NIL && t->used_src == t->cap && t->cap < t->max) {
 		uint32_t ncap = t->cap ? t->cap * 2 : 1024;
 
 		if (ncap > t->max)
 			ncap = t->max;
+		/* The new slots are handed out in order, not chained: memory
+		 * the tracker has not used yet is not touched (a large block
+		 * grows by mremap). */
 		t->src = xrealloc(t->src, sizeof(*t->src) * ncap);
-		t->rs = xrealloc(t->rs, sizeof(*t->rs) * ncap * t->nrules);
-		for (uint32_t j = ncap; j-- > t->cap;) {
-			memset(&t->src[j], 0, sizeof(t->src[j]));
-			t->src[j].hnext = t->free_src;
-			t->free_src = j;
-		}
 		t->cap = ncap;
 		if (t->cap > t->nbucket)
 			rehash(t, t->nbucket * 2 >= t->cap ? t->nbucket * 2 : t->cap);
 		b = key_bucket(t, key, plen);
 	}
-	if (t->free_src == NIL) {
+	if (t->free_src == NIL && t->used_src == t->cap) {
 		if (t->lru_tail == NIL) {
 			t->st.table_full++;
 			return NIL;
@@ -356,18 +395,18 @@ static uint32_t source_get(struct tracker *t, const struct ipaddr *key, uint8_t 
 		t->st.evictions++;
 		evict(t, t->lru_tail);
 	}
-	i = t->free_src;
+	if (t->free_src != NIL) {
+		i = t->free_src;
+		t->free_src = t->src[i].hnext;
+	} else {
+		i = t->used_src++;
+	}
 	s = &t->src[i];
-	t->free_src = s->hnext;
 	memset(s, 0, sizeof(*s));
 	s->key = *key;
 	s->plen = plen;
 	s->prev = s->next = NIL;
-	for (size_t r = 0; r < t->nrules; r++) {
-		struct rstate *rs = &t->rs[(size_t)i * t->nrules + r];
-
-		rstate_clear(rs);
-	}
+	s->rsi = NIL;
 	s->hnext = t->bucket[b];
 	t->bucket[b] = i;
 	lru_push_head(t, i);
@@ -488,8 +527,8 @@ static bool evidence_live(const struct tracker *t, uint32_t ev)
  * recipients that counted, oldest first, and the accepted ones. */
 static void gather(const struct tracker *t, usec_t now, uint32_t si, size_t ri, struct ban *b)
 {
-	bool fresh = t->rs[(size_t)si * t->nrules + ri].epoch == (uint32_t)(now / t->cfg->rules[ri].window);
-	const struct rstate *rs = &t->rs[(size_t)si * t->nrules + ri];
+	const struct rstate *rs = rstate_of(t, si, ri);
+	bool fresh = rs->epoch == (uint32_t)(now / t->cfg->rules[ri].window);
 	uint32_t skip = rs->count > BAN_EVIDENCE ? rs->count - BAN_EVIDENCE : 0;
 
 	for (uint32_t h = rs->head; h != NIL; h = t->hit[h].snext) {
@@ -601,10 +640,12 @@ static void ban(struct tracker *t, usec_t now, uint32_t si, size_t ri, const str
 static void judge(struct tracker *t, usec_t now, uint32_t si, size_t ri, const struct ipaddr *a)
 {
 	const struct rule *r = &t->cfg->rules[ri];
-	const struct rstate *rs = &t->rs[(size_t)si * t->nrules + ri];
+	const struct rstate *rs;
 
-	if (t->src[si].banned || t->src[si].key.af == 0)
+	/* No state: banned, freed or reset since it was batched. */
+	if (t->src[si].banned || t->src[si].key.af == 0 || t->src[si].rsi == NIL)
 		return;
+	rs = rstate_of(t, si, ri);
 	if (rs->count >= r->threshold) {
 		if (!r->share || (uint64_t)rs->count * 100 >= (uint64_t)r->share * (rs->count + rs->acc)) {
 			ban(t, now, si, ri, a, false, false);
@@ -629,7 +670,7 @@ static void expire_slot(struct tracker *t, size_t ri, uint32_t slot)
 		uint32_t next = x->wnext;
 
 		if (x->src != NIL) {
-			struct rstate *rs = &t->rs[(size_t)x->src * t->nrules + ri];
+			struct rstate *rs = rstate_of(t, x->src, ri);
 
 			/* A source's hits in this slot are its oldest ones, so
 			 * taking its head once per such hit removes just them,
@@ -766,6 +807,16 @@ static void wave_count(struct tracker *t, usec_t now)
 	wave_check(t, now, true);
 }
 
+static void count_unban(struct tracker *t, int rule)
+{
+	if (rule >= 0)
+		t->st.unbans_by_rule[rule]++;
+	else if (rule == RULE_FLEET)
+		t->st.unbans_fleet++;
+	else
+		t->st.unbans_manual++;
+}
+
 void tracker_advance(struct tracker *t, usec_t now)
 {
 	for (size_t r = 0; r < t->nrules; r++)
@@ -773,10 +824,7 @@ void tracker_advance(struct tracker *t, usec_t now)
 	while (t->nheap && t->heap[0].until <= now) {
 		uint32_t si = t->heap[0].src;
 
-		if (t->heap[0].rule >= 0)
-			t->st.unbans_by_rule[t->heap[0].rule]++;
-		else
-			t->st.unbans_manual++;
+		count_unban(t, t->heap[0].rule);
 		heap_pop(t);
 		t->src[si].banned = 0;
 		lru_push_head(t, si);
@@ -843,7 +891,7 @@ static bool count_hit(struct tracker *t, usec_t now, uint32_t si, size_t ri,
 		      const struct smtp_event *ev, uint8_t kind)
 {
 	const struct rule *r = &t->cfg->rules[ri];
-	struct rstate *rs = &t->rs[(size_t)si * t->nrules + ri];
+	struct rstate *rs = rstate_of(t, si, ri);
 	struct wheel *w = &t->wheel[ri];
 	bool distinct = ev->rcpt_len && (kind == K_ACC || (kind == K_COUNT && r->distinct));
 	uint32_t h, slot;
@@ -994,6 +1042,7 @@ void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cl
 		}
 		lru_unlink(t, si);
 		lru_push_head(t, si);
+		rs_attach(t, si);
 		if (!count_hit(t, now, si, ri, ev, (uint8_t)kind) || kind != K_COUNT)
 			continue;
 		fresh = true;
@@ -1027,6 +1076,7 @@ struct tracker *tracker_new(const struct config *cfg, ban_fn fn, void *arg)
 	t->nrules = cfg->nrules ? cfg->nrules : 1;
 	t->max = cfg->max_sources ? cfg->max_sources : 1;
 	t->free_src = NIL;
+	t->free_rs = NIL;
 	t->free_hit = NIL;
 	t->lru_head = t->lru_tail = NIL;
 	t->last = NIL;
@@ -1074,9 +1124,10 @@ static void record_of(const struct tracker *t, uint32_t si, const struct banent 
 	r->key.a = s->key;
 	r->key.len = s->plen;
 	r->nth = s->bans;
-	r->rule = -1;
+	r->rule = RULE_MANUAL;
 	if (be) {
 		r->rule = be->rule;
+		r->tag = be->tag;
 		r->count = be->count;
 		r->since = be->since;
 		r->until = be->until;
@@ -1173,16 +1224,29 @@ int tracker_restore(struct tracker *t, usec_t now, const struct ban_record *r)
 		s->banned = 1;
 	}
 	heap_push(t, &(struct banent){ .until = r->until, .since = r->since ? r->since : now,
-				       .src = si, .count = r->count,
-				       .rule = (int16_t)(r->rule < (int)t->nrules ? r->rule : -1) });
+				       .src = si, .count = r->count, .tag = r->tag,
+				       .rule = (int16_t)(r->rule < (int)t->nrules && r->rule >= RULE_FLEET ?
+							 r->rule : RULE_MANUAL) });
 	return TRACK_OK;
 }
 
-int tracker_ban(struct tracker *t, usec_t now, const struct prefix *key, usec_t duration)
+bool tracker_set_tag(struct tracker *t, const struct prefix *key, uint32_t tag)
+{
+	uint32_t si = source_find(t, key), hi = si == NIL ? NIL : heap_find(t, si);
+
+	if (hi == NIL)
+		return false;
+	t->heap[hi].tag = tag;
+	return true;
+}
+
+int tracker_ban(struct tracker *t, usec_t now, const struct prefix *key, usec_t duration, int rule,
+		uint32_t tag)
 {
 	int why = tracker_may_ban(t, &key->a);
 	uint32_t si;
-	struct ban_record r = { .key = *key, .rule = -1, .since = now };
+	struct ban_record r = { .key = *key, .rule = rule == RULE_FLEET ? RULE_FLEET : RULE_MANUAL,
+				.since = now, .tag = tag };
 
 	if (why != TRACK_OK)
 		return why;
@@ -1191,7 +1255,9 @@ int tracker_ban(struct tracker *t, usec_t now, const struct prefix *key, usec_t 
 	si = source_find(t, key);
 	r.nth = (si == NIL ? 0u : t->src[si].bans) + 1u;
 	why = tracker_restore(t, now, &r);
-	if (why == TRACK_OK)
+	if (why == TRACK_OK && r.rule == RULE_FLEET)
+		t->st.bans_fleet++;
+	else if (why == TRACK_OK)
 		t->st.bans_manual++;
 	return why;
 }
@@ -1204,10 +1270,7 @@ bool tracker_unban(struct tracker *t, const struct prefix *key)
 		return false;
 	hi = heap_find(t, si);
 	if (hi != NIL) {
-		if (t->heap[hi].rule >= 0)
-			t->st.unbans_by_rule[t->heap[hi].rule]++;
-		else
-			t->st.unbans_manual++;
+		count_unban(t, t->heap[hi].rule);
 		heap_remove(t, hi);
 	}
 	t->src[si].banned = 0;
@@ -1227,8 +1290,10 @@ void tracker_foreach_source(const struct tracker *t,
 		struct prefix key = { .a = t->src[i].key, .len = t->src[i].plen };
 		bool any = false;
 
+		if (t->src[i].rsi == NIL)
+			continue;
 		for (size_t r = 0; r < t->nrules; r++) {
-			counts[r] = t->rs[(size_t)i * t->nrules + r].count;
+			counts[r] = rstate_of(t, i, r)->count;
 			any |= counts[r] != 0;
 		}
 		if (any)
@@ -1238,7 +1303,16 @@ void tracker_foreach_source(const struct tracker *t,
 
 const char *tracker_rule_name(const struct tracker *t, int rule)
 {
-	return rule >= 0 && (size_t)rule < t->cfg->nrules ? t->cfg->rules[rule].name : "manual";
+	return rule >= 0 && (size_t)rule < t->cfg->nrules ? t->cfg->rules[rule].name :
+	       rule == RULE_FLEET ? "fleet" : "manual";
+}
+
+int tracker_rule_index(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nrules; i++)
+		if (!strcmp(cfg->rules[i].name, name))
+			return (int)i;
+	return strcmp(name, "fleet") ? RULE_MANUAL : RULE_FLEET;
 }
 
 void tracker_set_config(struct tracker *t, const struct config *cfg)
@@ -1293,7 +1367,8 @@ size_t tracker_bytes_per_hit(void)
 
 uint64_t tracker_memory(const struct tracker *t)
 {
-	return (uint64_t)t->cap * (sizeof(struct source) + t->nrules * sizeof(struct rstate)) +
+	return (uint64_t)t->cap * sizeof(struct source) +
+	       (uint64_t)t->rscap * t->nrules * sizeof(struct rstate) +
 	       (uint64_t)t->nbucket * sizeof(uint32_t) +
 	       (uint64_t)t->hitcap * sizeof(struct hit) +
 	       (uint64_t)t->ndbucket * sizeof(uint32_t) +

@@ -80,6 +80,7 @@ struct tracker_stats {
 	uint64_t unbans;
 	uint64_t unbans_by_rule[MAX_RULES];
 	uint64_t bans_manual, unbans_manual;
+	uint64_t bans_fleet, unbans_fleet;
 	uint64_t sources_peak;
 	uint64_t share_spared;	/* threshold reached, share of rejections too low */
 	uint64_t narrowed;	/* prefix bans narrowed to one address */
@@ -127,15 +128,20 @@ size_t tracker_bytes_per_hit(void);
 
 /* What the tracker knows of a banned source: for the state file, the
  * control socket and start-up reconciliation. */
+/* The rule of a ban not decided by a rule here. */
+#define RULE_MANUAL	(-1)	/* the control socket, or adopted from the kernel */
+#define RULE_FLEET	(-2)	/* another host's, learnt from CrowdSec */
+
 struct ban_record {
 	struct prefix key;
-	int rule;		/* index into cfg->rules, or -1: manual or adopted */
+	int rule;		/* index into cfg->rules, RULE_MANUAL or RULE_FLEET */
 	uint32_t count;		/* events that triggered the ban */
 	uint32_t nth;		/* times banned, this one included */
 	usec_t since, until;	/* until == 0: banned before, free now */
 	uint32_t nleaked;	/* accepted recipients when banned */
 	uint32_t nlisted;	/* how many of them leaked[] names */
 	const char (*leaked)[SMTP_RCPT_MAX];
+	uint32_t tag;		/* the caller's (the fleet: its decision id) */
 };
 
 enum track_result { TRACK_OK, TRACK_ALLOWLISTED, TRACK_NEVER_BAN, TRACK_FULL };
@@ -151,10 +157,16 @@ int tracker_may_ban(const struct tracker *t, const struct ipaddr *a);
  * only the count of earlier bans. Never bans what tracker_may_ban refuses.
  * No ban callback: the caller enforces. Returns enum track_result. */
 int tracker_restore(struct tracker *t, usec_t now, const struct ban_record *r);
-/* A manual ban (rule -1) and unban; no callback either. */
-int tracker_ban(struct tracker *t, usec_t now, const struct prefix *key, usec_t duration);
+/* A ban of rule RULE_MANUAL or RULE_FLEET, with the caller's tag; and
+ * unban. No callback either. */
+int tracker_ban(struct tracker *t, usec_t now, const struct prefix *key, usec_t duration, int rule,
+		uint32_t tag);
+/* Tag key's active ban; false if it has none. */
+bool tracker_set_tag(struct tracker *t, const struct prefix *key, uint32_t tag);
 bool tracker_unban(struct tracker *t, const struct prefix *key);
 const char *tracker_rule_name(const struct tracker *t, int rule);
+/* The inverse, for cfg's rules: a name no rule has is RULE_MANUAL. */
+int tracker_rule_index(const struct config *cfg, const char *name);
 /* Every source with hits in its windows now: counts[r] per rule r. */
 void tracker_foreach_source(const struct tracker *t,
 			    void (*fn)(void *arg, const struct prefix *key, const uint32_t *counts),

@@ -251,7 +251,7 @@ static int cmd_ban(struct daemon *d, const char *keystr, const char *durstr, FIL
 	}
 	prefix_fmt(&k, key, sizeof(key));
 	fmt_duration(dur, dbuf, sizeof(dbuf));
-	why = daemon_ban(d, &k, dur, true, BAN_MANUAL, 0);
+	why = daemon_ban(d, &k, dur, true, BAN_MANUAL, 0, 0);
 	if (why == TRACK_ALLOWLISTED) {
 		fprintf(o, "refused: %s is allowlisted\n", key);
 		return -1;

@@ -84,10 +84,11 @@ static void pending_push(struct daemon *d, const struct prefix *key, usec_t deci
 }
 
 int daemon_ban(struct daemon *d, const struct prefix *key, usec_t dur, bool reban,
-	       enum ban_origin origin, usec_t decided)
+	       enum ban_origin origin, usec_t decided, uint32_t tag)
 {
 	if (origin != BAN_RULE) {
-		int why = tracker_ban(d->p.tracker, clock_wall(), key, dur);
+		int why = tracker_ban(d->p.tracker, clock_wall(), key, dur,
+				      origin == BAN_FLEET ? RULE_FLEET : RULE_MANUAL, tag);
 
 		if (why != TRACK_OK || d->cfg->observe)
 			return why;
@@ -107,6 +108,8 @@ int daemon_ban(struct daemon *d, const struct prefix *key, usec_t dur, bool reba
 
 int daemon_unban(struct daemon *d, const struct prefix *key)
 {
+	struct ban_record r;
+	bool fleet = tracker_lookup(d->p.tracker, key, &r) && r.until && r.rule == RULE_FLEET;
 	bool known = tracker_unban(d->p.tracker, key);
 
 	if (d->enf) {
@@ -115,7 +118,8 @@ int daemon_unban(struct daemon *d, const struct prefix *key)
 			return -1;
 	}
 	if (known) {
-		d->manual_unbans++;
+		if (!fleet)
+			d->manual_unbans++;
 		d->state_dirty = true;
 	}
 	return known;
@@ -132,7 +136,7 @@ void daemon_on_ban(void *arg, const struct ban *b)
 		return;
 	}
 	logmsg(LOG_NOTICE, "%s", line);
-	daemon_ban(d, &b->key, b->duration, b->nth > 1, BAN_RULE, b->time);
+	daemon_ban(d, &b->key, b->duration, b->nth > 1, BAN_RULE, b->time, 0);
 	/* Decided here: the other MX hosts learn it through LAPI. */
 	fleet_ban(d->fleet, b);
 }

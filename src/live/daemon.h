@@ -81,10 +81,11 @@ enum ban_origin { BAN_RULE, BAN_MANUAL, BAN_FLEET };
 /* The one ban path. For BAN_MANUAL and BAN_FLEET the tracker is asked first and may
  * refuse (its enum track_result is returned: allowlisted, never banned,
  * full); then the ban is queued for this iteration's batch and its
- * sessions marked to be cut. TRACK_OK when taken. Nothing is sent to the
+ * sessions marked to be cut. tag goes with the tracker's record (the
+ * fleet's decision id). TRACK_OK when taken. Nothing is sent to the
  * kernel before daemon_flush. */
 int daemon_ban(struct daemon *d, const struct prefix *key, usec_t dur, bool reban,
-	       enum ban_origin origin, usec_t decided);
+	       enum ban_origin origin, usec_t decided, uint32_t tag);
 /* Lift a ban: tracker and kernel. 1 if it was banned, 0 if not, -1 when
  * the kernel refused the deletion. */
 int daemon_unban(struct daemon *d, const struct prefix *key);

@@ -39,19 +39,13 @@ struct queued {
 	char message[1024];
 };
 
-/* Decisions seen in the stream, by id: when each should end, to tell a
- * deletion (an unban somewhere) from an expiry. */
-struct known {
-	int64_t id;		/* 0: free slot */
-	usec_t until;
-};
-
 struct fleet {
 	struct daemon *d;
 	struct http *http;
 	int timerfd;
 	char url[256];
 	char machine[128], password[256], api_key[128];
+	bool cert;		/* a client certificate: LAPI knows us by it */
 	char token[4096];
 	usec_t token_at;
 	bool logging_in;
@@ -60,9 +54,7 @@ struct fleet {
 	usec_t retry_at, backoff;
 	bool pulling, startup;
 	struct lapi_stream *stream;
-	usec_t next_poll, next_resync, pull_backoff;
-	struct known *known;
-	size_t nknown, capknown;
+	usec_t next_poll, next_resync, pull_backoff, pull_start;
 	uint64_t applied_this_pull;
 	char answer[512];	/* the start of a small answer, for the log */
 	size_t answer_len;
@@ -80,6 +72,9 @@ static int read_credentials(struct fleet *f, const char *path, char *err, size_t
 	int n = 0;
 
 	if (!fp) {
+		/* With a certificate, no secret is needed. */
+		if (errno == ENOENT && f->cert)
+			return 0;
 		snprintf(err, errlen, "crowdsec: cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -166,7 +161,8 @@ static void on_login(void *arg, long status, const char *err)
 	f->token[0] = 0;
 	backoff(f, status);
 	if (f->st.login_errors == 1 || status == 401)
-		logmsg(LOG_WARNING, "crowdsec: login as %s refused: %s%.*s", f->machine,
+		logmsg(LOG_WARNING, "crowdsec: login as %s refused: %s%.*s",
+		       f->cert ? "the client certificate's CN" : f->machine,
 		       err ? err : status == 401 ? "401 " : "", status ? (int)f->answer_len : 0, f->answer);
 }
 
@@ -187,10 +183,12 @@ static void login(struct fleet *f)
 	size_t len;
 	char *body;
 
-	if (f->logging_in || !f->machine[0])
+	if (f->logging_in || (!f->machine[0] && !f->cert))
 		return;
 	snprintf(url, sizeof(url), "%s/v1/watchers/login", f->url);
-	body = lapi_login_json(f->machine, f->password, NULL, 0, &len);
+	/* With a certificate LAPI takes the machine from it (CN@address)
+	 * and wants only the scenarios. */
+	body = lapi_login_json(f->cert ? NULL : f->machine, f->password, NULL, 0, &len);
 	f->answer_len = 0;
 	f->answer[0] = 0;
 	if (http_request(f->http, "POST", url, NULL, body, len, SMALL_MAX, TIMEOUT_MS, on_small_body,
@@ -357,40 +355,6 @@ void fleet_unban(struct fleet *f, const struct prefix *key)
 
 /* ---- the decision stream ---- */
 
-static struct known *known_slot(struct fleet *f, int64_t id, bool add)
-{
-	size_t mask, i;
-
-	if (add && (f->nknown + 1) * 2 > f->capknown) {
-		struct known *old = f->known;
-		size_t oldcap = f->capknown, live = 0;
-		usec_t now = clock_wall();
-
-		/* Decisions that ended are dropped here, so the map holds the
-		 * decisions in force, not every id ever streamed. */
-		for (size_t j = 0; j < oldcap; j++)
-			live += old[j].id && old[j].until >= now;
-		f->capknown = oldcap && (live + 1) * 2 > oldcap ? oldcap * 2 : oldcap ? oldcap : 1024;
-		f->known = xcalloc(f->capknown, sizeof(*f->known));
-		f->nknown = 0;
-		for (size_t j = 0; j < oldcap; j++)
-			if (old[j].id && old[j].until >= now)
-				*known_slot(f, old[j].id, true) = old[j];
-		free(old);
-	}
-	if (!f->capknown)
-		return NULL;
-	mask = f->capknown - 1;
-	for (i = (size_t)((uint64_t)id * 0x9e3779b97f4a7c15ull) & mask; f->known[i].id; i = (i + 1) & mask)
-		if (f->known[i].id == id)
-			return &f->known[i];
-	if (!add)
-		return NULL;
-	f->nknown++;
-	f->known[i].id = id;
-	return &f->known[i];
-}
-
 static void on_decision(void *arg, const struct lapi_decision *dc)
 {
 	struct fleet *f = arg;
@@ -399,6 +363,7 @@ static void on_decision(void *arg, const struct lapi_decision *dc)
 	struct ban_record r;
 	char k[ADDR_STRLEN];
 	usec_t now = clock_wall();
+	bool had;
 
 	f->st.decisions++;
 	if (strcmp(dc->type, "ban") || dc->truncated || lapi_key_parse(dc->scope, dc->value, &key) ||
@@ -407,19 +372,16 @@ static void on_decision(void *arg, const struct lapi_decision *dc)
 		return;
 	}
 	prefix_fmt(&key, k, sizeof(k));
+	had = tracker_lookup(d->p.tracker, &key, &r) && r.until > now;
 	if (dc->deleted) {
-		struct known *kn = known_slot(f, dc->id, false);
-
-		/* An expiry, or a deletion we knew nothing of: nothing to do.
-		 * A deletion before the decision's end: an unban somewhere. */
-		if (f->startup || !kn || kn->until < now + EARLY) {
-			if (kn)
-				kn->until = 0;
+		/* An expiry, or a deletion: only the decision a ban here ends
+		 * with (its tag), deleted before that end, is an unban
+		 * somewhere. A startup stream's deletions are all expiries;
+		 * repeats find the ban lifted. */
+		if (f->startup || !had || dc->id <= 0 || r.tag != (uint32_t)dc->id ||
+		    r.until < now + EARLY)
 			return;
-		}
-		kn->until = 0;
-		if (tracker_lookup(d->p.tracker, &key, &r) && r.until > now &&
-		    daemon_unban(d, &key) > 0) {
+		if (daemon_unban(d, &key) > 0) {
 			f->st.lifted++;
 			logmsg(LOG_NOTICE, "fleet unban %s (decision %lld deleted in LAPI)", k,
 			       (long long)dc->id);
@@ -430,7 +392,6 @@ static void on_decision(void *arg, const struct lapi_decision *dc)
 		f->st.ignored++;
 		return;
 	}
-	known_slot(f, dc->id, true)->until = now + dc->duration;
 	if (!d->enf || !enforcer_has_set(d->enf, &key)) {
 		f->st.refused++;
 		return;
@@ -441,12 +402,18 @@ static void on_decision(void *arg, const struct lapi_decision *dc)
 		       dc->origin, dc->scenario);
 		return;
 	}
-	/* Our own decisions come back, and longer bans win: no-op. */
-	if (tracker_lookup(d->p.tracker, &key, &r) && r.until >= now + dc->duration - USEC_PER_SEC) {
+	/* Our own decisions come back, and longer bans win: no-op. The
+	 * decision that ends with the ban is the one whose deletion lifts
+	 * it: its id is kept with the ban. */
+	if (had && r.until >= now + dc->duration - USEC_PER_SEC) {
+		if (r.until <= now + dc->duration + USEC_PER_SEC && dc->id > 0)
+			tracker_set_tag(d->p.tracker, &key, (uint32_t)dc->id);
 		f->st.already++;
 		return;
 	}
-	if (daemon_ban(d, &key, dc->duration, true, BAN_FLEET, 0) == TRACK_OK) {
+	/* Only an element that may be in the set needs deleting first. */
+	if (daemon_ban(d, &key, dc->duration, had, BAN_FLEET, 0, dc->id > 0 ? (uint32_t)dc->id : 0) ==
+	    TRACK_OK) {
 		char dur[32];
 
 		f->st.applied++;
@@ -491,6 +458,10 @@ static void on_pulled(void *arg, long status, const char *err)
 	lapi_stream_free(f->stream);
 	f->stream = NULL;
 	if (ok) {
+		if (f->startup)
+			f->st.full_pull_us = (uint64_t)(clock_mono() - f->pull_start);
+		else
+			f->st.pull_us = (uint64_t)(clock_mono() - f->pull_start);
 		f->st.pulls++;
 		f->st.last_pull = (uint64_t)(clock_wall() / USEC_PER_SEC);
 		f->st.up = 1;
@@ -522,10 +493,10 @@ static void on_pulled(void *arg, long status, const char *err)
 static void pull(struct fleet *f)
 {
 	char url[400], key[200];
-	const char *hdr[2] = { key, NULL };
+	const char *hdr[2] = { f->api_key[0] ? key : NULL, NULL };
 	usec_t now = clock_mono();
 
-	if (f->pulling || !f->api_key[0] || now < f->next_poll)
+	if (f->pulling || (!f->api_key[0] && !f->cert) || now < f->next_poll)
 		return;
 	if (now >= f->next_resync) {
 		/* The server's cursor and its flush can lose decisions: read
@@ -546,6 +517,7 @@ static void pull(struct fleet *f)
 		return;
 	}
 	f->pulling = true;
+	f->pull_start = now;
 	f->next_poll = now + f->d->cfg->crowdsec_poll;
 }
 
@@ -553,7 +525,7 @@ void fleet_tick(struct fleet *f)
 {
 	if (!f)
 		return;
-	if (f->machine[0] && f->d->cfg->crowdsec_push && !f->logging_in &&
+	if ((f->machine[0] || f->cert) && f->d->cfg->crowdsec_push && !f->logging_in &&
 	    (!f->token[0] || clock_mono() - f->token_at > TOKEN_LIFE) && clock_mono() >= f->retry_at)
 		login(f);
 	if (f->d->cfg->crowdsec_pull)
@@ -591,6 +563,7 @@ struct fleet *fleet_new(struct daemon *d, char *err, size_t errlen)
 	};
 
 	f->d = d;
+	f->cert = c->crowdsec_cert_file[0] != 0;
 	snprintf(f->url, sizeof(f->url), "%s", c->crowdsec_url);
 	while (f->url[0] && f->url[strlen(f->url) - 1] == '/')
 		f->url[strlen(f->url) - 1] = 0;
@@ -598,15 +571,15 @@ struct fleet *fleet_new(struct daemon *d, char *err, size_t errlen)
 		free(f);
 		return NULL;
 	}
-	if (c->crowdsec_push && !f->machine[0]) {
-		snprintf(err, errlen, "crowdsec: crowdsec_push = yes needs machine_id and password in %s",
-			 c->crowdsec_credentials);
+	if (c->crowdsec_push && !f->machine[0] && !f->cert) {
+		snprintf(err, errlen, "crowdsec: crowdsec_push = yes needs machine_id and password in %s, "
+			 "or crowdsec_cert_file", c->crowdsec_credentials);
 		free(f);
 		return NULL;
 	}
-	if (c->crowdsec_pull && !f->api_key[0]) {
-		snprintf(err, errlen, "crowdsec: crowdsec_pull = yes needs api_key in %s (cscli bouncers add)",
-			 c->crowdsec_credentials);
+	if (c->crowdsec_pull && !f->api_key[0] && !f->cert) {
+		snprintf(err, errlen, "crowdsec: crowdsec_pull = yes needs api_key in %s (cscli bouncers add), "
+			 "or crowdsec_cert_file", c->crowdsec_credentials);
 		free(f);
 		return NULL;
 	}
@@ -647,7 +620,6 @@ void fleet_free(struct fleet *f)
 	lapi_stream_free(f->stream);
 	free(f->q);
 	free(f->inflight);
-	free(f->known);
 	explicit_bzero(f->password, sizeof(f->password));
 	explicit_bzero(f->api_key, sizeof(f->api_key));
 	explicit_bzero(f->token, sizeof(f->token));

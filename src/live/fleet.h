@@ -35,6 +35,8 @@ struct fleet_stats {
 	uint64_t up;			/* the last exchange with LAPI worked */
 	uint64_t last_push, last_pull;	/* seconds since the epoch */
 	uint64_t push_latency_us;	/* the last push: from the ban's reply to LAPI's 201 */
+	uint64_t pull_us;		/* the last incremental read, request to applied */
+	uint64_t full_pull_us;		/* the last full (startup) read */
 };
 
 /* From the configuration's crowdsec_* settings and the credentials file;

@@ -87,7 +87,7 @@ TEST(daemon_ban_path_manual_and_refused)
 	struct lab *l = lab_new("allowlist = 198.18.6.0/24\n");
 	struct prefix k = pfx("198.18.4.1/32"), a = pfx("198.18.6.9/32");
 
-	CHECK_EQ(daemon_ban(&l->d, &k, 600 * USEC_PER_SEC, true, BAN_MANUAL, 0), TRACK_OK);
+	CHECK_EQ(daemon_ban(&l->d, &k, 600 * USEC_PER_SEC, true, BAN_MANUAL, 0, 0), TRACK_OK);
 	/* Nothing in the kernel before the flush: one batch per iteration. */
 	CHECK(fake_nft_find(l->f, "banned4_32", "198.18.4.1") == NULL);
 	CHECK_EQ(daemon_flush(&l->d), 0);
@@ -95,7 +95,7 @@ TEST(daemon_ban_path_manual_and_refused)
 	CHECK_EQ(l->d.manual_bans, 1u);
 	CHECK(l->d.state_dirty);
 	/* The allowlist wins: refused, and nothing reaches the kernel. */
-	CHECK_EQ(daemon_ban(&l->d, &a, 600 * USEC_PER_SEC, true, BAN_MANUAL, 0), TRACK_ALLOWLISTED);
+	CHECK_EQ(daemon_ban(&l->d, &a, 600 * USEC_PER_SEC, true, BAN_MANUAL, 0, 0), TRACK_ALLOWLISTED);
 	CHECK_EQ(daemon_flush(&l->d), 0);
 	CHECK(fake_nft_find(l->f, "banned4_32", "198.18.6.9") == NULL);
 	/* Unban: gone from both; a second unban finds nothing. */
@@ -112,7 +112,7 @@ TEST(daemon_rule_ban_is_pending_until_flushed)
 	struct lab *l = lab_new("");
 	struct prefix k = pfx("198.18.4.2/32");
 
-	CHECK_EQ(daemon_ban(&l->d, &k, 600 * USEC_PER_SEC, false, BAN_RULE, clock_wall()), TRACK_OK);
+	CHECK_EQ(daemon_ban(&l->d, &k, 600 * USEC_PER_SEC, false, BAN_RULE, clock_wall(), 0), TRACK_OK);
 	CHECK_EQ(l->d.npending, 1u);
 	CHECK_EQ(daemon_flush(&l->d), 0);
 	CHECK_EQ(l->d.npending, 0u);
@@ -132,8 +132,8 @@ TEST(daemon_restore_reconciles_state_file_and_kernel)
 	const struct fake_elem *e;
 
 	/* The state file: two bans of an hour. */
-	CHECK_EQ(tracker_ban(t, now, &both, 3600 * USEC_PER_SEC), TRACK_OK);
-	CHECK_EQ(tracker_ban(t, now, &file, 3600 * USEC_PER_SEC), TRACK_OK);
+	CHECK_EQ(tracker_ban(t, now, &both, 3600 * USEC_PER_SEC, RULE_MANUAL, 0), TRACK_OK);
+	CHECK_EQ(tracker_ban(t, now, &file, 3600 * USEC_PER_SEC, RULE_MANUAL, 0), TRACK_OK);
 	CHECK_EQ(state_save(l->statepath, t), 0);
 	/* The kernel: the first with 10 minutes left, one the file does not
 	 * know, and one the allowlist now covers. */
@@ -207,8 +207,8 @@ TEST(daemon_reinstall_after_flush_puts_every_ban_back)
 	struct lab *l = lab_new("");
 	struct prefix a = pfx("198.18.4.5/32"), b = pfx("fd00:4::/64");
 
-	CHECK_EQ(daemon_ban(&l->d, &a, 600 * USEC_PER_SEC, false, BAN_MANUAL, 0), TRACK_OK);
-	CHECK_EQ(daemon_ban(&l->d, &b, 900 * USEC_PER_SEC, false, BAN_MANUAL, 0), TRACK_OK);
+	CHECK_EQ(daemon_ban(&l->d, &a, 600 * USEC_PER_SEC, false, BAN_MANUAL, 0, 0), TRACK_OK);
+	CHECK_EQ(daemon_ban(&l->d, &b, 900 * USEC_PER_SEC, false, BAN_MANUAL, 0, 0), TRACK_OK);
 	CHECK_EQ(daemon_flush(&l->d), 0);
 	/* What 'nft flush ruleset' leaves. */
 	l->f->table = false;
@@ -237,7 +237,7 @@ TEST(daemon_status_and_metrics_from_the_registry)
 	char types[256][96];
 	int ntypes = 0, samples = 0, bad = 0;
 
-	CHECK_EQ(daemon_ban(&l->d, &k, 600 * USEC_PER_SEC, true, BAN_MANUAL, 0), TRACK_OK);
+	CHECK_EQ(daemon_ban(&l->d, &k, 600 * USEC_PER_SEC, true, BAN_MANUAL, 0, 0), TRACK_OK);
 	daemon_flush(&l->d);
 	m = open_memstream(&out, &len);
 	snprintf(req, sizeof(req), "status --json");
@@ -254,7 +254,7 @@ TEST(daemon_status_and_metrics_from_the_registry)
 	fclose(m);
 	if (getenv("SHOW_STATUS"))
 		fputs(out, stderr);
-	CHECK(strstr(out, "\nbanned: active 1, manual 1, lifted 0, lifted_by_rule {harvest 0, ") != NULL);
+	CHECK(strstr(out, "\nbanned: active 1, manual 1, fleet 0, lifted 0, lifted_by_rule {harvest 0, ") != NULL);
 	free(out);
 	m = open_memstream(&out, &len);
 	snprintf(req, sizeof(req), "metrics");

@@ -221,7 +221,7 @@ TEST(tracker_manual_ban_unban_keeps_heap_order)
 
 		snprintf(k, sizeof(k), "198.18.1.%d/32", order[i]);
 		p = pfx(k);
-		CHECK_EQ(tracker_ban(t, S(100), &p, S(order[i] * 10)), TRACK_OK);
+		CHECK_EQ(tracker_ban(t, S(100), &p, S(order[i] * 10), RULE_MANUAL, 0), TRACK_OK);
 	}
 	CHECK_EQ(tracker_active_bans(t), 12);
 	/* Lift three from the middle of the heap. */
@@ -245,7 +245,7 @@ TEST(tracker_manual_ban_unban_keeps_heap_order)
 		struct prefix p = pfx("198.18.1.7/32");
 		struct ban_record r;
 
-		CHECK_EQ(tracker_ban(t, S(500), &p, S(10)), TRACK_OK);
+		CHECK_EQ(tracker_ban(t, S(500), &p, S(10), RULE_MANUAL, 0), TRACK_OK);
 		CHECK(tracker_lookup(t, &p, &r));
 		CHECK_EQ(r.nth, 2);
 		CHECK_EQ(r.rule, -1);
@@ -255,8 +255,8 @@ TEST(tracker_manual_ban_unban_keeps_heap_order)
 	{
 		struct prefix a = pfx("198.18.9.5/32"), l = pfx("127.0.0.1/32");
 
-		CHECK_EQ(tracker_ban(t, S(500), &a, S(10)), TRACK_ALLOWLISTED);
-		CHECK_EQ(tracker_ban(t, S(500), &l, S(10)), TRACK_NEVER_BAN);
+		CHECK_EQ(tracker_ban(t, S(500), &a, S(10), RULE_MANUAL, 0), TRACK_ALLOWLISTED);
+		CHECK_EQ(tracker_ban(t, S(500), &l, S(10), RULE_MANUAL, 0), TRACK_NEVER_BAN);
 	}
 	tracker_foreach_ban(t, false, collect, &all);
 	CHECK_EQ(all.n, 12);	/* 1 active, 11 with history */
@@ -326,8 +326,8 @@ TEST(state_file_round_trip_and_bad_lines)
 
 	CHECK(fd >= 0);
 	close(fd);
-	CHECK_EQ(tracker_ban(t, S(1000), &p4, S(60)), TRACK_OK);
-	CHECK_EQ(tracker_ban(t, S(1000), &p6, S(5)), TRACK_OK);
+	CHECK_EQ(tracker_ban(t, S(1000), &p4, S(60), RULE_MANUAL, 0), TRACK_OK);
+	CHECK_EQ(tracker_ban(t, S(1000), &p6, S(5), RULE_MANUAL, 0), TRACK_OK);
 	tracker_advance(t, S(1010));	/* p6's ban ended: history only */
 	CHECK_EQ(state_save(path, t), 0);
 	f = fopen(path, "a");
@@ -372,7 +372,7 @@ TEST(tracker_ban_heap_index_survives_sifts)
 		/* Scattered durations: every insertion sifts differently. */
 		usec_t d = S(60 + (i * 7919) % 5000);
 
-		CHECK_EQ(tracker_ban(t, S(1000), &k, d), TRACK_OK);
+		CHECK_EQ(tracker_ban(t, S(1000), &k, d, RULE_MANUAL, 0), TRACK_OK);
 		until[i] = S(1000) + d;
 	}
 	for (int i = 0; i < N; i++) {
@@ -440,6 +440,91 @@ TEST(tracker_evicted_sources_free_their_hits)
 	CHECK_EQ(tracker_sources(t), 16);
 	CHECK_EQ(tracker_stats(t)->evictions, 20000 - 16);
 	CHECK_EQ(tracker_memory(t), after_warmup);
+	tracker_free(t);
+	cfg_del(c);
+}
+
+static void sum_counts(void *arg, const struct prefix *key, const uint32_t *counts)
+{
+	uint64_t *sum = arg;
+
+	(void)key;
+	*sum += counts[0];
+}
+
+/* Fleet bans: their own rule and counters, the caller's tag; a source
+ * that only holds a ban keeps no counting state, and counts from zero
+ * once it is free again (the state given back is reused cleared). */
+TEST(tracker_fleet_bans_and_state_reuse)
+{
+	enum { N = 3000 };
+	struct config *c = cfg_new("max_sources = 10000\nrule h {\n class = rcpt_rejected\n threshold = 3\n}\n");
+	struct bans b = { 0 };
+	struct tracker *t = tracker_new(c, on_ban, &b), *u = tracker_new(c, NULL, NULL);
+	struct prefix k = pfx("198.18.7.1/32"), free_k = pfx("198.18.7.2/32");
+	char path[] = "/tmp/rcptguard-state-XXXXXX", a[32];
+	struct state_counts n;
+	struct ban_record r;
+	uint64_t sum = 0;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	close(fd);
+	/* Two probes, then a fleet ban: the probes go with the ban. */
+	hit(t, S(100), "198.18.7.1", "a@x");
+	hit(t, S(101), "198.18.7.1", "b@x");
+	CHECK_EQ(tracker_ban(t, S(102), &k, S(60), RULE_FLEET, 42), TRACK_OK);
+	CHECK(tracker_lookup(t, &k, &r));
+	CHECK_EQ(r.rule, RULE_FLEET);
+	CHECK_EQ(r.tag, 42);
+	CHECK(strcmp(tracker_rule_name(t, r.rule), "fleet") == 0);
+	CHECK_EQ(tracker_stats(t)->bans_fleet, 1);
+	CHECK_EQ(tracker_stats(t)->bans_manual, 0);
+	CHECK(tracker_set_tag(t, &k, 43));
+	CHECK(!tracker_set_tag(t, &free_k, 44));
+	CHECK(tracker_lookup(t, &k, &r));
+	CHECK_EQ(r.tag, 43);
+	/* Saved and loaded as a fleet ban. */
+	CHECK_EQ(state_save(path, t), 0);
+	CHECK_EQ(state_load(path, u, c, S(103), &n, NULL), 0);
+	unlink(path);
+	CHECK_EQ(n.bans, 1);
+	CHECK(tracker_lookup(u, &k, &r));
+	CHECK_EQ(r.rule, RULE_FLEET);
+	/* Ended: two probes are not the three of a ban. */
+	tracker_advance(t, S(200));
+	CHECK_EQ(tracker_stats(t)->unbans_fleet, 1);
+	hit(t, S(201), "198.18.7.1", "c@x");
+	hit(t, S(202), "198.18.7.1", "d@x");
+	CHECK_EQ(b.n, 0);
+	hit(t, S(203), "198.18.7.1", "e@x");
+	CHECK_EQ(b.n, 1);
+	CHECK_EQ(b.last.count, 3);
+
+	/* Many: every other source fleet-banned, the others counting; then
+	 * all free and counting again, through slots given back. */
+	for (int i = 0; i < N; i++) {
+		struct prefix p = { .a = { .af = 4, .b = { 198, 19, (uint8_t)(i >> 8), (uint8_t)i } },
+				    .len = 32 };
+
+		snprintf(a, sizeof(a), "198.19.%d.%d", (i >> 8) & 0xff, i & 0xff);
+		if (i % 2)
+			hit(t, S(300), a, "x@y");
+		else
+			CHECK_EQ(tracker_ban(t, S(300), &p, S(30), RULE_FLEET, (uint32_t)i), TRACK_OK);
+	}
+	tracker_foreach_source(t, sum_counts, &sum);
+	CHECK_EQ(sum, N / 2);
+	tracker_advance(t, S(340));
+	for (int i = 0; i < N; i++) {
+		snprintf(a, sizeof(a), "198.19.%d.%d", (i >> 8) & 0xff, i & 0xff);
+		hit(t, S(341), a, "z@y");
+	}
+	sum = 0;
+	tracker_foreach_source(t, sum_counts, &sum);
+	CHECK_EQ(sum, N / 2 * 2 + N / 2);
+	CHECK_EQ(b.n, 1);
+	tracker_free(u);
 	tracker_free(t);
 	cfg_del(c);
 }
