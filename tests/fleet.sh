@@ -195,6 +195,13 @@ fleet_tests() {
 	done
 	t "fleet: the IPv6 harvester's /64 arrives on MX2 as a /64" fleet_in_set "$MX2" banned6_64 "fd00:1a::" 0
 
+	# A longer re-ban extends the element elsewhere; a shorter one does
+	# not shorten it. The bans come from "another rcptguard host": alerts
+	# pushed as machine mx3.
+	fleet_extend_run
+	t "fleet: a longer re-ban extends the timeout on MX2 and MX1 ($FLEET_EXT); a shorter one does not shorten it" \
+		fleet_extended
+
 	# MX2's allowlist wins over the fleet.
 	lab_cli "$here/build/smtpc" -T 1500 -b $SPARE4 -s $SRV4 harvest -n 40 -k 20 -P -g 3 >/dev/null
 	sleep 2
@@ -250,6 +257,64 @@ fleet_tests() {
 	fleet_down
 	trap 'rm -rf "$work"' EXIT
 	t "fleet: no namespace left behind" fleet_no_netns
+}
+
+# An alert with its decision, as another rcptguard host (machine mx3)
+# would push it: prints LAPI's status.
+fleet_push_alert() {	# address duration-seconds
+	local tok now
+	tok=$(ip netns exec "$LAB_CLI" curl -s -m 5 -X POST \
+		-d '{"machine_id":"mx3","password":"pw-mx3-0123456789","scenarios":[]}' \
+		"http://$CLI4:8080/v1/watchers/login" | jq -r .token)
+	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	jq -cn --arg v "$1" --arg d "${2}s" --arg now "$now" '[{scenario: "rcptguard/harvest",
+		scenario_hash: "", scenario_version: "test", message: "a ban of another host",
+		events_count: 10, start_at: $now, stop_at: $now, capacity: 10, leakspeed: "60s",
+		simulated: false, events: [], source: {scope: "Ip", value: $v, ip: $v},
+		decisions: [{duration: $d, origin: "rcptguard", scenario: "rcptguard/harvest",
+			     scope: "Ip", type: "ban", value: $v}]}]' |
+		ip netns exec "$LAB_CLI" curl -s -m 5 -o /dev/null -w '%{http_code}' \
+			-H "Authorization: Bearer $tok" -d @- "http://$CLI4:8080/v1/alerts"
+}
+
+# The seconds left of value's element in the set, or 0.
+fleet_expires() {	# netns set value
+	ip netns exec "$1" nft -j list set inet rcptguard "$2" 2>/dev/null |
+		jq --arg v "$3" '[.nftables[].set.elem? // [] | .[] | .elem? | select(.val == $v) | .expires] | first // 0'
+}
+
+# Until the element's time left on MX2 passes min seconds (3 s at most).
+fleet_wait_expires() {	# netns value min
+	local i
+	for i in $(seq 1 60); do
+		[ "$(fleet_expires "$1" banned4_32 "$2")" -gt "$3" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+fleet_extend_run() {
+	local v=198.18.0.70
+	FLEET_EXT="push failed"
+	FLEET_EXT1= FLEET_EXT2= FLEET_EXT1_MX1= FLEET_EXT3=
+	[ "$(fleet_push_alert $v 3600)" = 201 ] || return 0
+	fleet_wait_expires "$MX2" $v 3000
+	FLEET_EXT1=$(fleet_expires "$MX2" banned4_32 $v)
+	[ "$(fleet_push_alert $v 28800)" = 201 ] || return 0
+	fleet_wait_expires "$MX2" $v 28000
+	fleet_wait_expires "$LAB_SRV" $v 28000
+	FLEET_EXT2=$(fleet_expires "$MX2" banned4_32 $v)
+	FLEET_EXT1_MX1=$(fleet_expires "$LAB_SRV" banned4_32 $v)
+	[ "$(fleet_push_alert $v 1800)" = 201 ] || return 0
+	sleep 2.5
+	FLEET_EXT3=$(fleet_expires "$MX2" banned4_32 $v)
+	FLEET_EXT="MX2 ${FLEET_EXT1} s, then ${FLEET_EXT2} s; MX1 ${FLEET_EXT1_MX1} s; after the shorter one ${FLEET_EXT3} s"
+}
+
+fleet_extended() {
+	echo "$FLEET_EXT"
+	[ -n "$FLEET_EXT3" ] && [ "$FLEET_EXT1" -gt 3000 ] && [ "$FLEET_EXT1" -le 3600 ] &&
+		[ "$FLEET_EXT2" -gt 28000 ] && [ "$FLEET_EXT1_MX1" -gt 28000 ] && [ "$FLEET_EXT3" -gt 28000 ]
 }
 
 fleet_linked() {
@@ -382,27 +447,47 @@ fleet_interop() {
 }
 
 fleet_tls() {
-	local i ca=$LAB_DIR/lapi-cert.pem other=$LAB_DIR/other-cert.pem
-	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=lapi -addext "subjectAltName=IP:$CLI4" \
-		-keyout "$LAB_DIR/lapi-key.pem" -out "$ca" >/dev/null 2>&1
+	local i ca=$LAB_DIR/ca-cert.pem other=$LAB_DIR/other-cert.pem
+	# A CA of the test's own; LAPI's certificate and MX2's client
+	# certificate (OU rcptguard, for LAPI's agents_allowed_ou and
+	# bouncers_allowed_ou) signed by it.
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=fleet-ca \
+		-keyout "$LAB_DIR/ca-key.pem" -out "$ca" >/dev/null 2>&1
+	openssl req -newkey rsa:2048 -nodes -subj /CN=lapi -keyout "$LAB_DIR/lapi-key.pem" \
+		-out "$LAB_DIR/lapi.csr" >/dev/null 2>&1
+	printf 'subjectAltName=IP:%s\n' "$CLI4" >"$LAB_DIR/lapi.ext"
+	openssl x509 -req -in "$LAB_DIR/lapi.csr" -CA "$ca" -CAkey "$LAB_DIR/ca-key.pem" -CAcreateserial \
+		-days 2 -extfile "$LAB_DIR/lapi.ext" -out "$LAB_DIR/lapi-cert.pem" >/dev/null 2>&1
+	openssl req -newkey rsa:2048 -nodes -subj "/OU=rcptguard/CN=mx2" -keyout "$LAB_DIR/mx2-key.pem" \
+		-out "$LAB_DIR/mx2.csr" >/dev/null 2>&1
+	printf 'extendedKeyUsage=clientAuth\n' >"$LAB_DIR/mx2.ext"
+	openssl x509 -req -in "$LAB_DIR/mx2.csr" -CA "$ca" -CAkey "$LAB_DIR/ca-key.pem" -CAcreateserial \
+		-days 2 -extfile "$LAB_DIR/mx2.ext" -out "$LAB_DIR/mx2-cert.pem" >/dev/null 2>&1
+	chmod 600 "$LAB_DIR/mx2-key.pem"
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=lapi -addext "subjectAltName=IP:$CLI4" \
 		-keyout "$LAB_DIR/other-key.pem" -out "$other" >/dev/null 2>&1
-	sed "s|^    profiles_path:|    tls:\n      cert_file: $ca\n      key_file: $LAB_DIR/lapi-key.pem\n    profiles_path:|" \
+	sed "s|^    profiles_path:|    tls:\n      cert_file: $LAB_DIR/lapi-cert.pem\n      key_file: $LAB_DIR/lapi-key.pem\n      ca_cert_path: $ca\n      client_verification: VerifyClientCertIfGiven\n      agents_allowed_ou:\n        - rcptguard\n      bouncers_allowed_ou:\n        - rcptguard\n    profiles_path:|" \
 		"$L/config.yaml" >"$L/config-tls.yaml"
 	ip netns exec "$LAB_CLI" crowdsec -c "$L/config-tls.yaml" -no-cs -info >"$L/lapi-tls.log" 2>&1 &
 	lapi=$!
 	for i in $(seq 1 100); do grep -q 'Local API listening' "$L/lapi-tls.log" && break; sleep 0.05; done
-	fleet_tls_mx2 "$ca"
+	fleet_tls_mx2 "crowdsec_ca_file = $ca"
 	t "fleet: LAPI over https: MX2 reads the stream, the server verified against crowdsec_ca_file" \
 		fleet_tls_ok
-	fleet_tls_mx2 "$other"
+	# No password, no API key: the certificate alone, as machine and as
+	# bouncer (LAPI registers both as CN@address).
+	( umask 077; echo "# the client certificate is all" >"$LAB_DIR/mx2-cert.secret" )
+	fleet_tls_mx2 "crowdsec_ca_file = $ca\ncrowdsec_cert_file = $LAB_DIR/mx2-cert.pem\ncrowdsec_key_file = $LAB_DIR/mx2-key.pem\ncrowdsec_credentials = $LAB_DIR/mx2-cert.secret"
+	t "fleet: a TLS client certificate alone logs MX2 in as machine and as bouncer (LAPI: $(fleet_tls_cn))" \
+		fleet_tls_cert
+	fleet_tls_mx2 "crowdsec_ca_file = $other"
 	t "fleet: LAPI over https with a certificate of another CA: refused, counted, logged" fleet_tls_refused
 }
 
-fleet_tls_mx2() {	# ca-file
+fleet_tls_mx2() {	# extra config
 	local i
 	kill "$rg2" 2>/dev/null; wait "$rg2" 2>/dev/null
-	fleet_conf mx2 "allowlist = $SPARE4\ncrowdsec_ca_file = $1"
+	fleet_conf mx2 "allowlist = $SPARE4\n$1"
 	sed -i "s|^crowdsec_url = .*|crowdsec_url = https://$CLI4:8080|" "$LAB_DIR/mx2.conf"
 	: >"$LAB_DIR/mx2.log"
 	ip netns exec "$MX2" "$top/rcptguard" run -f -c "$LAB_DIR/mx2.conf" 2>"$LAB_DIR/mx2.log" &
@@ -413,6 +498,19 @@ fleet_tls_mx2() {	# ca-file
 
 fleet_tls_ok() {
 	"$top/rcptguard" status -s "$LAB_DIR/mx2.ctl" --json | jq -e '.crowdsec.up == true and .crowdsec.pulls >= 1 and .crowdsec.url == "https://'$CLI4':8080"' >/dev/null ||
+		{ tail -3 "$LAB_DIR/mx2.log"; tail -3 "$L/lapi-tls.log"; false; }
+}
+
+# The machines and bouncers LAPI registered from certificates.
+fleet_tls_cn() {
+	echo "machines $(cscli -c "$L/config-tls.yaml" machines list -o json 2>/dev/null | jq -r '[.[] | select(.auth_type == "tls") | .machineId] | join(",")')," \
+		"bouncers $(cscli -c "$L/config-tls.yaml" bouncers list -o json 2>/dev/null | jq -r '[.[] | select(.auth_type == "tls") | .name] | join(",")')"
+}
+
+fleet_tls_cert() {
+	"$top/rcptguard" status -s "$LAB_DIR/mx2.ctl" --json | jq -e '.crowdsec.up == true and .crowdsec.logins >= 1 and .crowdsec.pulls >= 1' >/dev/null &&
+		cscli -c "$L/config-tls.yaml" machines list -o json 2>/dev/null | jq -e '[.[] | select(.auth_type == "tls" and (.machineId | startswith("mx2@")))] | length == 1' >/dev/null &&
+		cscli -c "$L/config-tls.yaml" bouncers list -o json 2>/dev/null | jq -e '[.[] | select(.auth_type == "tls" and (.name | startswith("mx2@")))] | length == 1' >/dev/null ||
 		{ tail -3 "$LAB_DIR/mx2.log"; tail -3 "$L/lapi-tls.log"; false; }
 }
 

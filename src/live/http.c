@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -30,13 +31,22 @@ struct req {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* A file read once, at start (before the privileges go): libcurl would
+ * read the CA, the certificate and its key at every TLS handshake. */
+struct blob {
+	char *data;
+	size_t len;
+};
+
+#define BLOB_MAX (1u << 20)
+
 struct http {
 	CURLM *multi;
 	int epfd, timerfd;
 	int fds[HTTP_MAX_FDS];
 	size_t nfds;
 	struct req *reqs;	/* in flight */
-	struct http_tls tls;
+	struct blob ca, cert, key;
 };
 
 static void req_unlink(struct http *h, struct req *r)
@@ -216,11 +226,17 @@ int http_request(struct http *h, const char *method, const char *url, const char
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "rcptguard/" RCPTGUARD_VERSION);
-	if (h->tls.ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, h->tls.ca_file);
-	if (h->tls.cert_file) {
-		curl_easy_setopt(e, CURLOPT_SSLCERT, h->tls.cert_file);
-		curl_easy_setopt(e, CURLOPT_SSLKEY, h->tls.key_file ? h->tls.key_file : h->tls.cert_file);
+	if (h->ca.data) {
+		struct curl_blob ca = { .data = h->ca.data, .len = h->ca.len, .flags = CURL_BLOB_NOCOPY };
+
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
+	}
+	if (h->cert.data) {
+		struct curl_blob cert = { .data = h->cert.data, .len = h->cert.len, .flags = CURL_BLOB_NOCOPY };
+		struct curl_blob key = { .data = h->key.data, .len = h->key.len, .flags = CURL_BLOB_NOCOPY };
+
+		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert);
+		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key);
 	}
 	if (!strcmp(method, "POST")) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
@@ -242,19 +258,74 @@ int http_request(struct http *h, const char *method, const char *url, const char
 	return 0;
 }
 
+static int slurp(const char *path, bool secret, struct blob *b, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	struct stat sb;
+	size_t n;
+
+	if (!f) {
+		snprintf(err, errlen, "crowdsec: cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &sb) < 0 || sb.st_size <= 0 || sb.st_size > BLOB_MAX) {
+		snprintf(err, errlen, "crowdsec: %s: not a certificate file (%lld bytes)", path,
+			 (long long)sb.st_size);
+		fclose(f);
+		return -1;
+	}
+	if (secret && (sb.st_mode & 077)) {
+		snprintf(err, errlen, "crowdsec: %s is readable by others (mode %03o): chmod 600 it", path,
+			 (unsigned)(sb.st_mode & 0777));
+		fclose(f);
+		return -1;
+	}
+	b->data = xcalloc(1, (size_t)sb.st_size + 1);
+	n = fread(b->data, 1, (size_t)sb.st_size, f);
+	fclose(f);
+	b->len = n;
+	if (n != (size_t)sb.st_size) {
+		snprintf(err, errlen, "crowdsec: cannot read %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+static void blob_free(struct blob *b, bool secret)
+{
+	if (b->data && secret)
+		explicit_bzero(b->data, b->len);
+	free(b->data);
+	b->data = NULL;
+}
+
+static void blobs_free(struct http *h)
+{
+	blob_free(&h->ca, false);
+	blob_free(&h->cert, false);
+	blob_free(&h->key, true);
+}
+
 struct http *http_new(int epfd, const struct http_tls *tls, char *err, size_t errlen)
 {
 	struct http *h = xcalloc(1, sizeof(*h));
 	struct epoll_event ev = { .events = EPOLLIN };
 
+	if (tls && ((tls->ca_file && slurp(tls->ca_file, false, &h->ca, err, errlen) < 0) ||
+		    (tls->cert_file && slurp(tls->cert_file, false, &h->cert, err, errlen) < 0) ||
+		    (tls->cert_file && slurp(tls->key_file ? tls->key_file : tls->cert_file, true, &h->key,
+					     err, errlen) < 0))) {
+		blobs_free(h);
+		free(h);
+		return NULL;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
 		snprintf(err, errlen, "libcurl: cannot initialize");
+		blobs_free(h);
 		free(h);
 		return NULL;
 	}
 	h->epfd = epfd;
-	if (tls)
-		h->tls = *tls;
 	h->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	h->multi = curl_multi_init();
 	ev.data.fd = h->timerfd;
@@ -264,6 +335,7 @@ struct http *http_new(int epfd, const struct http_tls *tls, char *err, size_t er
 			curl_multi_cleanup(h->multi);
 		if (h->timerfd >= 0)
 			close(h->timerfd);
+		blobs_free(h);
 		free(h);
 		return NULL;
 	}
@@ -290,6 +362,7 @@ void http_free(struct http *h)
 	}
 	curl_multi_cleanup(h->multi);
 	close(h->timerfd);
+	blobs_free(h);
 	free(h);
 	curl_global_cleanup();
 }

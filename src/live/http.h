@@ -11,6 +11,7 @@
 
 struct http;
 
+/* Files read by http_new, before any privilege is dropped. */
 struct http_tls {
 	const char *ca_file;		/* verify the server against it; NULL: the system's */
 	const char *cert_file, *key_file;	/* a client certificate, or NULL */

@@ -440,8 +440,10 @@ char *lapi_login_json(const char *machine_id, const char *password, const char *
 	yajl_gen g = xnonnull(yajl_gen_alloc(NULL));
 
 	yajl_gen_map_open(g);
-	gen_kv(g, "machine_id", machine_id);
-	gen_kv(g, "password", password);
+	if (machine_id) {
+		gen_kv(g, "machine_id", machine_id);
+		gen_kv(g, "password", password);
+	}
 	gen_str(g, "scenarios");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; i < nscenarios; i++)

@@ -67,7 +67,8 @@ struct lapi_alert {
 
 /* POST /v1/alerts body: a JSON array of n alerts, malloc'd, NUL-ended. */
 char *lapi_alerts_json(const struct lapi_alert *v, size_t n, const char *version, size_t *len);
-/* POST /v1/watchers/login body. */
+/* POST /v1/watchers/login body; machine_id NULL: the scenarios only (a
+ * TLS client certificate says who we are). */
 char *lapi_login_json(const char *machine_id, const char *password, const char *const *scenarios,
 		      size_t nscenarios, size_t *len);
 /* The "token" (and "expire", RFC 3339) of a login answer; 0 or -1. */
