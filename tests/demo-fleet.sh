@@ -17,7 +17,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "LAPI (Debian's crowdsec, LAPI alone) and three MX hosts, each with its own rcptguard"
 fleet_lab_up
-echo "LAPI on $CLI4:8080; MX1 $SRV4 runs Postfix, MX2 $MX2_4 and MX3 $MX3_4 SMTP sinks"
+echo "LAPI on $CLI4:8080; MX1 $SRV4, MX2 $MX2_4 and MX3 $MX3_4 each run Postfix and rcptguard"
 echo "each host: a CrowdSec machine (pushes its bans) and its own bouncer (reads the decision stream)"
 
 say "Before: the harvester $ATT4 can talk to MX2"

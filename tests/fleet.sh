@@ -3,8 +3,8 @@
 #
 #   MX1 (rgsrv): Postfix, rcptguard         198.18.0.1   fd00:18::1
 #   CLI (rgcli): harvesters, senders, LAPI  198.18.0.2   198.18.1.2 (router)
-#   MX2 (rgmx2): an SMTP sink, rcptguard    198.18.1.1   fd00:1b::1
-#   MX3 (rgmx3): an SMTP sink, rcptguard    198.18.2.1   fd00:1c::1
+#   MX2 (rgmx2): Postfix, rcptguard         198.18.1.1   fd00:1b::1
+#   MX3 (rgmx3): Postfix, rcptguard         198.18.2.1   fd00:1c::1
 #   MX4 (rgmx4): an SMTP sink and Debian's crowdsec-firewall-bouncer
 #                instead of rcptguard       198.18.3.1   fd00:1d::1
 #
@@ -28,9 +28,9 @@ fleet_lab_up() {	# [extra config for both hosts]
 	lab_cli_addr $ATT4; lab_cli_addr $ATT6; lab_cli_addr $SPARE4; lab_cli_addr $ATT4B; lab_cli_addr $ATT4C; lab_cli_addr $GOOD4
 	lab_srv ip -6 route add fd00:1a::/64 dev "v$LAB_ID-s"
 	# MX2 and MX3, behind the client namespace, which routes between them.
-	fleet_mx_up "$MX2" m 1 1b
-	fleet_mx_up "$MX3" n 2 1c
-	fleet_mx_up "$MX4" o 3 1d
+	fleet_mx_up "$MX2" m 1 1b postfix || { echo "fleet: Postfix on MX2 did not start" >&2; return 1; }
+	fleet_mx_up "$MX3" n 2 1c postfix || { echo "fleet: Postfix on MX3 did not start" >&2; return 1; }
+	fleet_mx_up "$MX4" o 3 1d sink
 	lab_cli sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 
 	# LAPI alone, in the client namespace, with a config of our own.
@@ -123,8 +123,9 @@ YAML
 	sleep 1.5	# the first login and the startup stream
 }
 
-# One more MX host behind the client namespace, with an SMTP sink.
-fleet_mx_up() {	# netns veth-letter net-number ipv6-net
+# One more MX host behind the client namespace, with a Postfix of its own
+# or an SMTP sink.
+fleet_mx_up() {	# netns veth-letter net-number ipv6-net postfix|sink
 	ip netns add "$1"
 	ip link add "w$LAB_ID-$2" netns "$1" type veth peer name "w$LAB_ID-$2c" netns "$LAB_CLI"
 	ip netns exec "$1" ip link set lo up
@@ -137,21 +138,28 @@ fleet_mx_up() {	# netns veth-letter net-number ipv6-net
 	ip netns exec "$1" ip route add 198.18.0.0/24 via 198.18.$3.2
 	ip netns exec "$1" ip -6 route add fd00:1a::/64 via fd00:$4::2
 	lab_srv ip route add 198.18.$3.0/24 via $CLI4
-	ip netns exec "$1" "$top/build/smtpc" -s 198.18.$3.1 -p 25 sink -n 300 >/dev/null 2>&1 &
+	if [ "$5" = postfix ]; then
+		PF_NS=$1 PF_DIR=$LAB_DIR/postfix-$1 PF_LISTEN="198.18.$3.1, [fd00:$4::1]" postfix_up >&2
+	else
+		ip netns exec "$1" "$top/build/smtpc" -s 198.18.$3.1 -p 25 sink -n 300 >/dev/null 2>&1 &
+	fi
 }
 
 fleet_down() {
-	[ -n "$rg1" ] && kill "$rg1" 2>/dev/null
-	[ -n "$rg2" ] && kill "$rg2" 2>/dev/null
-	[ -n "${rg3:-}" ] && kill "$rg3" 2>/dev/null
-	[ -n "${fwb:-}" ] && kill "$fwb" 2>/dev/null
-	[ -n "$lapi" ] && kill "$lapi" 2>/dev/null
-	pkill -f "sink -n 300" 2>/dev/null
+	local p
+	# Every step whatever the ones before gave: it also runs from the
+	# EXIT trap of scripts under set -e (bench/fleet.sh).
+	for p in "${rg1:-}" "${rg2:-}" "${rg3:-}" "${fwb:-}" "${lapi:-}"; do
+		if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi
+	done
+	pkill -f "sink -n 300" 2>/dev/null || true
+	ip netns exec "$MX2" postfix -c "$LAB_DIR/postfix-$MX2" stop >/dev/null 2>&1 || true
+	ip netns exec "$MX3" postfix -c "$LAB_DIR/postfix-$MX3" stop >/dev/null 2>&1 || true
 	sleep 0.3
-	ip netns del "$MX2" 2>/dev/null
-	ip netns del "$MX3" 2>/dev/null
-	ip netns del "$MX4" 2>/dev/null
-	lab_down
+	ip netns del "$MX2" 2>/dev/null || true
+	ip netns del "$MX3" 2>/dev/null || true
+	ip netns del "$MX4" 2>/dev/null || true
+	lab_down || true
 }
 
 fleet_tests() {

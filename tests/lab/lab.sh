@@ -49,8 +49,10 @@ lab_cli_addr() {
 	esac
 }
 
+# PF_NS, PF_DIR and PF_LISTEN run another instance: in another namespace,
+# from another directory, on other addresses (the fleet's MX hosts).
 postfix_up() {
-	local pf=$LAB_DIR/postfix map="" u uid gid
+	local pf=${PF_DIR:-$LAB_DIR/postfix} ns=${PF_NS:-$LAB_SRV} map="" u uid gid
 	uid=$(id -u postfix) gid=$(id -g postfix)
 	mkdir -p "$pf/spool" "$pf/data" "$pf/mail"
 	chown postfix:postfix "$pf/data" "$pf/mail"
@@ -67,7 +69,7 @@ maillog_file_prefixes = $LAB_DIR
 myhostname = mx.example.org
 mydomain = example.org
 mydestination =
-inet_interfaces = $SRV4, [$SRV6]
+inet_interfaces = ${PF_LISTEN:-$SRV4, [$SRV6]}
 inet_protocols = all
 mynetworks = 127.0.0.0/8
 smtpd_banner = \$myhostname ESMTP
@@ -96,16 +98,19 @@ smtpd_junk_command_limit = 1000
 in_flow_delay = 0
 smtpd_recipient_limit = 1000
 CF
-	lab_srv postfix -c "$pf" check >/dev/null 2>&1 || true
-	lab_srv postfix -c "$pf" start >/dev/null 2>&1 || {
+	# A TLS test's OpenSSL settings (record padding) for smtpd.
+	[ -n "${PF_OPENSSL_CONF:-}" ] &&
+		echo "import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C OPENSSL_CONF=$PF_OPENSSL_CONF" >>"$pf/main.cf"
+	ip netns exec "$ns" postfix -c "$pf" check >/dev/null 2>&1 || true
+	ip netns exec "$ns" postfix -c "$pf" start >/dev/null 2>&1 || {
 		echo "lab: postfix did not start:" >&2
-		lab_srv postfix -c "$pf" start >&2
+		ip netns exec "$ns" postfix -c "$pf" start >&2
 		return 1
 	}
 	# Wait (bounded) for the listener.
 	local i
 	for i in $(seq 1 50); do
-		lab_srv ss -Hltn "sport = :25" | grep -q . && return 0
+		ip netns exec "$ns" ss -Hltn "sport = :25" | grep -q . && return 0
 		sleep 0.1
 	done
 	echo "lab: postfix is not listening on port 25" >&2
