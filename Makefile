@@ -55,7 +55,7 @@ DEB_BUILD  := gcc make pkg-config libpcap-dev libmnl-dev libnftnl-dev \
 DEB_TEST   := clang libclang-rt-14-dev tshark tcpdump iproute2 nftables \
               mandoc valgrind postfix jq openssl ethtool procps iptables \
               socat libcap2-bin systemd debhelper dpkg-dev fakeroot lintian \
-              cppcheck clang-tidy crowdsec crowdsec-firewall-bouncer
+              cppcheck clang-tidy crowdsec crowdsec-firewall-bouncer libssl-dev
 DEB_PKGS   := $(DEB_BUILD) $(DEB_TEST)
 
 CORE_SRC   := $(wildcard src/core/*.c)
@@ -288,7 +288,7 @@ build/lapistub: tests/lapistub.c | build
 	$(CC) $(BASE_CFLAGS) $(HARDEN_LD) -o $@ $<
 
 build/smtpc: tests/smtpc.c | build
-	$(CC) $(BASE_CFLAGS) $(HARDEN_LD) -o $@ $<
+	$(CC) $(BASE_CFLAGS) $(HARDEN_LD) -o $@ $< -lssl -lcrypto
 
 build/forge build/mkflood build/mkday build/synflood: build/%: tests/%.c tests/pcapw.c tests/pcapw.h | build
 	$(CC) $(BASE_CFLAGS) -Itests $(HARDEN_LD) -o $@ tests/$*.c tests/pcapw.c

@@ -6,6 +6,11 @@
  *   smtpc -s ADDR [-p PORT] [-b BIND] deliver -n MESSAGES [-z BODY_BYTES] [-t RCPT]
  *   smtpc -s ADDR [-p PORT] [-b BIND] list -n RECIPIENTS -u PERCENT_GONE
  *
+ * -S MODE says STARTTLS after EHLO (and EHLO again), forcing the TLS the
+ * tests need: tls13, gcm (TLS 1.2 AES-GCM), cbc (TLS 1.2 AES-CBC, with
+ * encrypt-then-MAC where the server has it) or cbc-mte (without).
+ * SSLKEYLOGFILE, when set, gets the session keys (for tshark).
+ *
  * list plays a mailing-list server: one message to n subscribers in one
  * pipelined transaction, a given share of them gone (spread evenly, one
  * among the first few); the others are alice+subN, bob+subN, carol+subN,
@@ -28,11 +33,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 static const char *server = NULL, *bind_addr = NULL, *domain = "example.org";
 static int port = 25, timeout_ms = 5000;
 
 static struct {
-	long sessions, connect_failed, timeouts, probes, rejected, accepted, other;
+	long sessions, tls, connect_failed, timeouts, probes, rejected, accepted, other;
 	long delivered, failed;
 	char harvested[4096];
 } st;
@@ -90,10 +98,89 @@ static void probe_name(long i, char *buf, size_t len)
 
 struct conn {
 	int fd;
+	SSL *ssl;		/* after STARTTLS */
 	char buf[65536];
 	size_t len;
-	bool pipelining;
+	bool pipelining, starttls;
 };
+
+static const char *tls_mode;
+static SSL_CTX *tls_ctx;
+
+static void keylog(const SSL *ssl, const char *line)
+{
+	const char *path = getenv("SSLKEYLOGFILE");
+	FILE *f = path ? fopen(path, "a") : NULL;
+
+	(void)ssl;
+	if (f) {
+		fprintf(f, "%s\n", line);
+		fclose(f);
+	}
+}
+
+static void tls_setup(void)
+{
+	long opts = 0;
+
+	tls_ctx = SSL_CTX_new(TLS_client_method());
+	if (!tls_ctx)
+		exit(2);
+	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);	/* the lab's self-signed one */
+	SSL_CTX_set_keylog_callback(tls_ctx, keylog);
+	if (!strcmp(tls_mode, "tls13")) {
+		SSL_CTX_set_min_proto_version(tls_ctx, TLS1_3_VERSION);
+	} else {
+		const char *ciphers = !strcmp(tls_mode, "gcm") ? "ECDHE-RSA-AES128-GCM-SHA256:AES128-GCM-SHA256" :
+				      "ECDHE-RSA-AES128-SHA:AES128-SHA";
+
+		if (strcmp(tls_mode, "gcm") && strcmp(tls_mode, "cbc") && strcmp(tls_mode, "cbc-mte")) {
+			fprintf(stderr, "smtpc: -S tls13|gcm|cbc|cbc-mte\n");
+			exit(2);
+		}
+		SSL_CTX_set_max_proto_version(tls_ctx, TLS1_2_VERSION);
+		if (!SSL_CTX_set_cipher_list(tls_ctx, ciphers))
+			exit(2);
+		if (!strcmp(tls_mode, "cbc-mte"))
+			opts |= SSL_OP_NO_ENCRYPT_THEN_MAC;
+	}
+	SSL_CTX_set_options(tls_ctx, (uint64_t)opts | SSL_OP_NO_TICKET);
+}
+
+/* Wait for what an SSL call needs; false at the deadline. */
+static bool tls_wait(struct conn *c, int rc, int64_t deadline)
+{
+	int e = SSL_get_error(c->ssl, rc);
+	struct pollfd pfd = { .fd = c->fd, .events = e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN };
+	int left = (int)(deadline - now_ms());
+
+	if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+		return false;
+	return left > 0 && poll(&pfd, 1, left) == 1;
+}
+
+static void conn_drop(struct conn *c)
+{
+	if (c->ssl) {
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	close(c->fd);
+}
+
+static ssize_t io_send(struct conn *c, const char *s, size_t n)
+{
+	int r;
+
+	if (!c->ssl)
+		return send(c->fd, s, n, MSG_NOSIGNAL);
+	r = SSL_write(c->ssl, s, (int)n);
+	if (r > 0)
+		return r;
+	errno = EAGAIN;
+	return SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_WRITE || SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ ? -1 : -2;
+}
 
 static int sock_connect(struct conn *c)
 {
@@ -172,14 +259,14 @@ static int send_all(struct conn *c, const char *s, size_t n)
 	int64_t deadline = now_ms() + timeout_ms;
 
 	while (n) {
-		ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
+		ssize_t w = io_send(c, s, n);
 
 		if (w > 0) {
 			s += w;
 			n -= (size_t)w;
 			continue;
 		}
-		if (w < 0 && errno != EAGAIN && errno != EINTR)
+		if (w == -2 || (w < 0 && errno != EAGAIN && errno != EINTR))
 			return -1;
 		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 		int left = (int)(deadline - now_ms());
@@ -212,11 +299,15 @@ static int read_reply(struct conn *c, char *text, size_t tlen)
 			if (linelen >= 4 && line[3] == '-') {
 				if (strstr(line, "PIPELINING") && (size_t)(strstr(line, "PIPELINING") - line) < linelen)
 					c->pipelining = true;
+				if (strstr(line, "STARTTLS") && (size_t)(strstr(line, "STARTTLS") - line) < linelen)
+					c->starttls = true;
 				off += linelen;
 				continue;
 			}
 			if (linelen >= 4 && strstr(line, "PIPELINING") && (size_t)(strstr(line, "PIPELINING") - line) < linelen)
 				c->pipelining = true;
+			if (linelen >= 4 && strstr(line, "STARTTLS") && (size_t)(strstr(line, "STARTTLS") - line) < linelen)
+				c->starttls = true;
 			int code = atoi(line);
 
 			if (text)
@@ -231,9 +322,20 @@ static int read_reply(struct conn *c, char *text, size_t tlen)
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 		int left = (int)(deadline - now_ms());
 
-		if (left <= 0 || poll(&pfd, 1, left) != 1) {
+		if (!(c->ssl && SSL_pending(c->ssl)) && (left <= 0 || poll(&pfd, 1, left) != 1)) {
 			st.timeouts++;
 			return -1;
+		}
+		if (c->ssl) {
+			int r = SSL_read(c->ssl, c->buf + c->len, (int)(sizeof(c->buf) - c->len));
+			int e = r > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, r);
+
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+				continue;
+			if (r <= 0)
+				return -1;
+			c->len += (size_t)r;
+			continue;
 		}
 		ssize_t r = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
 
@@ -250,13 +352,32 @@ static int cmd(struct conn *c, const char *line)
 	return read_reply(c, NULL, 0);
 }
 
+static int start_tls(struct conn *c)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	int rc;
+
+	if (!c->starttls || cmd(c, "STARTTLS\r\n") != 220 || c->len)
+		return -1;
+	c->ssl = SSL_new(tls_ctx);
+	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd))
+		return -1;
+	while ((rc = SSL_connect(c->ssl)) != 1)
+		if (!tls_wait(c, rc, deadline))
+			return -1;
+	st.tls++;
+	c->pipelining = false;
+	return cmd(c, "EHLO client.example\r\n") == 250 ? 0 : -1;
+}
+
 static int open_session(struct conn *c)
 {
 	if (sock_connect(c))
 		return -1;
 	st.sessions++;
-	if (read_reply(c, NULL, 0) != 220 || cmd(c, "EHLO client.example\r\n") != 250) {
-		close(c->fd);
+	if (read_reply(c, NULL, 0) != 220 || cmd(c, "EHLO client.example\r\n") != 250 ||
+	    (tls_mode && start_tls(c))) {
+		conn_drop(c);
 		return -1;
 	}
 	return 0;
@@ -265,7 +386,7 @@ static int open_session(struct conn *c)
 static void close_session(struct conn *c)
 {
 	cmd(c, "QUIT\r\n");
-	close(c->fd);
+	conn_drop(c);
 }
 
 static void count_rcpt(int code, const char *rcpt)
@@ -335,7 +456,7 @@ static void harvest(long n, long per, bool pipelined, long giveup)
 		}
 		fails = 0;
 		if (cmd(&c, "MAIL FROM:<probe@harvester.example>\r\n") != 250) {
-			close(c.fd);
+			conn_drop(&c);
 			continue;
 		}
 		k = per < n - i ? per : n - i;
@@ -399,7 +520,7 @@ static void deliver(long n, size_t body, const char *rcpt)
 		if (cmd(&c, "MAIL FROM:<sender@good.example>\r\n") != 250 || cmd(&c, line) != 250 ||
 		    cmd(&c, "DATA\r\n") != 354 || send_all(&c, msg, ml) || read_reply(&c, NULL, 0) != 250) {
 			st.failed++;
-			close(c.fd);
+			conn_drop(&c);
 			continue;
 		}
 		st.delivered++;
@@ -431,7 +552,7 @@ static void list(long n, long gone_pct)
 	}
 	if (send_all(&c, burst, bl) || read_reply(&c, NULL, 0) != 250) {
 		st.failed++;
-		close(c.fd);
+		conn_drop(&c);
 		free(burst);
 		return;
 	}
@@ -453,7 +574,7 @@ static void list(long n, long gone_pct)
 	    send_str(&c, "From: <list@lists.example>\r\nSubject: digest\r\n\r\nThis week.\r\n.\r\n") ||
 	    read_reply(&c, NULL, 0) != 250) {
 		st.failed++;
-		close(c.fd);
+		conn_drop(&c);
 		return;
 	}
 	st.delivered++;
@@ -473,7 +594,7 @@ static void sessions(long n)
 		if (cmd(&c, "MAIL FROM:<s@good.example>\r\n") != 250 ||
 		    cmd(&c, "RCPT TO:<alice@example.org>\r\n") != 250 || cmd(&c, "RSET\r\n") != 250) {
 			st.failed++;
-			close(c.fd);
+			conn_drop(&c);
 			continue;
 		}
 		st.delivered++;
@@ -500,7 +621,7 @@ static void blast(size_t bytes)
 
 		if (send_all(&c, chunk, k)) {
 			st.failed++;
-			close(c.fd);
+			conn_drop(&c);
 			return;
 		}
 		left -= k;
@@ -592,7 +713,7 @@ static int cmp_d(const void *a, const void *b)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] harvest -n PROBES [-k PER_SESSION] [-P] [-g GIVEUP] [-r PER_SEC] [-D SECONDS]\n"
+		"usage: smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] [-S tls13|gcm|cbc|cbc-mte] harvest -n PROBES [-k PER_SESSION] [-P] [-g GIVEUP] [-r PER_SEC] [-D SECONDS]\n"
 		"       smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] deliver -n MESSAGES [-z BYTES] [-t RCPT]\n"
 		"       smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] list -n RECIPIENTS -u PERCENT_GONE\n"
 		"       smtpc -s ADDR [-p PORT] [-L] session -n SESSIONS\n"
@@ -609,8 +730,9 @@ int main(int argc, char **argv)
 	const char *mode, *rcpt = "alice@example.org";
 	int o;
 
-	while ((o = getopt(argc, argv, "+s:p:b:T:d:L")) != -1) {
+	while ((o = getopt(argc, argv, "+s:p:b:T:d:LS:")) != -1) {
 		switch (o) {
+		case 'S': tls_mode = optarg; break;
 		case 'L': want_lat = true; break;
 		case 's': server = optarg; break;
 		case 'p': port = atoi(optarg); break;
@@ -640,6 +762,8 @@ int main(int argc, char **argv)
 	}
 	if (n < 0 || per < 1 || giveup < 1)
 		usage();
+	if (tls_mode)
+		tls_setup();
 	if (!strcmp(mode, "harvest"))
 		harvest(n, per, pipelined, giveup);
 	else if (!strcmp(mode, "deliver"))
@@ -659,9 +783,9 @@ int main(int argc, char **argv)
 		printf("connect_us_median=%.1f connect_us_p99=%.1f ", lat_us[nlat / 2],
 		       lat_us[nlat * 99 / 100]);
 	}
-	printf("sessions=%ld connect_failed=%ld timeouts=%ld probes=%ld rejected=%ld accepted=%ld "
+	printf("sessions=%ld tls=%ld connect_failed=%ld timeouts=%ld probes=%ld rejected=%ld accepted=%ld "
 	       "other=%ld delivered=%ld failed=%ld harvested=%s\n",
-	       st.sessions, st.connect_failed, st.timeouts, st.probes, st.rejected, st.accepted,
+	       st.sessions, st.tls, st.connect_failed, st.timeouts, st.probes, st.rejected, st.accepted,
 	       st.other, st.delivered, st.failed, st.harvested[0] ? st.harvested : "-");
 	return 0;
 }
