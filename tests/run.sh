@@ -187,6 +187,17 @@ for pcap in tests/fixtures/postfix-*.pcap; do
 	t "$name: rejected recipients = tshark's 550 replies ($shark)" test "$got" = "$shark"
 done
 
+echo "== STARTTLS: rejections inferred from TLS record lengths (committed captures, tests/fixtures/tls)"
+. tests/tls.sh
+for pcap in tests/fixtures/tls/postfix-tls-*.pcap; do
+	name=$(basename "$pcap" .pcap)
+	replay_as_expected() {
+		diff <($rg replay --json $1) ${1%.pcap}.expected
+	}
+	t "$name: replay output as expected" replay_as_expected "$pcap"
+	tls_judge "$name" "$pcap" "${pcap%.pcap}.postfix"
+done
+
 echo "== synthetic captures (tests/mkpcap)"
 while IFS=$'\t' read -r scen filter want; do
 	case $scen in ''|'#'*) continue ;; esac
@@ -274,8 +285,17 @@ if LAB_ID=t$$ tests/fixtures/record.sh "$work/live" >"$work/live.log" 2>&1; then
 else
 	nok "recorded sessions with tcpdump against Postfix" "$(tail -5 "$work/live.log")"
 fi
+echo "== STARTTLS: fresh captures of real Postfix, every TLS variant and a padding server"
+if LAB_ID=s$$ tests/fixtures/record-tls.sh "$work/tls" tls13 gcm cbc cbc-mte padded >"$work/tls.log" 2>&1; then
+	ok "recorded STARTTLS sessions against Postfix"
+	for m in tls13 gcm cbc cbc-mte padded; do
+		tls_judge "live $m" "$work/tls/postfix-tls-$m.pcap" "$work/tls/postfix-tls-$m.postfix"
+	done
+else
+	nok "recorded STARTTLS sessions against Postfix" "$(tail -5 "$work/tls.log")"
+fi
 no_lab_namespace_left() {
-	! ip netns list | grep -q "t$$"
+	! ip netns list | grep -q "t$$\|s$$"
 }
 t "the lab left no namespace behind" no_lab_namespace_left
 

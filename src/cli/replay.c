@@ -177,6 +177,7 @@ int cmd_replay(int argc, char **argv)
 		if (rc)
 			ret = rc;
 	}
+	pipeline_finish(&p);
 	if (r.json)
 		summary_json(r.sum, &p, r.out);
 	else

@@ -14,6 +14,7 @@ const char *const ev_class_names[EC_COUNT + 1] = {
 	[EC_UNKNOWN_COMMAND] = "unknown_command",
 	[EC_MESSAGE_ACCEPTED] = "message_accepted",
 	[EC_SESSION] = "session",
+	[EC_RCPT_REJECTED_TLS] = "rcpt_rejected_tls",
 };
 
 const char *ev_class_name(int cls)

@@ -18,6 +18,7 @@ enum ev_class {
 	EC_UNKNOWN_COMMAND,	/* 500/502 */
 	EC_MESSAGE_ACCEPTED,	/* 2xx to the end of DATA or to BDAT LAST */
 	EC_SESSION,		/* 2xx greeting: a session begins */
+	EC_RCPT_REJECTED_TLS,	/* inside TLS, inferred from record lengths (tls.h) */
 	EC_COUNT
 };
 

@@ -18,7 +18,7 @@ bool rule_has_evidence(const struct rule *r)
 {
 	switch (r->cls) {
 	case EC_RCPT_REJECTED: case EC_RCPT_POLICY: case EC_RCPT_SEQUENCE:
-	case EC_RCPT_OTHER: case EC_RCPT_TEMPFAIL:
+	case EC_RCPT_OTHER: case EC_RCPT_TEMPFAIL: case EC_RCPT_REJECTED_TLS:
 		return true;
 	default:
 		return false;
@@ -576,6 +576,8 @@ const struct setting config_settings[] = {
 	  .help = "follow flows whose handshake was not seen" },
 	{ "count_unverified", G(count_unverified), .type = ST_BOOL, .def = "no",
 	  .help = "count the events of such flows too" },
+	{ "tls_infer", G(tls_infer), .type = ST_BOOL, .def = "yes",
+	  .help = "infer rejected recipients inside STARTTLS from record lengths" },
 	{ "prefix4", G(prefix4), .type = ST_UINT, .lo = 8, .hi = 32, .def = "32",
 	  .help = "how much of an IPv4 client address is one source" },
 	{ "prefix6", G(prefix6), .type = ST_UINT, .lo = 16, .hi = 128, .def = "64",
@@ -1062,12 +1064,19 @@ int config_load(struct config *c, const char *path, FILE *err)
  * harvest_slow: slow and distributed. 20 distinct in a day (one probe
  * every 90 s is banned after 30 minutes; a server retrying one stale
  * address all day counts 1), or 3 during a wave from a source that had
- * nothing accepted. */
+ * nothing accepted.
+ *
+ * harvest_tls: rejections inferred inside TLS, with the cleartext ones of
+ * the same source. Twice harvest's threshold: inside TLS a recipient
+ * cannot be told from another, so a list server retrying a few stale
+ * addresses counts each retry, and a large pipelined batch may be off by
+ * a few. */
 static const char default_rules[] =
 	"rule harvest {\n class = rcpt_rejected\n threshold = 10\n window = 10m\n ban = 1h\n}\n"
 	"rule harvest_slow {\n class = rcpt_rejected\n threshold = 20\n window = 1d\n ban = 1d\n"
 	" wave_threshold = 3\n}\n"
-	"rule vrfy {\n class = vrfy_rejected\n threshold = 10\n count = all\n share = 0\n}\n";
+	"rule vrfy {\n class = vrfy_rejected\n threshold = 10\n count = all\n share = 0\n}\n"
+	"rule harvest_tls {\n class = rcpt_rejected_tls\n threshold = 20\n window = 10m\n ban = 1h\n}\n";
 
 /* ---- defaults ---- */
 

@@ -92,6 +92,7 @@ struct config {
 	usec_t timeout_closing;
 	bool follow_midstream;
 	bool count_unverified;
+	bool tls_infer;
 	uint8_t prefix4, prefix6;
 	uint32_t wave_min;	/* rejections in 5 minutes; 0: no waves */
 	uint32_t wave_factor;	/* times the baseline */

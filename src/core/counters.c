@@ -325,6 +325,7 @@ static const void *b_pipe(const struct counter_ctx *c) { return &c->p->st; }
 static const void *b_flows(const struct counter_ctx *c) { return &c->p->flows.st; }
 static const void *b_smtp(const struct counter_ctx *c) { return &c->p->smtp.st; }
 static const void *b_reasm(const struct counter_ctx *c) { return &c->p->reasm.st; }
+static const void *b_tls(const struct counter_ctx *c) { return &c->p->tls.st; }
 static const void *b_tracker(const struct counter_ctx *c) { return tracker_stats(c->p->tracker); }
 static const void *b_wave(const struct counter_ctx *c) { return tracker_wave(c->p->tracker); }
 
@@ -334,6 +335,10 @@ static size_t n_class(const struct counter_ctx *c) { (void)c; return EC_COUNT; }
 static const char *k_class(const struct counter_ctx *c, size_t i) { (void)c; return ev_class_name((int)i); }
 static size_t n_verb(const struct counter_ctx *c) { (void)c; return V_COUNT; }
 static const char *k_verb(const struct counter_ctx *c, size_t i) { (void)c; return smtp_verb_name((int)i); }
+static size_t n_blind(const struct counter_ctx *c) { (void)c; return TLSB_COUNT - 1; }
+static const char *k_blind(const struct counter_ctx *c, size_t i) { (void)c; return tls_blind_names[i + 1]; }
+static size_t n_cipher(const struct counter_ctx *c) { (void)c; return TLSC_COUNT - 1; }
+static const char *k_cipher(const struct counter_ctx *c, size_t i) { (void)c; return tls_cipher_names[i + 1]; }
 static size_t n_rule(const struct counter_ctx *c) { return c->p->cfg->nrules; }
 static const char *k_rule(const struct counter_ctx *c, size_t i) { return c->p->cfg->rules[i].name; }
 
@@ -355,6 +360,7 @@ static const char *const reply_classes[] = { "2xx", "3xx", "4xx", "5xx" };
 #define F(nm, field, metric, help) V("flows", nm, CK_COUNTER, b_flows, struct flow_stats, field, metric, help)
 #define S(nm, field, help) V("smtp", nm, CK_COUNTER, b_smtp, struct smtp_stats, field, NULL, help)
 #define RS(nm, field, help) V("reasm", nm, CK_COUNTER, b_reasm, struct reasm_stats, field, NULL, help)
+#define TL(nm, field, help) V("tls", nm, CK_COUNTER, b_tls, struct tls_stats, field, NULL, help)
 #define T(nm, field, metric, help) V("tracker", nm, CK_COUNTER, b_tracker, struct tracker_stats, field, metric, help)
 
 const struct counter counters_pipeline[] = {
@@ -398,6 +404,23 @@ const struct counter counters_pipeline[] = {
 	RS("gap_bytes", gap_bytes, "Bytes never seen."),
 	RS("cap_flow", cap_flow, "Times a direction's reassembly cap was hit."),
 	RS("cap_global", cap_global, "Times the global reassembly cap was hit."),
+	TL("sessions", sessions, "Sessions followed after STARTTLS."),
+	TL("counted", counted, "TLS sessions that passed the gate: their inferred rejections count."),
+	{ "tls", "blind", CK_COUNTER, 0, "tls_blind_total", NULL, "TLS sessions that count nothing, by reason.",
+	  .base = b_tls, .offset = offsetof(struct tls_stats, blind[1]), .label = "reason",
+	  .n = n_blind, .key = k_blind },
+	{ "tls", "ciphers", CK_COUNTER, 0, "tls_sessions_total", NULL, "TLS sessions by the cipher chosen.",
+	  .base = b_tls, .offset = offsetof(struct tls_stats, by_cipher[1]), .label = "cipher",
+	  .n = n_cipher, .key = k_cipher },
+	TL("client_records", records[0], "TLS records from clients, after STARTTLS."),
+	TL("server_records", records[1], "TLS records from servers, after STARTTLS."),
+	TL("exchanges", exchanges, "Exchanges judged: client records and the server records after them."),
+	TL("explained", explained, "Exchanges a command mix filled exactly."),
+	TL("unexplained", unexplained, "Exchanges no mix filled, even joined with the next ones."),
+	TL("capped", capped, "Exchanges too large to search: not counted."),
+	TL("rejected", rejected, "Rejected RCPTs inferred inside TLS (the likeliest mix)."),
+	TL("rejected_lower", rejected_lower, "The fewest rejected RCPTs any fitting mix had."),
+	TL("accepted", accepted, "Accepted RCPTs inferred inside TLS."),
 	{ NULL, "replies", CK_COUNTER, 0, "smtp_replies_total", NULL, "SMTP replies by command and class.",
 	  .base = b_smtp, .offset = offsetof(struct smtp_stats, replies), .label = "verb",
 	  .n = n_verb, .key = k_verb, .sublabel = "class", .sub = reply_classes, .nsub = 4, .stride = 6,

@@ -9,6 +9,7 @@
 #include "addr.h"
 #include "reasm.h"
 #include "smtp.h"
+#include "tls.h"
 #include "util.h"
 
 enum flow_state { FS_EMBRYONIC, FS_ESTABLISHED, FS_CLOSING, FS_NSTATES };
@@ -36,6 +37,7 @@ struct flow {
 	uint32_t cli_isn, srv_isn;
 	struct reasm r[2];	/* 0: client to server, 1: server to client */
 	struct smtp smtp;
+	struct tls *tls;	/* after STARTTLS, when followed */
 };
 
 struct flow_stats {

@@ -1,5 +1,6 @@
 #include "pipeline.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* What the reassembler's and parser's callbacks need to know. */
@@ -9,17 +10,12 @@ struct sink_ctx {
 	usec_t now;
 };
 
-static void on_smtp_event(void *arg, const struct smtp_event *ev)
+/* An event of class cls: to the owner's hook, then to the tracker. */
+static void deliver(const struct sink_ctx *x, int cls, const struct smtp_event *ev)
 {
-	struct sink_ctx *x = arg;
 	struct pipeline *p = x->p;
 	struct flow *f = x->f;
-	int cls = classify(ev);
 
-	if (cls >= 0)
-		p->st.events[cls]++;
-	if (!f->verified)
-		p->st.events_unverified++;
 	if (p->on_event) {
 		struct flow_event fe = {
 			.time = x->now,
@@ -35,11 +31,43 @@ static void on_smtp_event(void *arg, const struct smtp_event *ev)
 		tracker_event(p->tracker, x->now, &f->key.cli, cls, ev);
 }
 
+static void on_smtp_event(void *arg, const struct smtp_event *ev)
+{
+	struct sink_ctx *x = arg;
+	struct pipeline *p = x->p;
+	struct flow *f = x->f;
+	int cls = classify(ev);
+
+	if (cls >= 0)
+		p->st.events[cls]++;
+	if (!f->verified)
+		p->st.events_unverified++;
+	deliver(x, cls, ev);
+	/* What this server's replies look like, for its TLS sessions. */
+	if (f->verified && p->cfg->tls_infer)
+		tls_calib_observe(&p->tls.cal, &f->key.srv, ev, cls);
+}
+
+/* Rejected RCPTs inferred inside TLS: events of their own class. */
+static void on_tls_rejects(void *arg, uint32_t n, uint32_t lower)
+{
+	struct sink_ctx *x = arg;
+	/* No recipient: inside TLS one cannot be told from another. */
+	struct smtp_event ev = { .verb = V_RCPT, .code = 550 };
+
+	(void)lower;
+	x->p->st.events[EC_RCPT_REJECTED_TLS] += n;
+	for (uint32_t i = 0; i < n; i++)
+		deliver(x, EC_RCPT_REJECTED_TLS, &ev);
+}
+
 static void client_sink(void *arg, const uint8_t *d, uint32_t n)
 {
 	struct sink_ctx *x = arg;
 
-	if (d)
+	if (x->f->tls)
+		tls_data(&x->p->tls, x->f->tls, 0, d, n, x);
+	else if (d)
 		smtp_client(&x->p->smtp, &x->f->smtp, d, n, x);
 	else
 		smtp_client_gap(&x->p->smtp, &x->f->smtp, n);
@@ -49,10 +77,19 @@ static void server_sink(void *arg, const uint8_t *d, uint32_t n)
 {
 	struct sink_ctx *x = arg;
 
+	if (x->f->tls) {
+		tls_data(&x->p->tls, x->f->tls, 1, d, n, x);
+		return;
+	}
 	if (d)
 		smtp_server(&x->p->smtp, &x->f->smtp, d, n, x);
 	else
 		smtp_server_gap(&x->p->smtp, &x->f->smtp, n);
+	/* STARTTLS accepted: its records are followed from here. */
+	if (smtp_in_starttls(&x->f->smtp) && x->p->cfg->tls_infer) {
+		x->f->tls = xcalloc(1, sizeof(*x->f->tls));
+		tls_init(&x->p->tls, x->f->tls, &x->f->key.srv);
+	}
 }
 
 static const reasm_sink sinks[2] = { client_sink, server_sink };
@@ -65,6 +102,13 @@ static void release_flow(void *arg, struct flow *f)
 	reasm_free(&p->reasm, &f->r[1]);
 	if (f->smtp_on)
 		smtp_free(&f->smtp);
+	if (f->tls) {
+		struct sink_ctx x = { .p = p, .f = f, .now = f->last };
+
+		tls_end(&p->tls, f->tls, &x);
+		free(f->tls);
+		f->tls = NULL;
+	}
 }
 
 void pipeline_init(struct pipeline *p, const struct config *cfg, uint64_t seed,
@@ -82,6 +126,7 @@ void pipeline_init(struct pipeline *p, const struct config *cfg, uint64_t seed,
 	p->reasm.dir_cap = (uint32_t)(cfg->reasm_flow > UINT32_MAX ? UINT32_MAX : cfg->reasm_flow);
 	p->reasm.global_cap = cfg->reasm_total;
 	smtp_ctx_init(&p->smtp, cfg->max_pipeline, cfg->max_line, on_smtp_event);
+	tls_ctx_init(&p->tls, on_tls_rejects);
 	p->tracker = tracker_new(cfg, on_ban, arg);
 	p->on_ban = on_ban;
 	p->on_event = on_event;
@@ -265,7 +310,7 @@ void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k)
 	/* The events of one segment (a reply batch) are judged together. */
 	tracker_batch_begin(p->tracker);
 	flow_touch(&p->flows, f, f->state == FS_CLOSING ? FS_CLOSING : FS_ESTABLISHED, now);
-	if (smtp_opaque(&f->smtp)) {
+	if (smtp_opaque(&f->smtp) && !f->tls) {
 		if (f->r[0].held || f->r[1].held) {
 			reasm_free(&p->reasm, &f->r[0]);
 			reasm_free(&p->reasm, &f->r[1]);
@@ -281,6 +326,14 @@ void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k)
 		if ((k->flags & TH_ACK) && f->r[1 - d].open)
 			reasm_ack(&p->reasm, &f->r[1 - d], k->ack, sinks[1 - d], &x);
 		reasm_push(&p->reasm, &f->r[d], k->seq, k->payload, k->len, sinks[d], &x);
+	}
+	/* A side that closes sends no more commands: what it asked last is
+	 * answered by now, or never. */
+	if (f->tls && (k->flags & (TH_FIN | TH_RST))) {
+		x.p = p;
+		x.f = f;
+		x.now = now;
+		tls_flush(&p->tls, f->tls, &x);
 	}
 	if (k->flags & TH_FIN) {
 		f->fin[d] = true;
@@ -321,6 +374,18 @@ void pipeline_ip(struct pipeline *p, usec_t now, const uint8_t *data, uint32_t l
 		k.dir = dir;
 		pipeline_packet(p, now, &k);
 	}
+}
+
+void pipeline_finish(struct pipeline *p)
+{
+	for (int st = 0; st < FS_NSTATES; st++)
+		for (uint32_t i = p->flows.head[st]; i != UINT32_MAX; i = p->flows.f[i].next) {
+			struct flow *f = &p->flows.f[i];
+			struct sink_ctx x = { .p = p, .f = f, .now = f->last };
+
+			if (f->tls)
+				tls_flush(&p->tls, f->tls, &x);
+		}
 }
 
 void pipeline_tick(struct pipeline *p, usec_t now)

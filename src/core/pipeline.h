@@ -39,6 +39,7 @@ struct pipeline {
 	struct flowtab flows;
 	struct reasm_ctx reasm;
 	struct smtp_ctx smtp;
+	struct tls_ctx tls;
 	struct tracker *tracker;
 	struct pipeline_stats st;
 	/* Believe server replies only when the capture says they left this
@@ -70,6 +71,8 @@ void pipeline_frame(struct pipeline *p, usec_t now, int link, const uint8_t *dat
 void pipeline_ip(struct pipeline *p, usec_t now, const uint8_t *data, uint32_t len, uint8_t dir);
 /* One decoded packet. */
 void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k);
+/* The end of the input (a capture file): what is pending is judged. */
+void pipeline_finish(struct pipeline *p);
 /* Time passes without packets: expire flows, turn the wheels. */
 void pipeline_tick(struct pipeline *p, usec_t now);
 

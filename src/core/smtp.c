@@ -107,6 +107,11 @@ bool smtp_opaque(const struct smtp *s)
 	return s->cmode == CM_OPAQUE;
 }
 
+bool smtp_in_starttls(const struct smtp *s)
+{
+	return s->cmode == CM_OPAQUE && s->starttls;
+}
+
 static void desync(struct smtp_ctx *c, struct smtp *s)
 {
 	if (s->synced)
@@ -237,6 +242,7 @@ static void client_line(struct smtp_ctx *c, struct smtp *s)
 	if (s->cmode == CM_AUTH)
 		return;		/* a SASL response, answered by the pending AUTH */
 	p.verb = (uint8_t)parse_verb(s->cl, n);
+	p.cmd_len = (uint16_t)(s->cl_total < UINT16_MAX ? s->cl_total : UINT16_MAX);
 	if (p.verb == V_BDAT)
 		parse_bdat(s, s->cl, n, &p);
 	if (!s->synced)
@@ -479,6 +485,8 @@ static void emit(struct smtp_ctx *c, const struct smtp *s, const struct smtp_pen
 		.in_txn = s->txn != 0,
 		.last = p->last != 0,
 		.rcpt_hash = p->rcpt_hash,
+		.cmd_len = p->cmd_len,
+		.reply_len = s->r_bytes,
 	};
 
 	memcpy(ev.enh, s->r_enh, sizeof(ev.enh));
@@ -560,6 +568,7 @@ static void reply_done(struct smtp_ctx *c, struct smtp *s, void *arg)
 	} else if (p.verb == V_STARTTLS && cls == 2) {
 		c->st.opaque_starttls++;
 		go_opaque(s);
+		s->starttls = true;
 	}
 }
 
@@ -581,6 +590,9 @@ static void server_line(struct smtp_ctx *c, struct smtp *s, void *arg)
 	}
 	code = (uint16_t)((l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0'));
 	sep = n > 3 ? l[3] : ' ';
+	if (!s->s_multiline)
+		s->r_bytes = 0;
+	s->r_bytes = (uint16_t)(s->r_bytes + s->sl_total < UINT16_MAX ? s->r_bytes + s->sl_total : UINT16_MAX);
 	if (!s->s_multiline) {
 		s->r_code = code;
 		s->r_has_enh = n > 4 && parse_enh(l + 4, n - 4, s->r_enh);

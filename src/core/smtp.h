@@ -55,6 +55,10 @@ struct smtp_event {
 	uint32_t rcpt_hash;	/* of the lower-cased recipient, RCPT only */
 	uint16_t rcpt_len;	/* 0 when unknown */
 	const char *rcpt;
+	/* Bytes on the wire, CR LF included (saturated): the command line
+	 * (0 for the end of data) and the whole reply, every line. What a
+	 * TLS record of them would hold (see tls.h). */
+	uint16_t cmd_len, reply_len;
 };
 
 typedef void (*smtp_event_fn)(void *arg, const struct smtp_event *ev);
@@ -81,6 +85,7 @@ struct smtp_pending {
 	uint16_t rcpt_len;
 	uint32_t rcpt_hash;
 	uint32_t slot;		/* recipient ring position */
+	uint16_t cmd_len;	/* the line's bytes */
 };
 
 /* Shared by every session of one pipeline. */
@@ -106,7 +111,9 @@ struct smtp {
 	bool s_multiline;
 	bool c_discard;		/* skipping to the end of a client line */
 	bool s_discard;
+	bool starttls;		/* opaque after an accepted STARTTLS */
 	uint16_t r_code;
+	uint16_t r_bytes;	/* of the reply so far */
 	bool r_has_enh;
 	uint16_t r_enh[3];
 	uint16_t cl_len;
@@ -135,5 +142,7 @@ void smtp_client_gap(struct smtp_ctx *c, struct smtp *s, uint32_t n);
 void smtp_server_gap(struct smtp_ctx *c, struct smtp *s, uint32_t n);
 
 bool smtp_opaque(const struct smtp *s);
+/* Opaque because the server accepted STARTTLS: TLS records follow. */
+bool smtp_in_starttls(const struct smtp *s);
 
 #endif

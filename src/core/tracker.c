@@ -987,7 +987,8 @@ void tracker_batch_end(struct tracker *t)
 
 static int kind_of(const struct rule *r, int cls)
 {
-	if (r->cls == cls)
+	/* A rule of rejections inside TLS counts the cleartext ones too. */
+	if (r->cls == cls || (r->cls == EC_RCPT_REJECTED_TLS && cls == EC_RCPT_REJECTED))
 		return K_COUNT;
 	if (!rule_has_evidence(r))
 		return -1;

@@ -26,7 +26,12 @@ TEST(config_defaults_are_sane)
 	CHECK_EQ(load("", err, sizeof(err), &c), 0);
 	CHECK_EQ(c.nports, 1);
 	CHECK_EQ(c.ports[0], 25);
-	CHECK_EQ(c.nrules, 3);
+	CHECK_EQ(c.nrules, 4);
+	/* Inside TLS: twice harvest's threshold, over the same window. */
+	CHECK_STR(c.rules[3].name, "harvest_tls");
+	CHECK_EQ(c.rules[3].cls, EC_RCPT_REJECTED_TLS);
+	CHECK_EQ(c.rules[3].threshold, 20);
+	CHECK_EQ(c.rules[3].window, 600 * USEC_PER_SEC);
 	CHECK_STR(c.rules[0].name, "harvest");
 	CHECK_EQ(c.rules[0].share, 60);
 	CHECK_STR(c.rules[1].name, "harvest_slow");

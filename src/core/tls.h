@@ -1,0 +1,194 @@
+/* After STARTTLS: what the record layer still tells of the dialogue.
+ *
+ * The bytes of a session that said STARTTLS are TLS records. Their
+ * contents are secret, their lengths are not: with an AEAD cipher each
+ * record is its plaintext plus a constant (TLS 1.3: 17, TLS 1.2 GCM: 24,
+ * ChaCha20: 16), with CBC the plaintext is known to 16 bytes. A server's
+ * reply texts are known too, from the cleartext sessions rcptguard
+ * follows anyway: each (command, reply class) has a length that is a
+ * constant, or a constant plus the recipient's length (Postfix echoes the
+ * address in its reject). So an exchange, the client's records and the
+ * server's records that answer them, can be explained by a mix of
+ * commands (MAIL, k RCPTs accepted or rejected, RSET, DATA, QUIT) whose
+ * lengths fill both sides exactly; the number of rejected RCPTs of the
+ * best mix is what is counted (see tls.c).
+ *
+ * It is an inference and can fail; it is gated so that failing means
+ * counting nothing: a session counts only if its server is calibrated and
+ * the length quantum (1 for AEAD, 16 for CBC, the block of a padding
+ * server) is smaller than the gap between that server's smallest reject
+ * and largest accept. Otherwise the session is "blind", with the reason. */
+#ifndef RCPTGUARD_TLS_H
+#define RCPTGUARD_TLS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "smtp.h"
+
+/* ---- calibration: one server's reply lengths, from cleartext ---- */
+
+/* What a length is fitted for. */
+enum tls_cell {
+	TC_RCPT_ACC,	/* 2xx to RCPT */
+	TC_RCPT_REJ,	/* rcpt_rejected */
+	TC_MAIL,	/* 2xx to MAIL */
+	TC_DATA,	/* 354 */
+	TC_EOM,		/* 2xx to the end of data */
+	TC_RSET,	/* 2xx to RSET */
+	TC_QUIT,	/* 221 */
+	TC_NCELLS
+};
+
+/* Two generations of a sample (the older dropped when the newer has
+ * TLS_GEN observations): lengths kept fresh, in bounded memory. [0] is
+ * the length, [1] the length minus the recipient's. */
+#define TLS_GEN 128
+
+struct tls_gen {
+	uint16_t n;
+	uint16_t lo[2], hi[2];
+};
+
+struct tls_fit {
+	struct tls_gen g[2];
+	uint8_t cur;
+};
+
+struct tls_calib {
+	struct ipaddr srv;
+	uint64_t seen;		/* observations, all kinds */
+	struct tls_fit reply[TC_NCELLS];
+	struct tls_fit cmd[TC_NCELLS];	/* the client's lines */
+	/* Recipient lengths at this server: the prior of the inference. */
+	uint32_t ln;
+	uint64_t lsum, lsq;
+};
+
+/* Servers calibrated at once: a table of this many, the least recently
+ * seen replaced. */
+#define TLS_CALIB_MAX 64
+
+struct tls_calibs {
+	struct tls_calib v[TLS_CALIB_MAX];
+	uint32_t n;
+};
+
+/* A reply (and its command) of a cleartext session with server srv. */
+void tls_calib_observe(struct tls_calibs *t, const struct ipaddr *srv, const struct smtp_event *ev,
+		       int cls);
+/* srv's calibration, or NULL. */
+const struct tls_calib *tls_calib_find(const struct tls_calibs *t, const struct ipaddr *srv);
+
+/* A fitted length: lo + m * L .. hi + m * L. false if never seen. */
+struct tls_len {
+	int32_t lo, hi;
+	uint8_t m;
+};
+bool tls_calib_len(const struct tls_calib *c, bool reply, enum tls_cell cell, struct tls_len *out);
+
+/* ---- one session's records ---- */
+
+enum tls_cipher {
+	TLSC_UNKNOWN,	/* no ServerHello yet */
+	TLSC_AEAD13,	/* TLS 1.3 */
+	TLSC_GCM12,	/* TLS 1.2 AES-GCM or CCM */
+	TLSC_CHACHA12,	/* TLS 1.2 ChaCha20-Poly1305 */
+	TLSC_CBC_ETM,	/* TLS 1.2 CBC, encrypt-then-MAC */
+	TLSC_CBC_MTE,	/* TLS 1.2 CBC, MAC-then-encrypt */
+	TLSC_OTHER,	/* anything else: never counted */
+	TLSC_COUNT
+};
+
+extern const char *const tls_cipher_names[TLSC_COUNT];
+
+/* Why a session counts nothing. */
+enum tls_blind {
+	TLSB_NONE,
+	TLSB_HELLO,	/* no ServerHello read: not TLS, or joined late */
+	TLSB_CIPHER,	/* a cipher whose lengths we do not model */
+	TLSB_CALIB,	/* the server has no calibrated reject and accept */
+	TLSB_GAP,	/* quantum (CBC) not below the server's reject/accept gap */
+	TLSB_PADDING,	/* padded records, block not below the gap */
+	TLSB_BROKEN,	/* not records: a gap in the capture, or garbage */
+	TLSB_COUNT
+};
+
+extern const char *const tls_blind_names[TLSB_COUNT];
+
+struct tls_stats {
+	uint64_t sessions;		/* followed after STARTTLS */
+	uint64_t counted;		/* sessions that passed the gate */
+	uint64_t blind[TLSB_COUNT];	/* sessions, by the first reason */
+	uint64_t by_cipher[TLSC_COUNT];
+	uint64_t records[2];		/* client, server */
+	uint64_t exchanges;		/* judged */
+	uint64_t explained;
+	uint64_t unexplained;		/* no mix fits, even joined with the next ones */
+	uint64_t capped;		/* too many commands to search: not counted */
+	uint64_t rejected;		/* inferred rejected RCPTs, most likely */
+	uint64_t rejected_lower;	/* the fewest any fitting mix has */
+	uint64_t accepted;		/* inferred accepted RCPTs */
+};
+
+/* Inferred rejections: n of them for this session's client, most
+ * likely; lower the fewest. */
+typedef void (*tls_event_fn)(void *arg, uint32_t n, uint32_t lower);
+
+struct tls_ctx {
+	struct tls_calibs cal;
+	struct tls_stats st;
+	tls_event_fn on_rejects;
+};
+
+struct tls_rec {
+	uint16_t lo, hi;	/* plaintext length, bounds */
+};
+
+/* Records of one exchange kept for the join of unexplained ones. */
+#define TLS_EXCH_MAX 64
+
+struct tls_dir {
+	uint8_t hdr[5];
+	uint8_t nhdr;
+	uint8_t type;
+	uint16_t left;		/* body bytes of the current record still to come */
+	uint16_t len;
+	uint32_t app;		/* application records so far */
+};
+
+struct tls {
+	struct ipaddr srv;
+	struct tls_dir dir[2];	/* 0 client, 1 server */
+	uint8_t cipher, phase, blind;
+	uint8_t mac;		/* CBC: MAC bytes */
+	bool counted;		/* passed the gate (once known) */
+	bool server_seen;	/* server records in the open exchange */
+	bool txn, rcpt_ok, body;	/* SMTP state, as inferred */
+	uint8_t joins;
+	uint16_t pad;		/* padding block detected, or 0 */
+	uint16_t nhs;
+	uint8_t hs[96];		/* the server's first handshake bytes */
+	/* The open exchange: sums of plaintext bounds, record counts. */
+	uint32_t clo, chi, slo, shi;
+	uint16_t nc, ns;
+	uint16_t pad_seen;	/* server records looked at for padding */
+};
+
+void tls_ctx_init(struct tls_ctx *c, tls_event_fn fn);
+/* A session to follow from now (its STARTTLS was accepted). */
+void tls_init(struct tls_ctx *c, struct tls *t, const struct ipaddr *srv);
+/* Bytes of the client's (dir 0) or the server's (dir 1) stream, in order;
+ * NULL data: n bytes lost. */
+void tls_data(struct tls_ctx *c, struct tls *t, int dir, const uint8_t *d, uint32_t n, void *arg);
+/* The open exchange is judged now if the server answered in it (a FIN,
+ * the end of a capture): the client may never send again. */
+void tls_flush(struct tls_ctx *c, struct tls *t, void *arg);
+/* The session ends: its last exchange is judged. */
+void tls_end(struct tls_ctx *c, struct tls *t, void *arg);
+
+/* Exposed for the tests: the plaintext bounds of a record of length len. */
+bool tls_plaintext(const struct tls *t, uint16_t len, struct tls_rec *out);
+
+#endif

@@ -1,0 +1,59 @@
+# Rejections inside STARTTLS, against Postfix's own log (sourced by
+# tests/run.sh; uses its t, ok, nok, $rg). The captures come from
+# tests/fixtures/record-tls.sh: per client address, what Postfix
+# rejected; the addresses play these parts:
+#
+#   .40 calibration (cleartext)   .41 .42 .43 .44 harvesters: one at a time,
+#   pipelined by 3, 10 and 50     .45 harvests in cleartext, then in TLS
+#   .50 .51 legitimate: deliveries, a stale address   .52 a list server
+#   fd00:1a::46 a harvester over IPv6
+
+TLS_HARVESTERS="198.18.0.41 198.18.0.42 198.18.0.43 198.18.0.44 fd00:1a::46"
+
+# The replay's count for an address: cleartext and TLS rejections of its
+# source key (/32, /64).
+tls_count() {	# json address
+	local key=$2/32
+	case $2 in *:*) key=$(echo "$2" | sed 's/::[0-9a-f]*$/::\/64/') ;; esac
+	jq -r --arg k "$key" '.sources[] | select(.key == $k) | "\(.rcpt_rejected) \(.rcpt_rejected_tls)"' "$1"
+}
+
+# One capture: counts per source and bans against the truth. A table
+# line goes to standard output for the notes.
+tls_judge() {	# label pcap truth-file
+	local label=$1 pcap=$2 truth=$3 json out a want clear tls bans
+	json=$(mktemp)
+	out=$(mktemp)
+	$rg replay --json "$pcap" >"$out"
+	tail -1 "$out" >"$json"
+	bans=$(jq -r 'select(.type == "ban") | .key' "$out" | sort | tr '\n' ' ')
+	if [[ $label == *padded* ]]; then
+		t "$label: every TLS session blind (padding), no rejection inferred, no TLS ban ($(jq -c '.tls | {sessions, blind: .blind.padding, rejected}' "$json"))" \
+			jq -e '.tls.sessions > 20 and .tls.blind.padding == .tls.sessions and .tls.rejected == 0 and .bans_by_rule.harvest_tls == 0' "$json"
+		rm -f "$json" "$out"
+		return
+	fi
+	local line="" bad=""
+	while read -r _ a want; do
+		read -r clear tls < <(tls_count "$json" "$a")
+		clear=${clear:-0} tls=${tls:-0}
+		line="$line $a=$((clear + tls))/$want"
+		case $a in
+		198.18.0.52)	# a list server: TLS hides the addresses, a
+				# mixed batch may be off by a few, never above
+			[ $((clear + tls)) -le "$want" ] && [ $((clear + tls)) -ge $((want - 2)) ] || bad="$bad $a" ;;
+		*)	[ $((clear + tls)) -eq "$want" ] || bad="$bad $a" ;;
+		esac
+	done < <(grep '^rejected ' "$truth")
+	echo "tls table $label:$line"
+	t "$label: rejections per source as Postfix logged them (inferred/logged:$line)" test -z "$bad"
+	local want_bans=""
+	for a in $TLS_HARVESTERS; do
+		case $a in *:*) want_bans="$want_bans$(echo "$a" | sed 's/::[0-9a-f]*$/::\/64/') " ;; *) want_bans="$want_bans$a/32 " ;; esac
+	done
+	want_bans=$(echo "$want_bans" | tr ' ' '\n' | grep . | sort | tr '\n' ' ')
+	t "$label: the five TLS harvesters banned, no one else ($bans)" test "$bans" = "$want_bans"
+	t "$label: every TLS session counted, every exchange explained ($(jq -c '.tls | {sessions, counted, unexplained, capped}' "$json"))" \
+		jq -e '.tls.sessions > 20 and .tls.counted == .tls.sessions and .tls.unexplained == 0 and .tls.capped == 0' "$json"
+	rm -f "$json" "$out"
+}
