@@ -220,7 +220,7 @@ uninstall:
 # from the fixtures); crashes go to build/fuzz/crash-NAME-*. Inputs that
 # once crashed live in tests/fuzz/regress/NAME/ and are replayed by make
 # check (fuzz-check).
-FUZZERS    := decode reasm smtp config control
+FUZZERS    := decode reasm smtp config control tls
 FUZZ_SECONDS ?= 600
 FUZZ_CHECK_SECONDS ?= 20
 FUZZ_CC    := clang

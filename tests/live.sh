@@ -25,7 +25,7 @@ live_tests() {
 	# LIVE_ONLY="live_restart live_errors": a few, while working on them.
 	local f
 	for f in ${LIVE_ONLY:-live_capture:nfqueue live_capture:pcap live_fail_open \
-		live_forged:nfqueue live_forged:pcap live_reload live_enforce \
+		live_forged:nfqueue live_forged:pcap live_reload live_enforce live_tls \
 		live_enforce_expiry_observe_allow live_prefix_allow live_list live_repair live_repair_bulk live_restart live_errors live_ops live_privileges live_synflood live_adopt live_batch}; do
 		case $f in *:*) ${f%%:*} "${f#*:}" ;; *) $f ;; esac
 	done
@@ -234,6 +234,35 @@ live_enforce() {
 		"grep -q 'capture: type nfqueue, packets [1-9]' '$LAB_DIR/rg.log' && [ \$(jq '.events.rcpt_rejected' '$LAB_DIR/sum.json') -gt 0 ]"
 	t "enforce: bans stay in the kernel after the daemon stops (on_exit = keep)" bash -c \
 		"ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q '$ATT4'"
+	lab_srv nft delete table inet rcptguard
+}
+
+# STARTTLS is no way around: once the daemon has seen Postfix's replies
+# in the clear (a delivery, four rejections of a calibrating sender), a
+# harvester inside TLS is banned on the inferred rejections, and a
+# legitimate sender using TLS delivers everything.
+live_tls() {
+	local cal=198.18.0.60 a g conns lines
+	lab_cli_addr $cal 2>/dev/null || true
+	if ! rg_start nfqueue "manage_queue = yes"; then
+		nok "tls: daemon starts"
+		return
+	fi
+	lab_cli "$here/build/smtpc" -b $cal -s $SRV4 deliver -n 2 >/dev/null
+	lab_cli "$here/build/smtpc" -b $cal -s $SRV4 harvest -n 4 -k 4 >/dev/null
+	lab_cli "$here/build/smtpc" -b $cal -s $SRV4 session -n 1 >/dev/null
+	log_settle
+	lines=$(postfix_log | wc -l)
+	a=$(lab_cli "$here/build/smtpc" -S tls13 -T 1500 -b $ATT4 -s $SRV4 harvest -n 100 -k 10 -P -g 3)
+	g=$(lab_cli "$here/build/smtpc" -S tls13 -b $GOOD4 -s $SRV4 deliver -n 3)
+	log_settle
+	conns=$(postfix_log | tail -n +$((lines + 1)) | grep -c ": connect from unknown\[$ATT4\]" || true)
+	t "tls: a harvester inside STARTTLS is banned on inferred rejections (rule harvest_tls; Postfix saw $conns of its sessions; $a)" bash -c \
+		"grep -q 'ban $ATT4/32 rule=harvest_tls' '$LAB_DIR/rg.log' && ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q '$ATT4' && [ $conns -le 3 ] && [[ '$a' == *connect_failed=[1-9]* ]]"
+	t "tls: the legitimate sender delivers 3 of 3 over TLS ($g)" bash -c "[[ '$g' == *tls=3* && '$g' == *delivered=3* ]]"
+	rg_stop
+	t "tls: the daemon followed the TLS sessions and counted them ($(jq -c '.tls | {sessions, counted, rejected}' "$LAB_DIR/sum.json"))" \
+		jq -e '.tls.sessions >= 3 and .tls.counted == .tls.sessions and .tls.rejected >= 20' "$LAB_DIR/sum.json"
 	lab_srv nft delete table inet rcptguard
 }
 

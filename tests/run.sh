@@ -313,7 +313,7 @@ t "the live tests left no namespace behind" no_live_namespace_left
 fi	# online
 
 echo "== fuzzing (libFuzzer, ASan, UBSan; make fuzz for long runs)"
-for f in decode reasm smtp config control; do
+for f in decode reasm smtp config control tls; do
 	if [ ! -x build/fuzz/fuzz_$f ]; then
 		online && nok "fuzz $f: build/fuzz/fuzz_$f was not built" || skip "fuzz $f" "no clang: not built"
 		continue

@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <strings.h>
@@ -762,8 +763,12 @@ int main(int argc, char **argv)
 	}
 	if (n < 0 || per < 1 || giveup < 1)
 		usage();
-	if (tls_mode)
+	if (tls_mode) {
+		/* OpenSSL writes with write(): a connection cut by a ban
+		 * must not kill us. */
+		signal(SIGPIPE, SIG_IGN);
 		tls_setup();
+	}
 	if (!strcmp(mode, "harvest"))
 		harvest(n, per, pipelined, giveup);
 	else if (!strcmp(mode, "deliver"))
