@@ -286,9 +286,9 @@ else
 	nok "recorded sessions with tcpdump against Postfix" "$(tail -5 "$work/live.log")"
 fi
 echo "== STARTTLS: fresh captures of real Postfix, every TLS variant and a padding server"
-if LAB_ID=s$$ tests/fixtures/record-tls.sh "$work/tls" tls13 gcm cbc cbc-mte padded >"$work/tls.log" 2>&1; then
+if LAB_ID=s$$ tests/fixtures/record-tls.sh "$work/tls" tls13 gcm cbc cbc-mte padded defaults >"$work/tls.log" 2>&1; then
 	ok "recorded STARTTLS sessions against Postfix"
-	for m in tls13 gcm cbc cbc-mte padded; do
+	for m in tls13 gcm cbc cbc-mte padded defaults; do
 		tls_judge "live $m" "$work/tls/postfix-tls-$m.pcap" "$work/tls/postfix-tls-$m.postfix"
 	done
 else

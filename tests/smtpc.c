@@ -2,7 +2,7 @@
  * dictionary, pipelined or not, reconnecting after each session) and the
  * legitimate sender (whole messages). Every wait is bounded.
  *
- *   smtpc -s ADDR [-p PORT] [-b BIND] harvest -n PROBES [-k PER_SESSION] [-P] [-g GIVEUP]
+ *   smtpc -s ADDR [-p PORT] [-b BIND] harvest -n PROBES [-k PER_SESSION] [-P | -R] [-g GIVEUP]
  *   smtpc -s ADDR [-p PORT] [-b BIND] deliver -n MESSAGES [-z BODY_BYTES] [-t RCPT]
  *   smtpc -s ADDR [-p PORT] [-b BIND] list -n RECIPIENTS -u PERCENT_GONE
  *
@@ -439,6 +439,9 @@ static bool pace(long i)
 	return true;
 }
 
+/* -R: an RSET and a new MAIL after every probe (one at a time). */
+static bool rset_each;
+
 static void harvest(long n, long per, bool pipelined, long giveup)
 {
 	long i = 0, fails = 0;
@@ -493,6 +496,10 @@ static void harvest(long n, long per, bool pipelined, long giveup)
 				if (code < 0)
 					break;
 				count_rcpt(code, name);
+				if (rset_each && j + 1 < k &&
+				    (cmd(&c, "RSET\r\n") != 250 ||
+				     cmd(&c, "MAIL FROM:<probe@harvester.example>\r\n") != 250))
+					break;
 			}
 		}
 		i += k;
@@ -714,7 +721,7 @@ static int cmp_d(const void *a, const void *b)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] [-S tls13|gcm|cbc|cbc-mte] harvest -n PROBES [-k PER_SESSION] [-P] [-g GIVEUP] [-r PER_SEC] [-D SECONDS]\n"
+		"usage: smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] [-S tls13|gcm|cbc|cbc-mte] harvest -n PROBES [-k PER_SESSION] [-P | -R] [-g GIVEUP] [-r PER_SEC] [-D SECONDS]\n"
 		"       smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] deliver -n MESSAGES [-z BYTES] [-t RCPT]\n"
 		"       smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] list -n RECIPIENTS -u PERCENT_GONE\n"
 		"       smtpc -s ADDR [-p PORT] [-L] session -n SESSIONS\n"
@@ -747,8 +754,9 @@ int main(int argc, char **argv)
 		usage();
 	mode = argv[optind];
 	optind++;
-	while ((o = getopt(argc, argv, "n:k:Pg:z:t:r:D:u:")) != -1) {
+	while ((o = getopt(argc, argv, "n:k:PRg:z:t:r:D:u:")) != -1) {
 		switch (o) {
+		case 'R': rset_each = true; break;
 		case 'n': n = atol(optarg); break;
 		case 'k': per = atol(optarg); break;
 		case 'P': pipelined = true; break;

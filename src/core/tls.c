@@ -458,7 +458,8 @@ static void reset_exchange(struct tls *t)
 	t->joins = 0;
 }
 
-static void judge(struct tls_ctx *c, struct tls *t, void *arg)
+/* final: the session ends, nothing more will join this exchange. */
+static void judge(struct tls_ctx *c, struct tls *t, void *arg, bool final)
 {
 	struct model m;
 	struct mix best = { .score = -INFINITY }, x;
@@ -523,7 +524,7 @@ static void judge(struct tls_ctx *c, struct tls *t, void *arg)
 	if (best.score == -INFINITY) {
 		/* Replies late in a later exchange (a client that streams its
 		 * commands): judged again with the next ones. */
-		if (t->joins < JOIN_MAX) {
+		if (t->joins < JOIN_MAX && !final) {
 			t->joins++;
 			t->server_seen = false;
 			return;
@@ -546,9 +547,11 @@ static void judge(struct tls_ctx *c, struct tls *t, void *arg)
 		t->body = true;
 	if (best.r && c->on_rejects)
 		c->on_rejects(arg, (uint32_t)best.r, (uint32_t)lower);
-	reset_exchange(t);
+	/* A QUIT may have been an RSET (under CBC both are a 16-byte block
+	 * each way): the session goes on if its records do. */
 	if (best.quit)
-		t->phase = TP_DEAD;
+		t->txn = t->rcpt_ok = false;
+	reset_exchange(t);
 }
 
 /* Entering the data phase: may this session count at all? */
@@ -647,7 +650,7 @@ static void record(struct tls_ctx *c, struct tls *t, int dir, void *arg)
 			return;	/* alerts, close_notify, key updates */
 		if (dir == 0) {
 			if (t->server_seen)
-				judge(c, t, arg);
+				judge(c, t, arg, false);
 			if (t->phase == TP_DEAD)
 				return;
 			t->clo += r.lo;
@@ -719,13 +722,13 @@ void tls_data(struct tls_ctx *c, struct tls *t, int dir, const uint8_t *p, uint3
 void tls_flush(struct tls_ctx *c, struct tls *t, void *arg)
 {
 	if (t->phase == TP_DATA && t->server_seen)
-		judge(c, t, arg);
+		judge(c, t, arg, false);
 }
 
 void tls_end(struct tls_ctx *c, struct tls *t, void *arg)
 {
-	if (t->phase == TP_DATA && t->server_seen)
-		judge(c, t, arg);
+	if (t->phase == TP_DATA && (t->server_seen || t->joins))
+		judge(c, t, arg, true);
 	if (t->phase == TP_HELLO)
 		go_blind(c, t, TLSB_HELLO);
 	t->phase = TP_DEAD;
