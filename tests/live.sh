@@ -260,9 +260,19 @@ live_tls() {
 	t "tls: a harvester inside STARTTLS is banned on inferred rejections (rule harvest_tls; Postfix saw $conns of its sessions; $a)" bash -c \
 		"grep -q 'ban $ATT4/32 rule=harvest_tls' '$LAB_DIR/rg.log' && ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q '$ATT4' && [ $conns -le 3 ] && [[ '$a' == *connect_failed=[1-9]* ]]"
 	t "tls: the legitimate sender delivers 3 of 3 over TLS ($g)" bash -c "[[ '$g' == *tls=3* && '$g' == *delivered=3* ]]"
+	t "tls: rcptguard calibration shows Postfix's reject as 81 bytes plus the recipient's" bash -c \
+		"'$here/rcptguard' calibration -s '$LAB_DIR/ctl' | grep -q '^$SRV4: .* rcpt_rejected 81+L'"
 	rg_stop
 	t "tls: the daemon followed the TLS sessions and counted them ($(jq -c '.tls | {sessions, counted, rejected}' "$LAB_DIR/sum.json"))" \
 		jq -e '.tls.sessions >= 3 and .tls.counted == .tls.sessions and .tls.rejected >= 20' "$LAB_DIR/sum.json"
+	# A restart does not start blind: the calibration is in the state file.
+	if RG_KEEP=1 rg_start nfqueue "manage_queue = yes"; then
+		t "tls: after a restart, the calibration is back from the state file, before any traffic" bash -c \
+			"'$here/rcptguard' calibration -s '$LAB_DIR/ctl' --json | jq -e '.[0].server == \"$SRV4\" and .[0].replies.rcpt_rejected.lo == 81 and .[0].replies.rcpt_rejected.per_recipient_byte == 1' >/dev/null"
+		rg_stop
+	else
+		nok "tls: daemon starts again"
+	fi
 	lab_srv nft delete table inet rcptguard
 }
 

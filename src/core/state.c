@@ -41,7 +41,7 @@ static int make_parent(const char *path)
 	return rc;
 }
 
-int state_save(const char *path, const struct tracker *t)
+int state_save(const char *path, const struct tracker *t, const struct tls_calibs *cal)
 {
 	char tmp[4096];
 	struct savectx x = { .t = t };
@@ -66,6 +66,8 @@ int state_save(const char *path, const struct tracker *t)
 	}
 	fputs(STATE_HEADER, x.f);
 	tracker_foreach_ban(t, false, save_one, &x);
+	if (cal)
+		tls_calib_save(cal, x.f);
 	/* On disk before the rename, or a crash could leave an empty file
 	 * under the real name. */
 	if (fflush(x.f) != 0 || fsync(fd) < 0 || ferror(x.f)) {
@@ -84,8 +86,8 @@ int state_save(const char *path, const struct tracker *t)
 	return 0;
 }
 
-int state_load(const char *path, struct tracker *t, const struct config *cfg, usec_t now,
-	       struct state_counts *n, FILE *err)
+int state_load(const char *path, struct tracker *t, struct tls_calibs *cal, const struct config *cfg,
+	       usec_t now, struct state_counts *n, FILE *err)
 {
 	FILE *f = fopen(path, "re");
 	char line[512];
@@ -95,7 +97,7 @@ int state_load(const char *path, struct tracker *t, const struct config *cfg, us
 	if (!f)
 		return errno == ENOENT ? 0 : -1;
 	while (fgets(line, sizeof(line), f)) {
-		char *fld[7], *save = NULL, *end;
+		char *fld[10], *save = NULL, *end;
 		uint64_t num[4];
 		struct ban_record r = { 0 };
 		const char *rule;
@@ -105,8 +107,16 @@ int state_load(const char *path, struct tracker *t, const struct config *cfg, us
 		lineno++;
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
-		for (char *w = strtok_r(line, " \t\r\n", &save); w && nf < 7; w = strtok_r(NULL, " \t\r\n", &save))
+		for (char *w = strtok_r(line, " \t\r\n", &save); w && nf < 10; w = strtok_r(NULL, " \t\r\n", &save))
 			fld[nf++] = w;
+		if (nf && !strcmp(fld[0], "calib")) {
+			if (cal && tls_calib_load_line(cal, fld, nf) < 0) {
+				if (err)
+					fprintf(err, "%s:%u: not a calibration line, skipped\n", path, lineno);
+				n->bad++;
+			}
+			continue;
+		}
 		ok = nf == 6 && prefix_parse(fld[0], &r.key) == 0;
 		for (int i = 0; ok && i < 4; i++) {
 			errno = 0;

@@ -12,13 +12,16 @@
  * TIMES how often it was banned, COUNT the events that triggered the
  * last ban, SINCE and UNTIL the ban's start and end in microseconds since
  * the epoch (UNTIL 0: not banned now). Lines starting with '#' are
- * comments. The file is written whole and renamed into place. */
+ * comments. Lines starting with "calib" hold the servers' reply lengths
+ * for the inference inside TLS (see tls.h), so that a restart does not
+ * start blind. The file is written whole and renamed into place. */
 #ifndef RCPTGUARD_STATE_H
 #define RCPTGUARD_STATE_H
 
 #include <stdio.h>
 
 #include "config.h"
+#include "tls.h"
 #include "tracker.h"
 
 struct state_counts {
@@ -29,11 +32,11 @@ struct state_counts {
 };
 
 /* Write atomically: PATH.tmp, fsync, rename. 0, or -1 with errno. */
-int state_save(const char *path, const struct tracker *t);
+int state_save(const char *path, const struct tracker *t, const struct tls_calibs *cal);
 /* Read into the tracker. Bad lines are reported to err as FILE:LINE and
  * skipped. A missing file is not an error (first start). Returns 0, or -1
  * with errno when the file exists and cannot be read. */
-int state_load(const char *path, struct tracker *t, const struct config *cfg, usec_t now,
-	       struct state_counts *n, FILE *err);
+int state_load(const char *path, struct tracker *t, struct tls_calibs *cal, const struct config *cfg,
+	       usec_t now, struct state_counts *n, FILE *err);
 
 #endif

@@ -1,7 +1,9 @@
 /* Rejected RCPTs inside TLS, from record lengths (see tls.h). */
 #include "tls.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "classify.h"
@@ -50,8 +52,9 @@ static int cell_of(const struct smtp_event *ev, int cls)
 	}
 }
 
-static void fit_add(struct tls_fit *f, int v0, int v1)
+static uint32_t fit_add(struct tls_fit *f, int v0, int v1)
 {
+	uint32_t moved = 0;
 	struct tls_gen *g = &f->g[f->cur];
 	int v[2] = { v0, v1 };
 
@@ -64,11 +67,12 @@ static void fit_add(struct tls_fit *f, int v0, int v1)
 		uint16_t x = (uint16_t)(v[i] < 0 ? 0 : v[i] > UINT16_MAX ? UINT16_MAX : v[i]);
 
 		if (!g->n || x < g->lo[i])
-			g->lo[i] = x;
+			g->lo[i] = x, moved = 1;
 		if (!g->n || x > g->hi[i])
-			g->hi[i] = x;
+			g->hi[i] = x, moved = 1;
 	}
 	g->n++;
+	return moved;
 }
 
 static struct tls_calib *calib_slot(struct tls_calibs *t, const struct ipaddr *srv, bool add)
@@ -105,9 +109,9 @@ void tls_calib_observe(struct tls_calibs *t, const struct ipaddr *srv, const str
 	/* A recipient cut at SMTP_RCPT_MAX says nothing of its length. */
 	if (ev->verb == V_RCPT && (!L || L >= SMTP_RCPT_MAX - 1))
 		return;
-	fit_add(&c->reply[cell], ev->reply_len, ev->reply_len - L);
+	t->changed += fit_add(&c->reply[cell], ev->reply_len, ev->reply_len - L);
 	if (ev->cmd_len)
-		fit_add(&c->cmd[cell], ev->cmd_len, ev->cmd_len - L);
+		t->changed += fit_add(&c->cmd[cell], ev->cmd_len, ev->cmd_len - L);
 	if (ev->verb == V_RCPT) {
 		c->ln++;
 		c->lsum += (uint64_t)L;
@@ -157,6 +161,141 @@ bool tls_calib_len(const struct tls_calib *c, bool reply, enum tls_cell cell, st
 	out->lo = lo[out->m];
 	out->hi = hi[out->m];
 	return true;
+}
+
+static const char *const cell_names[TC_NCELLS] = {
+	[TC_RCPT_ACC] = "rcpt_accepted", [TC_RCPT_REJ] = "rcpt_rejected", [TC_MAIL] = "mail",
+	[TC_DATA] = "data", [TC_EOM] = "end_of_data", [TC_RSET] = "rset", [TC_QUIT] = "quit",
+};
+
+/* The two generations as one. */
+static struct tls_gen gen_union(const struct tls_fit *f)
+{
+	struct tls_gen u = { 0 };
+
+	for (int g = 0; g < 2; g++) {
+		const struct tls_gen *x = &f->g[g];
+
+		if (!x->n)
+			continue;
+		for (int i = 0; i < 2; i++) {
+			if (!u.n || x->lo[i] < u.lo[i])
+				u.lo[i] = x->lo[i];
+			if (!u.n || x->hi[i] > u.hi[i])
+				u.hi[i] = x->hi[i];
+		}
+		u.n = (uint16_t)(u.n + x->n > UINT16_MAX ? UINT16_MAX : u.n + x->n);
+	}
+	return u;
+}
+
+void tls_calib_print(const struct tls_calibs *t, bool json, FILE *o)
+{
+	if (json)
+		fputc('[', o);
+	for (uint32_t i = 0; i < t->n; i++) {
+		const struct tls_calib *c = &t->v[i];
+		char a[ADDR_STRLEN];
+		struct tls_len l;
+
+		addr_fmt(&c->srv, a, sizeof(a));
+		if (json)
+			fprintf(o, "%s{\"server\":\"%s\",\"seen\":%llu,\"recipient_length_mean\":%.1f,\"replies\":{",
+				i ? "," : "", a, (unsigned long long)c->seen,
+				c->ln ? (double)c->lsum / c->ln : 0.0);
+		else
+			fprintf(o, "%s: %llu replies seen, recipients %.1f bytes on average; replies:", a,
+				(unsigned long long)c->seen, c->ln ? (double)c->lsum / c->ln : 0.0);
+		for (int k = 0, first = 1; k < TC_NCELLS; k++) {
+			if (!tls_calib_len(c, true, (enum tls_cell)k, &l))
+				continue;
+			if (json)
+				fprintf(o, "%s\"%s\":{\"lo\":%d,\"hi\":%d,\"per_recipient_byte\":%d,\"n\":%u}",
+					first ? "" : ",", cell_names[k], l.lo, l.hi, l.m, gen_union(&c->reply[k]).n);
+			else if (l.lo == l.hi)
+				fprintf(o, " %s %d%s", cell_names[k], l.lo, l.m ? "+L" : "");
+			else
+				fprintf(o, " %s %d-%d%s", cell_names[k], l.lo, l.hi, l.m ? "+L" : "");
+			first = 0;
+		}
+		fputs(json ? "}}" : "\n", o);
+	}
+	if (json)
+		fputs("]\n", o);
+}
+
+void tls_calib_save(const struct tls_calibs *t, FILE *f)
+{
+	for (uint32_t i = 0; i < t->n; i++) {
+		const struct tls_calib *c = &t->v[i];
+		char a[ADDR_STRLEN];
+
+		addr_fmt(&c->srv, a, sizeof(a));
+		fprintf(f, "calib %s prior %llu %u %llu %llu\n", a, (unsigned long long)c->seen, c->ln,
+			(unsigned long long)c->lsum, (unsigned long long)c->lsq);
+		for (int side = 0; side < 2; side++)
+			for (int k = 0; k < TC_NCELLS; k++) {
+				struct tls_gen u = gen_union(side ? &c->cmd[k] : &c->reply[k]);
+
+				if (u.n)
+					fprintf(f, "calib %s %s %s %u %u %u %u %u\n", a, side ? "cmd" : "reply",
+						cell_names[k], (unsigned)(u.n > TLS_GEN ? TLS_GEN : u.n),
+						(unsigned)u.lo[0], (unsigned)u.hi[0], (unsigned)u.lo[1],
+						(unsigned)u.hi[1]);
+			}
+	}
+}
+
+static bool num(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+
+	if (!*s || *s == '-')
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return !errno && !*end && *out <= max;
+}
+
+int tls_calib_load_line(struct tls_calibs *t, char *const *fld, int nf)
+{
+	struct ipaddr a;
+	struct tls_calib *c;
+	uint64_t v[5];
+
+	if (nf < 3 || addr_parse(fld[1], &a))
+		return -1;
+	if (!strcmp(fld[2], "prior")) {
+		if (nf != 7 || !num(fld[3], UINT64_MAX, &v[0]) || !num(fld[4], UINT32_MAX, &v[1]) ||
+		    !num(fld[5], UINT64_MAX, &v[2]) || !num(fld[6], UINT64_MAX, &v[3]))
+			return -1;
+		c = calib_slot(t, &a, true);
+		c->seen = v[0];
+		c->ln = (uint32_t)v[1];
+		c->lsum = v[2];
+		c->lsq = v[3];
+		return 0;
+	}
+	if (nf != 9 || (strcmp(fld[2], "reply") && strcmp(fld[2], "cmd")))
+		return -1;
+	for (int k = 0; k < TC_NCELLS; k++) {
+		struct tls_fit *f;
+
+		if (strcmp(fld[3], cell_names[k]))
+			continue;
+		for (int i = 0; i < 5; i++)
+			if (!num(fld[4 + i], i ? UINT16_MAX : TLS_GEN, &v[i]))
+				return -1;
+		if (!v[0] || v[1] > v[2] || v[3] > v[4])
+			return -1;
+		c = calib_slot(t, &a, true);
+		f = fld[2][0] == 'r' ? &c->reply[k] : &c->cmd[k];
+		memset(f, 0, sizeof(*f));
+		f->g[0] = (struct tls_gen){ .n = (uint16_t)v[0], .lo = { (uint16_t)v[1], (uint16_t)v[3] },
+					    .hi = { (uint16_t)v[2], (uint16_t)v[4] } };
+		return 0;
+	}
+	return -1;
 }
 
 /* ---- records ---- */

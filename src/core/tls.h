@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "addr.h"
 #include "smtp.h"
@@ -73,6 +74,7 @@ struct tls_calib {
 struct tls_calibs {
 	struct tls_calib v[TLS_CALIB_MAX];
 	uint32_t n;
+	uint32_t changed;	/* fits that moved since the owner last looked */
 };
 
 /* A reply (and its command) of a cleartext session with server srv. */
@@ -80,6 +82,15 @@ void tls_calib_observe(struct tls_calibs *t, const struct ipaddr *srv, const str
 		       int cls);
 /* srv's calibration, or NULL. */
 const struct tls_calib *tls_calib_find(const struct tls_calibs *t, const struct ipaddr *srv);
+
+/* Every server's fits: as text (one line a server) or as a JSON array. */
+void tls_calib_print(const struct tls_calibs *t, bool json, FILE *o);
+/* In the state file: a line a fit, "calib ADDR reply|cmd CELL N LO0 HI0
+ * LO1 HI1", and "calib ADDR prior SEEN N SUM SUMSQ"; the two generations
+ * are saved as one. tls_calib_load_line takes the fields of a line
+ * starting with "calib": 0 when taken, -1 when malformed. */
+void tls_calib_save(const struct tls_calibs *t, FILE *f);
+int tls_calib_load_line(struct tls_calibs *t, char *const *fld, int nf);
 
 /* A fitted length: lo + m * L .. hi + m * L. false if never seen. */
 struct tls_len {

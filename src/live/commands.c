@@ -379,6 +379,16 @@ static int run_reload(struct daemon *d, int argc, char **argv, bool json, FILE *
 	return daemon_reload(d, o);
 }
 
+static int run_calibration(struct daemon *d, int argc, char **argv, bool json, FILE *o)
+{
+	(void)argc;
+	(void)argv;
+	if (!d->p.tls.cal.n && !json)
+		fputs("no server calibrated yet: cleartext replies teach each server's lengths\n", o);
+	tls_calib_print(&d->p.tls.cal, json, o);
+	return 0;
+}
+
 static int run_metrics(struct daemon *d, int argc, char **argv, bool json, FILE *o)
 {
 	(void)argc;
@@ -402,6 +412,8 @@ const struct command commands[] = {
 	{ "ban", "ADDR[/LEN] [DURATION]", "ban by hand (never an allowlisted address)", 1, 2, run_ban },
 	{ "unban", "ADDR[/LEN]", "lift a ban", 1, 1, run_unban },
 	{ "reload", "", "re-read the configuration (as SIGHUP)", 0, 0, run_reload },
+	{ "calibration", "[--json]", "each server's reply lengths, for the inference inside TLS", 0, 0,
+	  run_calibration },
 	{ "metrics", "", "Prometheus text exposition", 0, 0, run_metrics },
 	{ NULL, NULL, NULL, 0, 0, NULL },
 };

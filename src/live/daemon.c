@@ -198,7 +198,7 @@ void daemon_save_state(struct daemon *d)
 {
 	if (!d->cfg->state_file[0] || d->cfg->observe)
 		return;
-	if (state_save(d->cfg->state_file, d->p.tracker) < 0) {
+	if (state_save(d->cfg->state_file, d->p.tracker, &d->p.tls.cal) < 0) {
 		/* Once per kind of failure, not once a second. */
 		if (!d->state_errors++)
 			logmsg(LOG_ERR, "cannot write the state file %s: %s", d->cfg->state_file,

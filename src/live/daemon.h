@@ -59,6 +59,7 @@ struct daemon {
 	size_t npending, pending_cap;
 	uint64_t pending_overflow;
 	bool state_dirty;		/* a ban since the state file was written */
+	int64_t calib_saved;		/* clock_mono_sec() of the last save for the TLS calibration */
 	uint64_t state_writes, state_errors;
 	struct ctl_server *ctl;		/* the control socket, or NULL */
 	usec_t metrics_next;		/* next write of metrics_file */

@@ -47,7 +47,7 @@ void daemon_restore(struct daemon *d)
 
 	x.now = now;
 	if (d->cfg->state_file[0] &&
-	    state_load(d->cfg->state_file, d->p.tracker, d->cfg, now, &sc, stderr) < 0)
+	    state_load(d->cfg->state_file, d->p.tracker, &d->p.tls.cal, d->cfg, now, &sc, stderr) < 0)
 		logmsg(LOG_ERR, "cannot read the state file %s: %s; starting without it",
 		       d->cfg->state_file, strerror(errno));
 	if (d->enf) {

@@ -292,7 +292,13 @@ static int loop(struct daemon *d)
 				flush_bans(d);
 				if (d->enf && enforcer_lost(d->enf))
 					daemon_repair(d);
-				/* At most once a second, however many bans. */
+				/* At most once a second, however many bans; a moved
+				 * calibration (TLS) at most once a minute. */
+				if (d->p.tls.cal.changed && clock_mono_sec() >= d->calib_saved + 60) {
+					d->state_dirty = true;
+					d->p.tls.cal.changed = 0;
+					d->calib_saved = clock_mono_sec();
+				}
 				if (d->state_dirty)
 					daemon_save_state(d);
 				ctl_tick(d->ctl);

@@ -134,7 +134,7 @@ TEST(daemon_restore_reconciles_state_file_and_kernel)
 	/* The state file: two bans of an hour. */
 	CHECK_EQ(tracker_ban(t, now, &both, 3600 * USEC_PER_SEC, RULE_MANUAL, 0), TRACK_OK);
 	CHECK_EQ(tracker_ban(t, now, &file, 3600 * USEC_PER_SEC, RULE_MANUAL, 0), TRACK_OK);
-	CHECK_EQ(state_save(l->statepath, t), 0);
+	CHECK_EQ(state_save(l->statepath, t, NULL), 0);
 	/* The kernel: the first with 10 minutes left, one the file does not
 	 * know, and one the allowlist now covers. */
 	fake_nft_put(l->f, "banned4_32", "198.18.5.1", 3600000, 600000);

@@ -308,3 +308,49 @@ TEST(tls_records_split_anywhere)
 	tls_flush(&c, &t, &g);
 	CHECK_EQ(g.n, 2);
 }
+
+/* The calibration survives a restart: saved as state lines, loaded back
+ * the same; a bad line is refused. */
+TEST(tls_calibration_saved_and_loaded)
+{
+	struct tls_ctx c, d;
+	char *a = NULL, *b = NULL, line[256];
+	size_t na = 0, nb = 0;
+	FILE *f = open_memstream(&a, &na), *g;
+	char *fld[10];
+	int nf;
+
+	tls_ctx_init(&c, NULL);
+	tls_ctx_init(&d, NULL);
+	calibrate(&c, true);
+	tls_calib_save(&c.cal, f);
+	fclose(f);
+	f = fmemopen(a, na, "r");
+	while (fgets(line, sizeof(line), f)) {
+		char *save = NULL;
+
+		nf = 0;
+		for (char *w = strtok_r(line, " \n", &save); w && nf < 10; w = strtok_r(NULL, " \n", &save))
+			fld[nf++] = w;
+		CHECK_EQ(tls_calib_load_line(&d.cal, fld, nf), 0);
+	}
+	fclose(f);
+	free(a);
+	f = open_memstream(&a, &na);
+	g = open_memstream(&b, &nb);
+	tls_calib_print(&c.cal, false, f);
+	tls_calib_print(&d.cal, false, g);
+	fclose(f);
+	fclose(g);
+	CHECK_STR(b, a);
+	CHECK(strstr(a, "rcpt_rejected 81+L") != NULL);
+	free(a);
+	free(b);
+	{
+		char l1[] = "calib", l2[] = "198.18.0.1", l3[] = "reply", l4[] = "rcpt_rejected", l5[] = "3",
+		     l6[] = "90", l7[] = "80", l8[] = "1", l9[] = "1";
+		char *bad[] = { l1, l2, l3, l4, l5, l6, l7, l8, l9 };	/* lo above hi */
+
+		CHECK_EQ(tls_calib_load_line(&d.cal, bad, 9), -1);
+	}
+}

@@ -329,11 +329,11 @@ TEST(state_file_round_trip_and_bad_lines)
 	CHECK_EQ(tracker_ban(t, S(1000), &p4, S(60), RULE_MANUAL, 0), TRACK_OK);
 	CHECK_EQ(tracker_ban(t, S(1000), &p6, S(5), RULE_MANUAL, 0), TRACK_OK);
 	tracker_advance(t, S(1010));	/* p6's ban ended: history only */
-	CHECK_EQ(state_save(path, t), 0);
+	CHECK_EQ(state_save(path, t, NULL), 0);
 	f = fopen(path, "a");
 	fputs("not a line\n198.18.9.9/32 h 1 3 1000000000 1060000000\n", f);
 	fclose(f);
-	CHECK_EQ(state_load(path, u, c, S(1010), &n, e), 0);
+	CHECK_EQ(state_load(path, u, NULL, c, S(1010), &n, e), 0);
 	fclose(e);
 	CHECK_EQ(n.bans, 1);
 	CHECK_EQ(n.history, 1);
@@ -347,7 +347,7 @@ TEST(state_file_round_trip_and_bad_lines)
 	CHECK_EQ(r.until, 0);
 	/* A missing file is a first start, not an error. */
 	unlink(path);
-	CHECK_EQ(state_load(path, u, c, S(1010), &n, NULL), 0);
+	CHECK_EQ(state_load(path, u, NULL, c, S(1010), &n, NULL), 0);
 	tracker_free(u);
 	tracker_free(t);
 	cfg_del(c);
@@ -485,8 +485,8 @@ TEST(tracker_fleet_bans_and_state_reuse)
 	CHECK(tracker_lookup(t, &k, &r));
 	CHECK_EQ(r.tag, 43);
 	/* Saved and loaded as a fleet ban. */
-	CHECK_EQ(state_save(path, t), 0);
-	CHECK_EQ(state_load(path, u, c, S(103), &n, NULL), 0);
+	CHECK_EQ(state_save(path, t, NULL), 0);
+	CHECK_EQ(state_load(path, u, NULL, c, S(103), &n, NULL), 0);
 	unlink(path);
 	CHECK_EQ(n.bans, 1);
 	CHECK(tracker_lookup(u, &k, &r));
