@@ -27,7 +27,7 @@ tls_judge() {	# label pcap truth-file
 	out=$(mktemp)
 	$rg replay --json "$pcap" >"$out"
 	tail -1 "$out" >"$json"
-	bans=$(jq -r 'select(.type == "ban") | .key' "$out" | sort | tr '\n' ' ')
+	bans=" $(jq -r 'select(.type == "ban") | .key' "$out" | sort | tr '\n' ' ')"
 	if [[ $label == *padded* ]]; then
 		t "$label: every TLS session blind (padding), no rejection inferred, no TLS ban ($(jq -c '.tls | {sessions, blind: .blind.padding, rejected}' "$json"))" \
 			jq -e '.tls.sessions > 20 and .tls.blind.padding == .tls.sessions and .tls.rejected == 0 and .bans_by_rule.harvest_tls == 0' "$json"
@@ -48,15 +48,21 @@ tls_judge() {	# label pcap truth-file
 	done < <(grep '^rejected ' "$truth")
 	echo "tls table $label:$line"
 	t "$label: rejections per source as Postfix logged them (inferred/logged:$line)" test -z "$bad"
-	# Banned: every source Postfix rejected 20 times or more (harvest_tls),
-	# and no other.
-	local want_bans=""
+	# Banned: every source Postfix rejected 20 times or more (harvest_tls);
+	# never a legitimate one (the calibrating sender, the deliveries, the
+	# stale address, the list server). The harvester at 19 may go either
+	# way (a wave of rejections bans it at 3, by design).
+	local missing="" wrong=""
 	while read -r _ a want; do
-		[ "$want" -ge 20 ] || continue
-		case $a in *:*) want_bans="$want_bans$(echo "$a" | sed 's/::[0-9a-f]*$/::\/64/') " ;; *) want_bans="$want_bans$a/32 " ;; esac
+		local key=$a/32
+		case $a in *:*) key=$(echo "$a" | sed 's/::[0-9a-f]*$/::\/64/') ;; esac
+		[ "$want" -ge 20 ] && [[ " $bans" != *" $key "* ]] && missing="$missing $key"
+		case $a in 198.18.0.40|198.18.0.50|198.18.0.51|198.18.0.52)
+			[[ " $bans" == *" $key "* ]] && wrong="$wrong $key" ;;
+		esac
 	done < <(grep '^rejected ' "$truth")
-	want_bans=$(echo "$want_bans" | tr ' ' '\n' | grep . | sort | tr '\n' ' ')
-	t "$label: banned exactly the sources Postfix rejected 20 times or more ($bans)" test "$bans" = "$want_bans"
+	t "$label: every source Postfix rejected 20 times or more is banned, no legitimate one ($bans)" \
+		test -z "$missing$wrong"
 	# Postfix's 421 after 20 errors (the defaults) is a reply never seen
 	# in the clear: its exchange stays unexplained, and counts nothing.
 	local unexplained=0

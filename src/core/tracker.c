@@ -1063,7 +1063,7 @@ void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cl
 		t->st.duplicates++;
 	/* The site-wide rate: new rejected recipients of sources still free
 	 * (what a banned source goes on asking is not a wave). */
-	if (fresh && cls == EC_RCPT_REJECTED)
+	if (fresh && (cls == EC_RCPT_REJECTED || cls == EC_RCPT_REJECTED_TLS))
 		wave_count(t, now);
 }
 
