@@ -185,7 +185,7 @@ demo: deps rcptguard build/smtpc
 demo-fleet: deps rcptguard build/smtpc
 	tests/demo-fleet.sh
 
-bench: deps rcptguard build/trackbench build/replaybench build/mkbench build/nfqfloor build/smtpc build/nftbatch
+bench: deps rcptguard build/trackbench build/tlsbench build/replaybench build/mkbench build/nfqfloor build/smtpc build/nftbatch
 	bench/run.sh
 	bench/live.sh
 	bench/nft.sh
@@ -295,6 +295,9 @@ build/forge build/mkflood build/mkday build/synflood: build/%: tests/%.c tests/p
 
 build/trackbench: bench/trackbench.c $(CORE_LIB) | build
 	$(CC) $(UNIT_CFLAGS) $(HARDEN_LD) -o $@ $< $(CORE_LIB) $(LDFLAGS)
+
+build/tlsbench: bench/tlsbench.c $(CORE_LIB) | build
+	$(CC) $(UNIT_CFLAGS) $(HARDEN_LD) -o $@ $< $(CORE_LIB) $(LDFLAGS) -lm
 
 build/replaybench: bench/replaybench.c $(CORE_LIB) | build
 	$(CC) $(UNIT_CFLAGS) $(HARDEN_LD) -o $@ $< $(CORE_LIB) $(LDFLAGS) $(PCAP_LIBS) -lm

@@ -28,3 +28,17 @@ out=bench/results/replay-$(date -u +%Y%m%dT%H%M%SZ).txt
 	awk -v s="$s" -v e="$e" 'BEGIN { printf "wall time %.2f s\n", e - s }'
 } | tee "$out"
 echo "written to $out"
+# Inside TLS: the inference alone, then a capture where 80% of the
+# sessions say STARTTLS (goal: at least 2 Mpps).
+t=bench/results/tls-$(date -u +%Y%m%dT%H%M%SZ).txt
+tcap=${BENCH_TLS_CAPTURE:-bench/results/bench-tls.pcap}
+[ -s "$tcap" ] || build/mkbench "$tcap" "${BENCH_TLS_SESSIONS:-40000}" 80
+{
+	echo "# $(uname -srm), $(nproc) cores, rcptguard $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+	build/tlsbench "${BENCH_ROUNDS:-3}"
+	echo
+	echo "# replay of $(basename "$tcap"): 80% of the sessions in TLS"
+	build/replaybench "$tcap" "${BENCH_ROUNDS:-3}" | grep -E 'floor\)|pipeline:|ratio'
+	./rcptguard replay --json "$tcap" | tail -1 | jq -c '.tls | {sessions, counted, blind, explained, unexplained, capped, rejected}'
+} | tee "$t"
+echo "written to $t"
