@@ -480,31 +480,46 @@ struct mix {
 	double score;
 };
 
-/* Does this mix fill both sides? Its score, or -INFINITY. */
-static double try_mix(const struct model *m, const struct tls *t, const struct mix *x)
+/* What a mix's commands other than RCPT add to each side, once a mix of
+ * them: false if one was never calibrated. */
+struct others {
+	int64_t cfl, cfh, sfl, sfh;
+	int n;
+};
+
+static bool others_of(const struct model *m, const struct mix *x, struct others *o)
 {
-	int a = x->k - x->r, other = x->mail + x->rset + x->data + x->quit;
+	static const int cells[4] = { TC_MAIL, TC_RSET, TC_DATA, TC_QUIT };
+	const int on[4] = { x->mail, x->rset, x->data, x->quit };
+
+	memset(o, 0, sizeof(*o));
+	for (int i = 0; i < 4; i++) {
+		if (!on[i])
+			continue;
+		if (!m->has_rep[cells[i]] || !m->has_cmd[cells[i]])
+			return false;
+		o->cfl += m->cmd[cells[i]].lo;
+		o->cfh += m->cmd[cells[i]].hi;
+		o->sfl += m->rep[cells[i]].lo;
+		o->sfh += m->rep[cells[i]].hi;
+		o->n++;
+	}
+	return true;
+}
+
+/* Does this mix fill both sides? Its score, or -INFINITY. */
+static double try_mix(const struct model *m, const struct tls *t, const struct mix *x, const struct others *o)
+{
+	int a = x->k - x->r;
 	const struct tls_len *rc = &m->cmd[TC_RCPT_ACC];	/* a RCPT line, accepted or not */
-	int64_t cfl = 0, cfh = 0, sfl = 0, sfh = 0;
+	int64_t cfl = o->cfl, cfh = o->cfh, sfl = o->sfl, sfh = o->sfh;
 	struct range ix = { (int64_t)x->r * L_MIN, (int64_t)x->r * L_MAX };
 	struct range iy = { (int64_t)a * L_MIN, (int64_t)a * L_MAX };
 	struct range isum = { INT64_MIN, INT64_MAX };
 	int64_t cres_lo, cres_hi, sres_lo, sres_hi, X, Y, S;
 	const struct tls_len *rj = &m->rep[TC_RCPT_REJ], *ac = &m->rep[TC_RCPT_ACC];
-	double score = -CMD_COST * other;
-	static const int cells[4] = { TC_MAIL, TC_RSET, TC_DATA, TC_QUIT };
-	const int on[4] = { x->mail, x->rset, x->data, x->quit };
+	double score = -CMD_COST * o->n;
 
-	for (int i = 0; i < 4; i++) {
-		if (!on[i])
-			continue;
-		if (!m->has_rep[cells[i]] || !m->has_cmd[cells[i]])
-			return -INFINITY;
-		cfl += m->cmd[cells[i]].lo;
-		cfh += m->cmd[cells[i]].hi;
-		sfl += m->rep[cells[i]].lo;
-		sfh += m->rep[cells[i]].hi;
-	}
 	cfl += (int64_t)x->k * rc->lo;
 	cfh += (int64_t)x->k * rc->hi;
 	sfl += (int64_t)x->r * rj->lo + (int64_t)a * ac->lo;
@@ -640,17 +655,27 @@ static void judge(struct tls_ctx *c, struct tls *t, void *arg, bool final)
 					/* SMTP's order: MAIL inside a transaction needs
 					 * an RSET first; DATA needs an accepted RCPT;
 					 * nothing follows DATA's reply but the body. */
-					if ((x.mail && t->txn && !x.rset) || (x.data && x.quit))
+					struct others o;
+
+					if ((x.mail && t->txn && !x.rset) || (x.data && x.quit) || !others_of(&m, &x, &o))
 						continue;
 					for (x.k = 0; x.k <= kmax; x.k++) {
+						const struct tls_len *rc = &m.cmd[TC_RCPT_ACC];
+						int64_t lo = (int64_t)t->clo - o.cfh - (int64_t)x.k * rc->hi;
+						int64_t hi = (int64_t)t->chi - o.cfl - (int64_t)x.k * rc->lo;
+
 						if (x.k && !open)
 							break;
+						/* The client's bytes alone rule this k out. */
+						if (rc->m ? hi < (int64_t)x.k * L_MIN || lo > (int64_t)x.k * L_MAX :
+							    lo > 0 || hi < 0)
+							continue;
 						for (x.r = 0; x.r <= x.k; x.r++) {
 							if (x.data && !(x.k - x.r || (t->rcpt_ok && !x.rset && !x.mail)))
 								continue;
 							if (!x.k && !x.mail && !x.rset && !x.data && !x.quit)
 								continue;
-							x.score = try_mix(&m, t, &x);
+							x.score = try_mix(&m, t, &x, &o);
 							if (x.score == -INFINITY)
 								continue;
 							if (lower < 0 || x.r < lower)

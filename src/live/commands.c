@@ -159,10 +159,26 @@ static void top_one(void *arg, const struct prefix *key, const uint32_t *counts)
 	/* Rules on one class differ in their windows: the longest holds the
 	 * most, so a class shows its largest count, not their sum. */
 	for (size_t r = 0; r < x->cfg->nrules; r++) {
-		uint32_t *c = &e->by_class[x->cfg->rules[r].cls];
+		const struct rule *ru = &x->cfg->rules[r];
+		uint32_t *c = &e->by_class[ru->cls], n = counts[r];
 
-		if (counts[r] > *c)
-			*c = counts[r];
+		/* A rule of rejections inside TLS counts the cleartext ones
+		 * too: what it holds beyond a cleartext rule of a window no
+		 * longer than its own is what TLS added. */
+		if (ru->cls == EC_RCPT_REJECTED_TLS) {
+			uint32_t clear = 0;
+			usec_t best = 0;
+
+			for (size_t q = 0; q < x->cfg->nrules; q++)
+				if (x->cfg->rules[q].cls == EC_RCPT_REJECTED && x->cfg->rules[q].window <= ru->window &&
+				    x->cfg->rules[q].window >= best) {
+					best = x->cfg->rules[q].window;
+					clear = counts[q];
+				}
+			n = n > clear ? n - clear : 0;
+		}
+		if (n > *c)
+			*c = n;
 	}
 	for (int c = 0; c < EC_COUNT; c++)
 		e->total += e->by_class[c];
