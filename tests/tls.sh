@@ -22,16 +22,16 @@ tls_count() {	# json address
 # One capture: counts per source and bans against the truth. A table
 # line goes to standard output for the notes.
 tls_judge() {	# label pcap truth-file
-	local label=$1 pcap=$2 truth=$3 json out a want clear tls bans
+	local label=$1 pcap=$2 truth=$3 json rout a want clear tls bans
 	json=$(mktemp)
-	out=$(mktemp)
-	$rg replay --json "$pcap" >"$out"
-	tail -1 "$out" >"$json"
-	bans=" $(jq -r 'select(.type == "ban") | .key' "$out" | sort | tr '\n' ' ')"
+	rout=$(mktemp)
+	$rg replay --json "$pcap" >"$rout"
+	tail -1 "$rout" >"$json"
+	bans=" $(jq -r 'select(.type == "ban") | .key' "$rout" | sort | tr '\n' ' ')"
 	if [[ $label == *padded* ]]; then
 		t "$label: every TLS session blind (padding), no rejection inferred, no TLS ban ($(jq -c '.tls | {sessions, blind: .blind.padding, rejected}' "$json"))" \
 			jq -e '.tls.sessions > 20 and .tls.blind.padding == .tls.sessions and .tls.rejected == 0 and .bans_by_rule.harvest_tls == 0' "$json"
-		rm -f "$json" "$out"
+		rm -f "$json" "$rout"
 		return
 	fi
 	local line="" bad=""
@@ -63,11 +63,24 @@ tls_judge() {	# label pcap truth-file
 	done < <(grep '^rejected ' "$truth")
 	t "$label: every source Postfix rejected 20 times or more is banned, no legitimate one ($bans)" \
 		test -z "$missing$wrong"
+	# Each TLS ban is decided at the packet of the server's reply that
+	# made the count, not at the client's next one: live, NFQUEUE holds
+	# that packet until the ban is in the kernel.
+	if command -v tshark >/dev/null; then
+		local times from
+		times=$(jq -r 'select(.type == "ban" and .rule == "harvest_tls") | .time' "$rout" |
+			sed 's/Z$//' | while read -r ts; do date -u -d "$ts" +%s.%6N; done | sort -u | tr '\n' ' ')
+		from=$(tshark -r "$pcap" -T fields -e frame.time_epoch -e tcp.srcport 2>/dev/null |
+			awk -v want="$times" 'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) need[w[i]] = 1 }
+				{ t = sprintf("%.6f", $1); if (t in need) { seen[t] = 1; if ($2 != 25) bad++ } }
+				END { for (t in need) if (!(t in seen)) bad++; print bad + 0 }')
+		t "$label: every TLS ban decided at the server's reply packet ($(echo $times | wc -w) bans)" test "$from" = 0
+	fi
 	# Postfix's 421 after 20 errors (the defaults) is a reply never seen
 	# in the clear: its exchange stays unexplained, and counts nothing.
 	local unexplained=0
 	[[ $label == *defaults* ]] && unexplained=1
 	t "$label: every TLS session counted, every exchange explained but $unexplained ($(jq -c '.tls | {sessions, counted, unexplained, capped}' "$json"))" \
 		jq -e --argjson u $unexplained '.tls.sessions >= 5 and .tls.counted == .tls.sessions and .tls.unexplained <= $u and .tls.capped == 0' "$json"
-	rm -f "$json" "$out"
+	rm -f "$json" "$rout"
 }

@@ -612,55 +612,34 @@ static void reset_exchange(struct tls *t)
 	t->joins = 0;
 }
 
-/* final: the session ends, nothing more will join this exchange. */
-static void judge(struct tls_ctx *c, struct tls *t, void *arg, bool final)
+/* When an exchange is judged: a server record has come (early: only a
+ * mix that explains it commits, nothing else changes), the client speaks
+ * again (an unexplained exchange is joined with the next), or the session
+ * ends (final: nothing more will join). */
+enum judge_when { J_EARLY, J_NEXT, J_FINAL };
+
+/* The likeliest mix of the open exchange, and the fewest rejections of
+ * any that fits; false if none fits. */
+static bool search(const struct tls *t, const struct model *m, int kmax, struct mix *best, int *lower)
 {
-	struct model m;
-	struct mix best = { .score = -INFINITY }, x;
-	int lower = -1, kmax;
+	struct mix x;
 
-	if (!t->nc && !t->ns)
-		return;
-	c->st.exchanges++;
-	if (!model_of(tls_calib_find(&c->cal, &t->srv), &m)) {
-		reset_exchange(t);
-		return;
-	}
-	if (t->body) {
-		/* The message, then its end-of-data reply (and a QUIT's). */
-		struct tls_len *e = &m.rep[TC_EOM], *q = &m.rep[TC_QUIT];
-		bool fits = m.has_rep[TC_EOM] && ((t->slo <= (uint32_t)e->hi && t->shi >= (uint32_t)e->lo) ||
-						  (m.has_rep[TC_QUIT] && t->slo <= (uint32_t)(e->hi + q->hi) &&
-						   t->shi >= (uint32_t)(e->lo + q->lo)));
-
-		t->body = false;
-		t->txn = t->rcpt_ok = false;
-		c->st.explained += fits;
-		c->st.unexplained += !fits;
-		reset_exchange(t);
-		return;
-	}
-	kmax = (int)(t->chi / (uint32_t)(m.cmd[TC_RCPT_ACC].lo + L_MIN));
-	if (kmax > K_MAX) {
-		c->st.capped++;
-		reset_exchange(t);
-		return;
-	}
+	best->score = -INFINITY;
+	*lower = -1;
 	for (x.rset = 0; x.rset < 2; x.rset++)
 		for (x.mail = 0; x.mail < 2; x.mail++)
 			for (x.data = 0; x.data < 2; x.data++)
 				for (x.quit = 0; x.quit < 2; x.quit++) {
 					bool open = (t->txn && !x.rset) || x.mail;
+					struct others o;
 
 					/* SMTP's order: MAIL inside a transaction needs
 					 * an RSET first; DATA needs an accepted RCPT;
 					 * nothing follows DATA's reply but the body. */
-					struct others o;
-
-					if ((x.mail && t->txn && !x.rset) || (x.data && x.quit) || !others_of(&m, &x, &o))
+					if ((x.mail && t->txn && !x.rset) || (x.data && x.quit) || !others_of(m, &x, &o))
 						continue;
 					for (x.k = 0; x.k <= kmax; x.k++) {
-						const struct tls_len *rc = &m.cmd[TC_RCPT_ACC];
+						const struct tls_len *rc = &m->cmd[TC_RCPT_ACC];
 						int64_t lo = (int64_t)t->clo - o.cfh - (int64_t)x.k * rc->hi;
 						int64_t hi = (int64_t)t->chi - o.cfl - (int64_t)x.k * rc->lo;
 
@@ -675,20 +654,67 @@ static void judge(struct tls_ctx *c, struct tls *t, void *arg, bool final)
 								continue;
 							if (!x.k && !x.mail && !x.rset && !x.data && !x.quit)
 								continue;
-							x.score = try_mix(&m, t, &x, &o);
+							x.score = try_mix(m, t, &x, &o);
 							if (x.score == -INFINITY)
 								continue;
-							if (lower < 0 || x.r < lower)
-								lower = x.r;
-							if (x.score > best.score)
-								best = x;
+							if (*lower < 0 || x.r < *lower)
+								*lower = x.r;
+							if (x.score > best->score)
+								*best = x;
 						}
 					}
 				}
-	if (best.score == -INFINITY) {
+	return best->score != -INFINITY;
+}
+
+static void judge(struct tls_ctx *c, struct tls *t, void *arg, enum judge_when when)
+{
+	struct model m;
+	struct mix best = { .score = -INFINITY };
+	int lower = -1, kmax;
+
+	if (!t->nc && !t->ns)
+		return;
+	if (!model_of(tls_calib_find(&c->cal, &t->srv), &m)) {
+		if (when != J_EARLY) {
+			c->st.exchanges++;
+			reset_exchange(t);
+		}
+		return;
+	}
+	if (t->body) {
+		/* The message, then its end-of-data reply (and a QUIT's). */
+		struct tls_len *e = &m.rep[TC_EOM], *q = &m.rep[TC_QUIT];
+		bool fits = m.has_rep[TC_EOM] && ((t->slo <= (uint32_t)e->hi && t->shi >= (uint32_t)e->lo) ||
+						  (m.has_rep[TC_QUIT] && t->slo <= (uint32_t)(e->hi + q->hi) &&
+						   t->shi >= (uint32_t)(e->lo + q->lo)));
+
+		if (when == J_EARLY && !fits)
+			return;
+		c->st.exchanges++;
+		t->body = false;
+		t->txn = t->rcpt_ok = false;
+		c->st.explained += fits;
+		c->st.unexplained += !fits;
+		reset_exchange(t);
+		return;
+	}
+	kmax = (int)(t->chi / (uint32_t)(m.cmd[TC_RCPT_ACC].lo + L_MIN));
+	if (kmax > K_MAX) {
+		if (when == J_EARLY)
+			return;
+		c->st.exchanges++;
+		c->st.capped++;
+		reset_exchange(t);
+		return;
+	}
+	if (!search(t, &m, kmax, &best, &lower)) {
+		if (when == J_EARLY)
+			return;		/* more of the server's replies to come */
+		c->st.exchanges++;
 		/* Replies late in a later exchange (a client that streams its
 		 * commands): judged again with the next ones. */
-		if (t->joins < JOIN_MAX && !final) {
+		if (t->joins < JOIN_MAX && when == J_NEXT) {
 			t->joins++;
 			t->server_seen = false;
 			return;
@@ -697,6 +723,7 @@ static void judge(struct tls_ctx *c, struct tls *t, void *arg, bool final)
 		reset_exchange(t);
 		return;
 	}
+	c->st.exchanges++;
 	c->st.explained++;
 	c->st.rejected += (uint64_t)best.r;
 	c->st.rejected_lower += (uint64_t)lower;
@@ -814,7 +841,7 @@ static void record(struct tls_ctx *c, struct tls *t, int dir, void *arg)
 			return;	/* alerts, close_notify, key updates */
 		if (dir == 0) {
 			if (t->server_seen)
-				judge(c, t, arg, false);
+				judge(c, t, arg, J_NEXT);
 			if (t->phase == TP_DEAD)
 				return;
 			t->clo += r.lo;
@@ -825,6 +852,13 @@ static void record(struct tls_ctx *c, struct tls *t, int dir, void *arg)
 			t->shi += r.hi;
 			t->ns++;
 			t->server_seen = true;
+			/* Judged at once when the replies so far explain it: a
+			 * ban then reaches the kernel before the record that
+			 * decided it leaves (NFQUEUE holds it meanwhile). Not
+			 * at a record Postfix may have cut at its buffer's
+			 * size: the rest follows. */
+			if (t->nc && !(r.lo <= 4096 && r.hi >= 4096) && !(r.lo <= 16384 && r.hi >= 16384))
+				judge(c, t, arg, J_EARLY);
 		}
 		return;
 	default:
@@ -886,13 +920,13 @@ void tls_data(struct tls_ctx *c, struct tls *t, int dir, const uint8_t *p, uint3
 void tls_flush(struct tls_ctx *c, struct tls *t, void *arg)
 {
 	if (t->phase == TP_DATA && t->server_seen)
-		judge(c, t, arg, false);
+		judge(c, t, arg, J_NEXT);
 }
 
 void tls_end(struct tls_ctx *c, struct tls *t, void *arg)
 {
 	if (t->phase == TP_DATA && (t->server_seen || t->joins))
-		judge(c, t, arg, true);
+		judge(c, t, arg, J_FINAL);
 	if (t->phase == TP_HELLO)
 		go_blind(c, t, TLSB_HELLO);
 	t->phase = TP_DEAD;
