@@ -191,10 +191,12 @@ echo "== STARTTLS: rejections inferred from TLS record lengths (committed captur
 . tests/tls.sh
 for pcap in tests/fixtures/tls/postfix-tls-*.pcap; do
 	name=$(basename "$pcap" .pcap)
-	replay_as_expected() {
-		diff <($rg replay --json $1) ${1%.pcap}.expected
+	replay_tls_as_expected() {
+		local conf=()
+		[ -f "${1%.pcap}.conf" ] && conf=(-c "${1%.pcap}.conf")
+		diff <($rg replay "${conf[@]}" --json $1) ${1%.pcap}.expected
 	}
-	t "$name: replay output as expected" replay_as_expected "$pcap"
+	t "$name: replay output as expected" replay_tls_as_expected "$pcap"
 	tls_judge "$name" "$pcap" "${pcap%.pcap}.postfix"
 done
 
@@ -286,9 +288,9 @@ else
 	nok "recorded sessions with tcpdump against Postfix" "$(tail -5 "$work/live.log")"
 fi
 echo "== STARTTLS: fresh captures of real Postfix, every TLS variant and a padding server"
-if LAB_ID=s$$ tests/fixtures/record-tls.sh "$work/tls" tls13 gcm cbc cbc-mte padded defaults >"$work/tls.log" 2>&1; then
+if LAB_ID=s$$ tests/fixtures/record-tls.sh "$work/tls" tls13 gcm cbc cbc-mte padded defaults implicit >"$work/tls.log" 2>&1; then
 	ok "recorded STARTTLS sessions against Postfix"
-	for m in tls13 gcm cbc cbc-mte padded defaults; do
+	for m in tls13 gcm cbc cbc-mte padded defaults implicit; do
 		tls_judge "live $m" "$work/tls/postfix-tls-$m.pcap" "$work/tls/postfix-tls-$m.postfix"
 	done
 else

@@ -9,6 +9,7 @@
  * -S MODE says STARTTLS after EHLO (and EHLO again), forcing the TLS the
  * tests need: tls13, gcm (TLS 1.2 AES-GCM), cbc (TLS 1.2 AES-CBC, with
  * encrypt-then-MAC where the server has it) or cbc-mte (without).
+ * -I with -S: TLS from the first byte instead (port 465), no STARTTLS.
  * SSLKEYLOGFILE, when set, gets the session keys (for tshark).
  *
  * list plays a mailing-list server: one message to n subscribers in one
@@ -353,6 +354,24 @@ static int cmd(struct conn *c, const char *line)
 	return read_reply(c, NULL, 0);
 }
 
+/* -I: TLS from the first byte (port 465), no STARTTLS. */
+static bool implicit_tls;
+
+static int handshake(struct conn *c)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	int rc;
+
+	c->ssl = SSL_new(tls_ctx);
+	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd))
+		return -1;
+	while ((rc = SSL_connect(c->ssl)) != 1)
+		if (!tls_wait(c, rc, deadline))
+			return -1;
+	st.tls++;
+	return 0;
+}
+
 static int start_tls(struct conn *c)
 {
 	int64_t deadline = now_ms() + timeout_ms;
@@ -376,8 +395,8 @@ static int open_session(struct conn *c)
 	if (sock_connect(c))
 		return -1;
 	st.sessions++;
-	if (read_reply(c, NULL, 0) != 220 || cmd(c, "EHLO client.example\r\n") != 250 ||
-	    (tls_mode && start_tls(c))) {
+	if ((implicit_tls && handshake(c)) || read_reply(c, NULL, 0) != 220 ||
+	    cmd(c, "EHLO client.example\r\n") != 250 || (tls_mode && !implicit_tls && start_tls(c))) {
 		conn_drop(c);
 		return -1;
 	}
@@ -738,8 +757,9 @@ int main(int argc, char **argv)
 	const char *mode, *rcpt = "alice@example.org";
 	int o;
 
-	while ((o = getopt(argc, argv, "+s:p:b:T:d:LS:")) != -1) {
+	while ((o = getopt(argc, argv, "+s:p:b:T:d:LS:I")) != -1) {
 		switch (o) {
+		case 'I': implicit_tls = true; break;
 		case 'S': tls_mode = optarg; break;
 		case 'L': want_lat = true; break;
 		case 's': server = optarg; break;

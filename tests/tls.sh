@@ -25,7 +25,12 @@ tls_judge() {	# label pcap truth-file
 	local label=$1 pcap=$2 truth=$3 json rout a want clear tls bans
 	json=$(mktemp)
 	rout=$(mktemp)
-	$rg replay --json "$pcap" >"$rout"
+	# A capture of other ports comes with its configuration.
+	if [ -f "${pcap%.pcap}.conf" ]; then
+		$rg replay -c "${pcap%.pcap}.conf" --json "$pcap" >"$rout"
+	else
+		$rg replay --json "$pcap" >"$rout"
+	fi
 	tail -1 "$rout" >"$json"
 	bans=" $(jq -r 'select(.type == "ban") | .key' "$rout" | sort | tr '\n' ' ')"
 	if [[ $label == *padded* ]]; then
@@ -72,7 +77,7 @@ tls_judge() {	# label pcap truth-file
 			sed 's/Z$//' | while read -r ts; do date -u -d "$ts" +%s.%6N; done | sort -u | tr '\n' ' ')
 		from=$(tshark -r "$pcap" -T fields -e frame.time_epoch -e tcp.srcport 2>/dev/null |
 			awk -v want="$times" 'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) need[w[i]] = 1 }
-				{ t = sprintf("%.6f", $1); if (t in need) { seen[t] = 1; if ($2 != 25) bad++ } }
+				{ t = sprintf("%.6f", $1); if (t in need) { seen[t] = 1; if ($2 != 25 && $2 != 465) bad++ } }
 				END { for (t in need) if (!(t in seen)) bad++; print bad + 0 }')
 		t "$label: every TLS ban decided at the server's reply packet ($(echo $times | wc -w) bans)" test "$from" = 0
 	fi

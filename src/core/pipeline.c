@@ -65,12 +65,21 @@ static void client_sink(void *arg, const uint8_t *d, uint32_t n)
 {
 	struct sink_ctx *x = arg;
 
-	if (x->f->tls)
+	if (x->f->tls) {
 		tls_data(&x->p->tls, x->f->tls, 0, d, n, x);
-	else if (d)
+		return;
+	}
+	if (d)
 		smtp_client(&x->p->smtp, &x->f->smtp, d, n, x);
 	else
 		smtp_client_gap(&x->p->smtp, &x->f->smtp, n);
+	/* TLS from the first byte (implicit TLS on a port of smtp_ports):
+	 * these bytes were the ClientHello, followed from here. */
+	if (d && smtp_tls_first(&x->f->smtp) && x->p->cfg->tls_infer) {
+		x->f->tls = xcalloc(1, sizeof(*x->f->tls));
+		tls_init(&x->p->tls, x->f->tls, &x->f->key.srv);
+		tls_data(&x->p->tls, x->f->tls, 0, d, n, x);
+	}
 }
 
 static void server_sink(void *arg, const uint8_t *d, uint32_t n)

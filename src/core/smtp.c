@@ -112,6 +112,11 @@ bool smtp_in_starttls(const struct smtp *s)
 	return s->cmode == CM_OPAQUE && s->starttls;
 }
 
+bool smtp_tls_first(const struct smtp *s)
+{
+	return s->cmode == CM_OPAQUE && s->tls_first;
+}
+
 static void desync(struct smtp_ctx *c, struct smtp *s)
 {
 	if (s->synced)
@@ -239,6 +244,7 @@ static void client_line(struct smtp_ctx *c, struct smtp *s)
 	}
 	while (n && (s->cl[n - 1] == '\r' || s->cl[n - 1] == '\n'))
 		n--;
+	s->spoke = true;
 	if (s->cmode == CM_AUTH)
 		return;		/* a SASL response, answered by the pending AUTH */
 	p.verb = (uint8_t)parse_verb(s->cl, n);
@@ -265,6 +271,7 @@ static void client_line_start(struct smtp_ctx *c, struct smtp *s, uint8_t first)
 		/* A TLS handshake record where a command should be. */
 		c->st.opaque_tls++;
 		go_opaque(s);
+		s->tls_first = !s->spoke;
 		return;
 	}
 	if (!s->synced && !s->client_since_reply && !s->s_multiline &&

@@ -112,6 +112,8 @@ struct smtp {
 	bool c_discard;		/* skipping to the end of a client line */
 	bool s_discard;
 	bool starttls;		/* opaque after an accepted STARTTLS */
+	bool spoke;		/* a whole client line was seen */
+	bool tls_first;		/* TLS from the client's first byte (port 465) */
 	uint16_t r_code;
 	uint16_t r_bytes;	/* of the reply so far */
 	bool r_has_enh;
@@ -144,5 +146,8 @@ void smtp_server_gap(struct smtp_ctx *c, struct smtp *s, uint32_t n);
 bool smtp_opaque(const struct smtp *s);
 /* Opaque because the server accepted STARTTLS: TLS records follow. */
 bool smtp_in_starttls(const struct smtp *s);
+/* Opaque because the session is TLS from its first byte (implicit TLS,
+ * port 465): every byte the client sent is a record. */
+bool smtp_tls_first(const struct smtp *s);
 
 #endif

@@ -60,6 +60,8 @@ postfix_up() {
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=mx.example.org \
 		-keyout "$pf/key.pem" -out "$pf/cert.pem" >/dev/null 2>&1
 	cp /etc/postfix/master.cf "$pf/master.cf"
+	# Submissions over implicit TLS (RFC 8314), for the TLS tests.
+	printf '465 inet n - y - - smtpd -o smtpd_tls_wrappermode=yes\n' >>"$pf/master.cf"
 	cat >"$pf/main.cf" <<CF
 compatibility_level = 3.6
 queue_directory = $pf/spool
