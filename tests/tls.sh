@@ -6,7 +6,8 @@
 #   .40 calibration (cleartext)   .41 .42 .43 .44 harvesters: one at a time,
 #   pipelined by 3, 10 and 50     .45 harvests in cleartext, then in TLS
 #   .46 an RSET and a new MAIL between probes
-#   .50 .51 legitimate: deliveries, a stale address   .52 a list server
+#   .50 .51 legitimate: deliveries, a stale address   .52 .53 list
+#   servers (4 of 40 gone, 24 of 120 gone)
 #   fd00:1a::46 a harvester over IPv6
 # With Postfix's defaults (error sleep, 421): .41 one session of 30
 # probes, .42 RSET between probes, .50 deliveries.
@@ -45,28 +46,34 @@ tls_judge() {	# label pcap truth-file
 		clear=${clear:-0} tls=${tls:-0}
 		line="$line $a=$((clear + tls))/$want"
 		case $a in
-		198.18.0.52)	# a list server: TLS hides the addresses, a
-				# mixed batch may be off by a few, never above
-			[ $((clear + tls)) -le "$want" ] && [ $((clear + tls)) -ge $((want - 2)) ] || bad="$bad $a" ;;
+		198.18.0.52|198.18.0.53)	# list servers: TLS hides the addresses,
+				# so a batch mixing many accepted ones may count a few
+				# fewer (longer addresses explain the bytes too): at
+				# most a fifth or 2 fewer, never more
+			local slack=$((want / 5 > 2 ? want / 5 : 2))
+			[ $((clear + tls)) -le "$want" ] && [ $((clear + tls)) -ge $((want - slack)) ] || bad="$bad $a" ;;
 		*)	[ $((clear + tls)) -eq "$want" ] || bad="$bad $a" ;;
 		esac
 	done < <(grep '^rejected ' "$truth")
 	echo "tls table $label:$line"
 	t "$label: rejections per source as Postfix logged them (inferred/logged:$line)" test -z "$bad"
-	# Banned: every source Postfix rejected 20 times or more (harvest_tls);
-	# never a legitimate one (the calibrating sender, the deliveries, the
-	# stale address, the list server). The harvester at 19 may go either
-	# way (a wave of rejections bans it at 3, by design).
+	# Banned: every harvester Postfix rejected 20 times or more
+	# (harvest_tls); never a legitimate source (the calibrating sender,
+	# the deliveries, the stale address, the list servers: one with 24
+	# of 120 gone, spared by the share of accepted recipients inferred
+	# too). The harvester at 19 may go either way (a wave of rejections
+	# bans it at 3, by design).
 	local missing="" wrong=""
 	while read -r _ a want; do
 		local key=$a/32
 		case $a in *:*) key=$(echo "$a" | sed 's/::[0-9a-f]*$/::\/64/') ;; esac
-		[ "$want" -ge 20 ] && [[ " $bans" != *" $key "* ]] && missing="$missing $key"
-		case $a in 198.18.0.40|198.18.0.50|198.18.0.51|198.18.0.52)
+		case $a in
+		198.18.0.40|198.18.0.50|198.18.0.51|198.18.0.52|198.18.0.53)
 			[[ " $bans" == *" $key "* ]] && wrong="$wrong $key" ;;
+		*)	[ "$want" -ge 20 ] && [[ " $bans" != *" $key "* ]] && missing="$missing $key" ;;
 		esac
 	done < <(grep '^rejected ' "$truth")
-	t "$label: every source Postfix rejected 20 times or more is banned, no legitimate one ($bans)" \
+	t "$label: every harvester Postfix rejected 20 times or more is banned, no legitimate source ($bans)" \
 		test -z "$missing$wrong"
 	# Each TLS ban is decided at the packet of the server's reply that
 	# made the count, not at the client's next one: live, NFQUEUE holds

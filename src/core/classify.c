@@ -15,6 +15,7 @@ const char *const ev_class_names[EC_COUNT + 1] = {
 	[EC_MESSAGE_ACCEPTED] = "message_accepted",
 	[EC_SESSION] = "session",
 	[EC_RCPT_REJECTED_TLS] = "rcpt_rejected_tls",
+	[EC_RCPT_ACCEPTED_TLS] = "rcpt_accepted_tls",
 };
 
 const char *ev_class_name(int cls)

@@ -19,6 +19,7 @@ enum ev_class {
 	EC_MESSAGE_ACCEPTED,	/* 2xx to the end of DATA or to BDAT LAST */
 	EC_SESSION,		/* 2xx greeting: a session begins */
 	EC_RCPT_REJECTED_TLS,	/* inside TLS, inferred from record lengths (tls.h) */
+	EC_RCPT_ACCEPTED_TLS,	/* the same, accepted: evidence for a rule's share */
 	EC_COUNT
 };
 

@@ -48,17 +48,22 @@ static void on_smtp_event(void *arg, const struct smtp_event *ev)
 		tls_calib_observe(&p->tls.cal, &f->key.srv, ev, cls);
 }
 
-/* Rejected RCPTs inferred inside TLS: events of their own class. */
-static void on_tls_rejects(void *arg, uint32_t n, uint32_t lower)
+/* RCPTs inferred inside TLS: events of their own classes, the accepted
+ * ones first (one exchange is judged at once anyway: the tracker's batch
+ * is the packet's). */
+static void on_tls_rejects(void *arg, uint32_t n, uint32_t lower, uint32_t accepted)
 {
 	struct sink_ctx *x = arg;
 	/* No recipient: inside TLS one cannot be told from another. */
-	struct smtp_event ev = { .verb = V_RCPT, .code = 550 };
+	struct smtp_event rej = { .verb = V_RCPT, .code = 550 }, acc = { .verb = V_RCPT, .code = 250 };
 
 	(void)lower;
+	x->p->st.events[EC_RCPT_ACCEPTED_TLS] += accepted;
 	x->p->st.events[EC_RCPT_REJECTED_TLS] += n;
+	for (uint32_t i = 0; i < accepted; i++)
+		deliver(x, EC_RCPT_ACCEPTED_TLS, &acc);
 	for (uint32_t i = 0; i < n; i++)
-		deliver(x, EC_RCPT_REJECTED_TLS, &ev);
+		deliver(x, EC_RCPT_REJECTED_TLS, &rej);
 }
 
 static void client_sink(void *arg, const uint8_t *d, uint32_t n)

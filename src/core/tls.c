@@ -25,8 +25,9 @@ const char *const tls_blind_names[TLSB_COUNT] = {
  * path limit without its brackets. */
 #define L_MIN 3
 #define L_MAX 254
-/* Commands one exchange may hold; a larger one is not searched. */
-#define K_MAX 128
+/* Commands one exchange may hold; a larger one is not searched (Postfix
+ * takes up to 1000 recipients a transaction by default). */
+#define K_MAX 512
 /* Unexplained exchanges joined with the next ones, at most. */
 #define JOIN_MAX 6
 /* The log-likelihood cost of each command that is not an RCPT. */
@@ -618,6 +619,42 @@ static void reset_exchange(struct tls *t)
  * ends (final: nothing more will join). */
 enum judge_when { J_EARLY, J_NEXT, J_FINAL };
 
+/* The counts of rejects r that the server's bytes allow among k RCPTs,
+ * whatever the recipients' lengths: the fewest and the most reply bytes
+ * are linear in r, so each bound is one division. A necessary condition
+ * only: try_mix decides. */
+static int64_t div_floor(int64_t a, int64_t b)
+{
+	return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
+
+static void r_bounds(const struct model *m, const struct tls *t, const struct others *o, int k, int *r0,
+		     int *r1)
+{
+	const struct tls_len *rj = &m->rep[TC_RCPT_REJ], *ac = &m->rep[TC_RCPT_ACC];
+	int64_t amin = ac->lo + ac->m * L_MIN, amax = ac->hi + ac->m * L_MAX;
+	int64_t a0 = o->sfl + (int64_t)k * amin, da = rj->lo + rj->m * L_MIN - amin;
+	int64_t b0 = o->sfh + (int64_t)k * amax, db = rj->hi + rj->m * L_MAX - amax;
+	int64_t lo = 0, hi = k;
+
+	/* a0 + r * da <= shi: the fewest bytes r rejects can be. */
+	if (da > 0)
+		hi = div_floor((int64_t)t->shi - a0, da) < hi ? div_floor((int64_t)t->shi - a0, da) : hi;
+	else if (da < 0)
+		lo = -div_floor(a0 - (int64_t)t->shi, -da) > lo ? -div_floor(a0 - (int64_t)t->shi, -da) : lo;
+	else if (a0 > (int64_t)t->shi)
+		hi = -1;
+	/* b0 + r * db >= slo: the most. */
+	if (db > 0)
+		lo = -div_floor(b0 - (int64_t)t->slo, db) > lo ? -div_floor(b0 - (int64_t)t->slo, db) : lo;
+	else if (db < 0)
+		hi = div_floor(b0 - (int64_t)t->slo, -db) < hi ? div_floor(b0 - (int64_t)t->slo, -db) : hi;
+	else if (b0 < (int64_t)t->slo)
+		hi = -1;
+	*r0 = (int)(lo < 0 ? 0 : lo);
+	*r1 = (int)(hi > k ? k : hi);
+}
+
 /* The likeliest mix of the open exchange, and the fewest rejections of
  * any that fits; false if none fits. */
 static bool search(const struct tls *t, const struct model *m, int kmax, struct mix *best, int *lower)
@@ -649,7 +686,10 @@ static bool search(const struct tls *t, const struct model *m, int kmax, struct 
 						if (rc->m ? hi < (int64_t)x.k * L_MIN || lo > (int64_t)x.k * L_MAX :
 							    lo > 0 || hi < 0)
 							continue;
-						for (x.r = 0; x.r <= x.k; x.r++) {
+						int r0, r1;
+
+						r_bounds(m, t, &o, x.k, &r0, &r1);
+						for (x.r = r0; x.r <= r1; x.r++) {
 							if (x.data && !(x.k - x.r || (t->rcpt_ok && !x.rset && !x.mail)))
 								continue;
 							if (!x.k && !x.mail && !x.rset && !x.data && !x.quit)
@@ -736,8 +776,8 @@ static void judge(struct tls_ctx *c, struct tls *t, void *arg, enum judge_when w
 		t->rcpt_ok = true;
 	if (best.data)
 		t->body = true;
-	if (best.r && c->on_rejects)
-		c->on_rejects(arg, (uint32_t)best.r, (uint32_t)lower);
+	if (best.k && c->on_rejects)
+		c->on_rejects(arg, (uint32_t)best.r, (uint32_t)lower, (uint32_t)(best.k - best.r));
 	/* A QUIT may have been an RSET (under CBC both are a 16-byte block
 	 * each way): the session goes on if its records do. */
 	if (best.quit)

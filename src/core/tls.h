@@ -143,9 +143,10 @@ struct tls_stats {
 	uint64_t accepted;		/* inferred accepted RCPTs */
 };
 
-/* Inferred rejections: n of them for this session's client, most
- * likely; lower the fewest. */
-typedef void (*tls_event_fn)(void *arg, uint32_t n, uint32_t lower);
+/* What an exchange held, for this session's client: n rejected RCPTs
+ * (most likely; lower the fewest any fitting mix has) and accepted ones
+ * (the evidence a rule's share needs). */
+typedef void (*tls_event_fn)(void *arg, uint32_t n, uint32_t lower, uint32_t accepted);
 
 struct tls_ctx {
 	struct tls_calibs cal;

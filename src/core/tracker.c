@@ -993,7 +993,7 @@ static int kind_of(const struct rule *r, int cls)
 	if (!rule_has_evidence(r))
 		return -1;
 	switch (cls) {
-	case EC_RCPT_ACCEPTED: return K_ACC;
+	case EC_RCPT_ACCEPTED: case EC_RCPT_ACCEPTED_TLS: return K_ACC;
 	case EC_MESSAGE_ACCEPTED: return K_MSG;
 	case EC_SESSION: return K_SESS;
 	default: return -1;

@@ -17,8 +17,9 @@
 static const struct ipaddr srv = { .af = 4, .b = { 198, 18, 0, 1 } };
 static uint64_t rejected;
 
-static void on_rejects(void *arg, uint32_t n, uint32_t lower)
+static void on_rejects(void *arg, uint32_t n, uint32_t lower, uint32_t accepted)
 {
+	(void)accepted;
 	(void)arg;
 	if (lower > n)
 		abort();

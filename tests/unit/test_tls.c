@@ -13,10 +13,11 @@ struct got {
 	uint32_t n, lower, calls;
 };
 
-static void on_rejects(void *arg, uint32_t n, uint32_t lower)
+static void on_rejects(void *arg, uint32_t n, uint32_t lower, uint32_t accepted)
 {
 	struct got *g = arg;
 
+	(void)accepted;
 	g->n += n;
 	g->lower += lower;
 	g->calls++;
