@@ -27,9 +27,10 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void on_rejects(void *arg, uint32_t n, uint32_t lower, uint32_t accepted)
+static void on_rejects(void *arg, uint32_t n, uint32_t lower, uint32_t accepted, bool unexplained)
 {
 	(void)accepted;
+	(void)unexplained;
 	(void)arg;
 	(void)lower;
 	rejected += n;

@@ -2,7 +2,7 @@
  * dictionary, pipelined or not, reconnecting after each session) and the
  * legitimate sender (whole messages). Every wait is bounded.
  *
- *   smtpc -s ADDR [-p PORT] [-b BIND] harvest -n PROBES [-k PER_SESSION] [-P | -R] [-g GIVEUP]
+ *   smtpc -s ADDR [-p PORT] [-b BIND] harvest -n PROBES [-k PER_SESSION] [-P [-W] | -R] [-g GIVEUP]
  *   smtpc -s ADDR [-p PORT] [-b BIND] deliver -n MESSAGES [-z BODY_BYTES] [-t RCPT]
  *   smtpc -s ADDR [-p PORT] [-b BIND] list -n RECIPIENTS -u PERCENT_GONE
  *
@@ -460,6 +460,8 @@ static bool pace(long i)
 
 /* -R: an RSET and a new MAIL after every probe (one at a time). */
 static bool rset_each;
+/* -W: each pipelined batch in two writes, without waiting between. */
+static bool stream_writes;
 
 static void harvest(long n, long per, bool pipelined, long giveup)
 {
@@ -485,13 +487,27 @@ static void harvest(long n, long per, bool pipelined, long giveup)
 		k = per < n - i ? per : n - i;
 		if (pipelined && c.pipelining) {
 			char *burst = malloc((size_t)k * 128 + 1), name[64];
-			size_t bl = 0;
+			size_t bl = 0, half = 0;
 
 			for (long j = 0; j < k; j++) {
 				probe_name(i + j, name, sizeof(name));
 				bl += (size_t)snprintf(burst + bl, 128, "RCPT TO:<%s@%s>\r\n", name, domain);
+				if (j == k / 2 - 1)
+					half = bl;
 			}
-			if (send_all(&c, burst, bl) == 0) {
+			/* -W: the batch in two writes, the second without waiting
+			 * for the first's replies (a client that streams). */
+			if (stream_writes && half && half < bl && send_all(&c, burst, half) == 0 &&
+			    send_all(&c, burst + half, bl - half) == 0) {
+				for (long j = 0; j < k; j++) {
+					int code = read_reply(&c, NULL, 0);
+
+					if (code < 0)
+						break;
+					probe_name(i + j, name, sizeof(name));
+					count_rcpt(code, name);
+				}
+			} else if (!stream_writes && send_all(&c, burst, bl) == 0) {
 				for (long j = 0; j < k; j++) {
 					int code = read_reply(&c, NULL, 0);
 
@@ -740,7 +756,7 @@ static int cmp_d(const void *a, const void *b)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] [-S tls13|gcm|cbc|cbc-mte] harvest -n PROBES [-k PER_SESSION] [-P | -R] [-g GIVEUP] [-r PER_SEC] [-D SECONDS]\n"
+		"usage: smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] [-S tls13|gcm|cbc|cbc-mte] harvest -n PROBES [-k PER_SESSION] [-P [-W] | -R] [-g GIVEUP] [-r PER_SEC] [-D SECONDS]\n"
 		"       smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] deliver -n MESSAGES [-z BYTES] [-t RCPT]\n"
 		"       smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] list -n RECIPIENTS -u PERCENT_GONE\n"
 		"       smtpc -s ADDR [-p PORT] [-L] session -n SESSIONS\n"
@@ -774,8 +790,9 @@ int main(int argc, char **argv)
 		usage();
 	mode = argv[optind];
 	optind++;
-	while ((o = getopt(argc, argv, "n:k:PRg:z:t:r:D:u:")) != -1) {
+	while ((o = getopt(argc, argv, "n:k:PRWg:z:t:r:D:u:")) != -1) {
 		switch (o) {
+		case 'W': stream_writes = true; break;
 		case 'R': rset_each = true; break;
 		case 'n': n = atol(optarg); break;
 		case 'k': per = atol(optarg); break;

@@ -16,6 +16,7 @@ const char *const ev_class_names[EC_COUNT + 1] = {
 	[EC_SESSION] = "session",
 	[EC_RCPT_REJECTED_TLS] = "rcpt_rejected_tls",
 	[EC_RCPT_ACCEPTED_TLS] = "rcpt_accepted_tls",
+	[EC_TLS_UNEXPLAINED] = "tls_unexplained",
 };
 
 const char *ev_class_name(int cls)

@@ -20,6 +20,7 @@ enum ev_class {
 	EC_SESSION,		/* 2xx greeting: a session begins */
 	EC_RCPT_REJECTED_TLS,	/* inside TLS, inferred from record lengths (tls.h) */
 	EC_RCPT_ACCEPTED_TLS,	/* the same, accepted: evidence for a rule's share */
+	EC_TLS_UNEXPLAINED,	/* an exchange inside TLS no command mix explains */
 	EC_COUNT
 };
 

@@ -51,13 +51,20 @@ static void on_smtp_event(void *arg, const struct smtp_event *ev)
 /* RCPTs inferred inside TLS: events of their own classes, the accepted
  * ones first (one exchange is judged at once anyway: the tracker's batch
  * is the packet's). */
-static void on_tls_rejects(void *arg, uint32_t n, uint32_t lower, uint32_t accepted)
+static void on_tls_rejects(void *arg, uint32_t n, uint32_t lower, uint32_t accepted, bool unexplained)
 {
 	struct sink_ctx *x = arg;
 	/* No recipient: inside TLS one cannot be told from another. */
 	struct smtp_event rej = { .verb = V_RCPT, .code = 550 }, acc = { .verb = V_RCPT, .code = 250 };
 
 	(void)lower;
+	if (unexplained) {
+		struct smtp_event none = { .verb = V_NONE };
+
+		x->p->st.events[EC_TLS_UNEXPLAINED]++;
+		deliver(x, EC_TLS_UNEXPLAINED, &none);
+		return;
+	}
 	x->p->st.events[EC_RCPT_ACCEPTED_TLS] += accepted;
 	x->p->st.events[EC_RCPT_REJECTED_TLS] += n;
 	for (uint32_t i = 0; i < accepted; i++)

@@ -760,6 +760,8 @@ static void judge(struct tls_ctx *c, struct tls *t, void *arg, enum judge_when w
 			return;
 		}
 		c->st.unexplained++;
+		if (c->on_rejects)
+			c->on_rejects(arg, 0, 0, 0, true);
 		reset_exchange(t);
 		return;
 	}
@@ -777,7 +779,7 @@ static void judge(struct tls_ctx *c, struct tls *t, void *arg, enum judge_when w
 	if (best.data)
 		t->body = true;
 	if (best.k && c->on_rejects)
-		c->on_rejects(arg, (uint32_t)best.r, (uint32_t)lower, (uint32_t)(best.k - best.r));
+		c->on_rejects(arg, (uint32_t)best.r, (uint32_t)lower, (uint32_t)(best.k - best.r), false);
 	/* A QUIT may have been an RSET (under CBC both are a 16-byte block
 	 * each way): the session goes on if its records do. */
 	if (best.quit)

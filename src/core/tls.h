@@ -145,8 +145,9 @@ struct tls_stats {
 
 /* What an exchange held, for this session's client: n rejected RCPTs
  * (most likely; lower the fewest any fitting mix has) and accepted ones
- * (the evidence a rule's share needs). */
-typedef void (*tls_event_fn)(void *arg, uint32_t n, uint32_t lower, uint32_t accepted);
+ * (the evidence a rule's share needs); or, unexplained, that nothing
+ * fitted it (commands never seen in the clear, say: a signal too). */
+typedef void (*tls_event_fn)(void *arg, uint32_t n, uint32_t lower, uint32_t accepted, bool unexplained);
 
 struct tls_ctx {
 	struct tls_calibs cal;

@@ -17,9 +17,10 @@
 static const struct ipaddr srv = { .af = 4, .b = { 198, 18, 0, 1 } };
 static uint64_t rejected;
 
-static void on_rejects(void *arg, uint32_t n, uint32_t lower, uint32_t accepted)
+static void on_rejects(void *arg, uint32_t n, uint32_t lower, uint32_t accepted, bool unexplained)
 {
 	(void)accepted;
+	(void)unexplained;
 	(void)arg;
 	if (lower > n)
 		abort();

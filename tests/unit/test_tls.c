@@ -13,11 +13,12 @@ struct got {
 	uint32_t n, lower, calls;
 };
 
-static void on_rejects(void *arg, uint32_t n, uint32_t lower, uint32_t accepted)
+static void on_rejects(void *arg, uint32_t n, uint32_t lower, uint32_t accepted, bool unexplained)
 {
 	struct got *g = arg;
 
 	(void)accepted;
+	(void)unexplained;
 	g->n += n;
 	g->lower += lower;
 	g->calls++;
