@@ -148,6 +148,7 @@ void pipeline_init(struct pipeline *p, const struct config *cfg, uint64_t seed,
 	p->reasm.global_cap = cfg->reasm_total;
 	smtp_ctx_init(&p->smtp, cfg->max_pipeline, cfg->max_line, on_smtp_event);
 	tls_ctx_init(&p->tls, on_tls_rejects);
+	p->tls.fallback = cfg->servers_mode == SERVERS_LOCAL;
 	p->tracker = tracker_new(cfg, on_ban, arg);
 	p->on_ban = on_ban;
 	p->on_event = on_event;
@@ -172,6 +173,7 @@ static void carry_one(void *arg, const struct ban_record *r)
 void pipeline_reconfigure(struct pipeline *p, const struct config *cfg, bool rules_changed)
 {
 	p->cfg = cfg;
+	p->tls.fallback = cfg->servers_mode == SERVERS_LOCAL;
 	p->flows.max = cfg->max_flows;
 	p->flows.timeout[FS_EMBRYONIC] = cfg->timeout_embryonic;
 	p->flows.timeout[FS_ESTABLISHED] = cfg->timeout_established;

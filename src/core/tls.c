@@ -120,11 +120,11 @@ void tls_calib_observe(struct tls_calibs *t, const struct ipaddr *srv, const str
 	}
 }
 
-const struct tls_calib *tls_calib_find(const struct tls_calibs *t, const struct ipaddr *srv)
+const struct tls_calib *tls_calib_find(const struct tls_calibs *t, const struct ipaddr *srv, bool fallback)
 {
 	const struct tls_calib *c = calib_slot((struct tls_calibs *)t, srv, false), *best = NULL;
 
-	if (c && c->reply[TC_RCPT_REJ].g[0].n + c->reply[TC_RCPT_REJ].g[1].n)
+	if ((c && c->reply[TC_RCPT_REJ].g[0].n + c->reply[TC_RCPT_REJ].g[1].n) || !fallback)
 		return c;
 	/* An address with no cleartext rejection of its own (the MX's IPv6
 	 * one, say) is taken to be the same server as the address best
@@ -715,7 +715,7 @@ static void judge(struct tls_ctx *c, struct tls *t, void *arg, enum judge_when w
 
 	if (!t->nc && !t->ns)
 		return;
-	if (!model_of(tls_calib_find(&c->cal, &t->srv), &m)) {
+	if (!model_of(tls_calib_find(&c->cal, &t->srv, c->fallback), &m)) {
 		if (when != J_EARLY) {
 			c->st.exchanges++;
 			reset_exchange(t);
@@ -793,7 +793,7 @@ static void gate(struct tls_ctx *c, struct tls *t)
 	struct model m;
 	int32_t gap, quantum;
 
-	if (!model_of(tls_calib_find(&c->cal, &t->srv), &m)) {
+	if (!model_of(tls_calib_find(&c->cal, &t->srv, c->fallback), &m)) {
 		go_blind(c, t, TLSB_CALIB);
 		return;
 	}

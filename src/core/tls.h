@@ -80,8 +80,9 @@ struct tls_calibs {
 /* A reply (and its command) of a cleartext session with server srv. */
 void tls_calib_observe(struct tls_calibs *t, const struct ipaddr *srv, const struct smtp_event *ev,
 		       int cls);
-/* srv's calibration, or NULL. */
-const struct tls_calib *tls_calib_find(const struct tls_calibs *t, const struct ipaddr *srv);
+/* srv's calibration, or NULL. With fallback, an address that has no
+ * cleartext rejection of its own takes the best-calibrated one. */
+const struct tls_calib *tls_calib_find(const struct tls_calibs *t, const struct ipaddr *srv, bool fallback);
 
 /* Every server's fits: as text (one line a server) or as a JSON array. */
 void tls_calib_print(const struct tls_calibs *t, bool json, FILE *o);
@@ -151,6 +152,10 @@ typedef void (*tls_event_fn)(void *arg, uint32_t n, uint32_t lower, uint32_t acc
 
 struct tls_ctx {
 	struct tls_calibs cal;
+	/* The servers are this host's own (servers = local): its addresses
+	 * are one MTA, and one calibrates the others. A gateway's servers
+	 * (a list, or any) are each their own. */
+	bool fallback;
 	struct tls_stats st;
 	tls_event_fn on_rejects;
 };

@@ -154,7 +154,7 @@ TEST(tls_calibration_fits_postfix_and_exim)
 
 	tls_ctx_init(&c, NULL);
 	calibrate(&c, true);
-	cal = tls_calib_find(&c.cal, &srv);
+	cal = tls_calib_find(&c.cal, &srv, false);
 	CHECK(cal != NULL);
 	CHECK(tls_calib_len(cal, true, TC_RCPT_REJ, &l));
 	CHECK_EQ(l.m, 1);
@@ -166,9 +166,17 @@ TEST(tls_calibration_fits_postfix_and_exim)
 	CHECK(tls_calib_len(cal, false, TC_RCPT_ACC, &l));
 	CHECK_EQ(l.m, 1);
 	CHECK_EQ(l.lo, 12);
+	/* Another address of the host takes this one's fits; a gateway's
+	 * other server does not. */
+	{
+		const struct ipaddr v6 = { .af = 6, .b = { 0xfd, 0, 0, 0x18, [15] = 1 } };
+
+		CHECK(tls_calib_find(&c.cal, &v6, true) == cal);
+		CHECK(tls_calib_find(&c.cal, &v6, false) == NULL);
+	}
 	tls_ctx_init(&c, NULL);
 	calibrate(&c, false);
-	cal = tls_calib_find(&c.cal, &srv);
+	cal = tls_calib_find(&c.cal, &srv, false);
 	CHECK(tls_calib_len(cal, true, TC_RCPT_REJ, &l));
 	CHECK_EQ(l.m, 0);
 	CHECK_EQ(l.lo, 18);
