@@ -374,18 +374,8 @@ static int handshake(struct conn *c)
 
 static int start_tls(struct conn *c)
 {
-	int64_t deadline = now_ms() + timeout_ms;
-	int rc;
-
-	if (!c->starttls || cmd(c, "STARTTLS\r\n") != 220 || c->len)
+	if (!c->starttls || cmd(c, "STARTTLS\r\n") != 220 || c->len || handshake(c))
 		return -1;
-	c->ssl = SSL_new(tls_ctx);
-	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd))
-		return -1;
-	while ((rc = SSL_connect(c->ssl)) != 1)
-		if (!tls_wait(c, rc, deadline))
-			return -1;
-	st.tls++;
 	c->pipelining = false;
 	return cmd(c, "EHLO client.example\r\n") == 250 ? 0 : -1;
 }
@@ -497,17 +487,9 @@ static void harvest(long n, long per, bool pipelined, long giveup)
 			}
 			/* -W: the batch in two writes, the second without waiting
 			 * for the first's replies (a client that streams). */
-			if (stream_writes && half && half < bl && send_all(&c, burst, half) == 0 &&
-			    send_all(&c, burst + half, bl - half) == 0) {
-				for (long j = 0; j < k; j++) {
-					int code = read_reply(&c, NULL, 0);
-
-					if (code < 0)
-						break;
-					probe_name(i + j, name, sizeof(name));
-					count_rcpt(code, name);
-				}
-			} else if (!stream_writes && send_all(&c, burst, bl) == 0) {
+			if (!stream_writes || !half)
+				half = bl;
+			if (send_all(&c, burst, half) == 0 && (half == bl || send_all(&c, burst + half, bl - half) == 0)) {
 				for (long j = 0; j < k; j++) {
 					int code = read_reply(&c, NULL, 0);
 

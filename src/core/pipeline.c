@@ -73,6 +73,14 @@ static void on_tls_rejects(void *arg, uint32_t n, uint32_t lower, uint32_t accep
 		deliver(x, EC_RCPT_REJECTED_TLS, &rej);
 }
 
+/* The session's TLS records are followed from here. */
+static struct tls *follow_tls(struct sink_ctx *x)
+{
+	x->f->tls = xcalloc(1, sizeof(*x->f->tls));
+	tls_init(&x->p->tls, x->f->tls, &x->f->key.srv);
+	return x->f->tls;
+}
+
 static void client_sink(void *arg, const uint8_t *d, uint32_t n)
 {
 	struct sink_ctx *x = arg;
@@ -87,11 +95,8 @@ static void client_sink(void *arg, const uint8_t *d, uint32_t n)
 		smtp_client_gap(&x->p->smtp, &x->f->smtp, n);
 	/* TLS from the first byte (implicit TLS on a port of smtp_ports):
 	 * these bytes were the ClientHello, followed from here. */
-	if (d && smtp_tls_first(&x->f->smtp) && x->p->cfg->tls_infer) {
-		x->f->tls = xcalloc(1, sizeof(*x->f->tls));
-		tls_init(&x->p->tls, x->f->tls, &x->f->key.srv);
-		tls_data(&x->p->tls, x->f->tls, 0, d, n, x);
-	}
+	if (d && smtp_tls_first(&x->f->smtp) && x->p->cfg->tls_infer)
+		tls_data(&x->p->tls, follow_tls(x), 0, d, n, x);
 }
 
 static void server_sink(void *arg, const uint8_t *d, uint32_t n)
@@ -106,11 +111,9 @@ static void server_sink(void *arg, const uint8_t *d, uint32_t n)
 		smtp_server(&x->p->smtp, &x->f->smtp, d, n, x);
 	else
 		smtp_server_gap(&x->p->smtp, &x->f->smtp, n);
-	/* STARTTLS accepted: its records are followed from here. */
-	if (smtp_in_starttls(&x->f->smtp) && x->p->cfg->tls_infer) {
-		x->f->tls = xcalloc(1, sizeof(*x->f->tls));
-		tls_init(&x->p->tls, x->f->tls, &x->f->key.srv);
-	}
+	/* STARTTLS accepted: the records that follow are the session. */
+	if (smtp_in_starttls(&x->f->smtp) && x->p->cfg->tls_infer)
+		follow_tls(x);
 }
 
 static const reasm_sink sinks[2] = { client_sink, server_sink };
