@@ -27,12 +27,20 @@ tls_judge() {	# label pcap truth-file
 	json=$(mktemp)
 	rout=$(mktemp)
 	# A capture of other ports comes with its configuration.
-	if [ -f "${pcap%.pcap}.conf" ]; then
-		$rg replay -c "${pcap%.pcap}.conf" --json "$pcap" >"$rout"
-	else
-		$rg replay --json "$pcap" >"$rout"
-	fi
+	local conf=()
+	[ -f "${pcap%.pcap}.conf" ] && conf=(-c "${pcap%.pcap}.conf")
+	$rg replay "${conf[@]}" --json "$pcap" >"$rout"
 	tail -1 "$rout" >"$json"
+	# The error sleep, learnt in the clear: Postfix's own settings are
+	# the truth (defaults: 1 s, soft limit 10; the lab's others sleep 0).
+	local sleep_line
+	sleep_line=$($rg replay "${conf[@]}" --calibration "$pcap" | sed -n 's/.*; error sleep \([0-9]*\) ms after \([0-9]*\) errors$/\1 \2/p')
+	if [[ $label == *defaults* ]]; then
+		t "$label: calibration learnt Postfix's error sleep (1 s from the soft limit of 10 on: got ms/after ${sleep_line:-none})" \
+			awk -v v="$sleep_line" 'BEGIN { n = split(v, a, " "); exit !(n == 2 && a[1] >= 950 && a[1] <= 1150 && (a[2] == 10 || a[2] == 11)) }'
+	else
+		t "$label: no error sleep learnt from a Postfix that does not sleep (${sleep_line:-none})" test -z "$sleep_line"
+	fi
 	bans=" $(jq -r 'select(.type == "ban") | .key' "$rout" | sort | tr '\n' ' ')"
 	if [[ $label == *padded* ]]; then
 		t "$label: every TLS session blind (padding), no rejection inferred, no TLS ban ($(jq -c '.tls | {sessions, blind: .blind.padding, rejected}' "$json"))" \

@@ -118,7 +118,7 @@ static int replay_file(struct pipeline *p, const char *path, bool show_progress)
 
 static void usage_replay(FILE *f)
 {
-	fprintf(f, "usage: rcptguard replay [-c FILE] [--json] [--quiet] CAPTURE...\n");
+	fprintf(f, "usage: rcptguard replay [-c FILE] [--json] [--quiet] [--calibration] CAPTURE...\n");
 }
 
 int cmd_replay(int argc, char **argv)
@@ -127,6 +127,7 @@ int cmd_replay(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "calibration", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -134,11 +135,11 @@ int cmd_replay(int argc, char **argv)
 	struct replay r = { .out = stdout };
 	struct pipeline p;
 	const char *cfgpath = NULL;
-	bool quiet = false;
+	bool quiet = false, calib = false;
 	int c, ret = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:jqh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:jqCh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			cfgpath = optarg;
@@ -148,6 +149,9 @@ int cmd_replay(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = true;
+			break;
+		case 'C':
+			calib = true;
 			break;
 		case 'h':
 			usage_replay(stdout);
@@ -182,6 +186,10 @@ int cmd_replay(int argc, char **argv)
 		summary_json(r.sum, &p, r.out);
 	else
 		summary_text(r.sum, &p, r.out);
+	/* What a daemon would have learnt of each server from these
+	 * captures (rcptguard calibration), after the summary. */
+	if (calib)
+		tls_calib_print(&p.tls.cal, false, r.out);
 	pipeline_free(&p);
 	summary_free(r.sum);
 	config_free(&cfg);

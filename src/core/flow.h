@@ -35,6 +35,10 @@ struct flow {
 	usec_t last;		/* last packet */
 	usec_t moved;		/* last moved to the head of its LRU list */
 	uint32_t cli_isn, srv_isn;
+	/* For the error sleep (tls.h): the client's last bytes, the last
+	 * reply, and the session's errors so far. */
+	usec_t t_cli, t_reply;
+	uint8_t errors;
 	struct reasm r[2];	/* 0: client to server, 1: server to client */
 	struct smtp smtp;
 	struct tls *tls;	/* after STARTTLS, when followed */

@@ -44,8 +44,19 @@ static void on_smtp_event(void *arg, const struct smtp_event *ev)
 		p->st.events_unverified++;
 	deliver(x, cls, ev);
 	/* What this server's replies look like, for its TLS sessions. */
-	if (f->verified && p->cfg->tls_infer)
+	if (f->verified && p->cfg->tls_infer) {
+		usec_t since = f->t_cli > f->t_reply ? f->t_cli : f->t_reply;
+
 		tls_calib_observe(&p->tls.cal, &f->key.srv, ev, cls);
+		/* How long it took: the greeting (nothing asked yet) and the
+		 * end of data (the server's queue, a content filter) say
+		 * nothing of an error sleep. */
+		if (f->t_cli && ev->verb != V_EOM && x->now >= since)
+			tls_calib_delay(&p->tls.cal, &f->key.srv, f->errors, x->now - since);
+	}
+	f->t_reply = x->now;
+	if (ev->code >= 400 && f->errors < UINT8_MAX)
+		f->errors++;
 }
 
 /* RCPTs inferred inside TLS: events of their own classes, the accepted
@@ -89,9 +100,10 @@ static void client_sink(void *arg, const uint8_t *d, uint32_t n)
 		tls_data(&x->p->tls, x->f->tls, 0, d, n, x);
 		return;
 	}
-	if (d)
+	if (d) {
+		x->f->t_cli = x->now;
 		smtp_client(&x->p->smtp, &x->f->smtp, d, n, x);
-	else
+	} else
 		smtp_client_gap(&x->p->smtp, &x->f->smtp, n);
 	/* TLS from the first byte (implicit TLS on a port of smtp_ports):
 	 * these bytes were the ClientHello, followed from here. */

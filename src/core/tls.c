@@ -120,6 +120,55 @@ void tls_calib_observe(struct tls_calibs *t, const struct ipaddr *srv, const str
 	}
 }
 
+void tls_calib_delay(struct tls_calibs *t, const struct ipaddr *srv, uint32_t errors, uint64_t delay_us)
+{
+	struct tls_calib *c = calib_slot(t, srv, true);
+	struct tls_sleep *s = &c->sleep;
+	uint32_t e = errors < TLS_SLEEP_E ? errors : TLS_SLEEP_E - 1;
+	uint64_t ms = delay_us / 1000;
+
+	if (s->n[e] >= TLS_SLEEP_N) {
+		s->n[e] /= 2;
+		s->slow[e] /= 2;
+		s->ms[e] /= 2;
+	}
+	s->n[e]++;
+	if (ms >= TLS_SLOW_MS) {
+		s->slow[e]++;
+		s->ms[e] += (uint32_t)(ms > 600000 ? 600000 : ms);
+	}
+}
+
+bool tls_calib_sleep(const struct tls_calib *c, uint32_t *after, uint32_t *ms)
+{
+	const struct tls_sleep *s = &c->sleep;
+	uint64_t slow = 0, sum = 0;
+	int first = -1;
+
+	/* Cells of two replies or more decide; a slow one is three
+	 * quarters slow, a fast one a quarter at most. The first slow cell
+	 * is the limit, and every one after it must be slow too. */
+	for (int e = 0; e < TLS_SLEEP_E; e++) {
+		bool slow_cell = s->slow[e] * 4u >= s->n[e] * 3u, fast_cell = s->slow[e] * 4u <= s->n[e];
+
+		if (s->n[e] < 2)
+			continue;
+		if (first < 0 && slow_cell)
+			first = e;
+		else if (!(first >= 0 ? slow_cell : fast_cell))
+			return false;	/* fast past the limit, or slow-ish before it */
+	}
+	if (first < 1)
+		return false;	/* none, or slow from the start: not an error sleep */
+	for (int e = first; e < TLS_SLEEP_E; e++) {
+		slow += s->slow[e];
+		sum += s->ms[e];
+	}
+	*after = (uint32_t)first;
+	*ms = (uint32_t)(sum / slow);
+	return true;
+}
+
 const struct tls_calib *tls_calib_find(const struct tls_calibs *t, const struct ipaddr *srv, bool fallback)
 {
 	const struct tls_calib *c = calib_slot((struct tls_calibs *)t, srv, false), *best = NULL;
@@ -219,7 +268,19 @@ void tls_calib_print(const struct tls_calibs *t, bool json, FILE *o)
 				fprintf(o, " %s %d-%d%s", cell_names[k], l.lo, l.hi, l.m ? "+L" : "");
 			first = 0;
 		}
-		fputs(json ? "}}" : "\n", o);
+		{
+			uint32_t after, ms;
+			bool sl = tls_calib_sleep(c, &after, &ms);
+
+			if (json && sl)
+				fprintf(o, "},\"error_sleep\":{\"after_errors\":%u,\"ms\":%u}}", after, ms);
+			else if (json)
+				fputs("},\"error_sleep\":null}", o);
+			else if (sl)
+				fprintf(o, "; error sleep %u ms after %u errors\n", ms, after);
+			else
+				fputc('\n', o);
+		}
 	}
 	if (json)
 		fputs("]\n", o);
@@ -234,6 +295,10 @@ void tls_calib_save(const struct tls_calibs *t, FILE *f)
 		addr_fmt(&c->srv, a, sizeof(a));
 		fprintf(f, "calib %s prior %llu %u %llu %llu\n", a, (unsigned long long)c->seen, c->ln,
 			(unsigned long long)c->lsum, (unsigned long long)c->lsq);
+		for (int e = 0; e < TLS_SLEEP_E; e++)
+			if (c->sleep.n[e])
+				fprintf(f, "calib %s sleep %d %u %u %u\n", a, e, (unsigned)c->sleep.n[e],
+					(unsigned)c->sleep.slow[e], (unsigned)c->sleep.ms[e]);
 		for (int side = 0; side < 2; side++)
 			for (int k = 0; k < TC_NCELLS; k++) {
 				struct tls_gen u = gen_union(side ? &c->cmd[k] : &c->reply[k]);
@@ -275,6 +340,16 @@ int tls_calib_load_line(struct tls_calibs *t, char *const *fld, int nf)
 		c->ln = (uint32_t)v[1];
 		c->lsum = v[2];
 		c->lsq = v[3];
+		return 0;
+	}
+	if (!strcmp(fld[2], "sleep")) {
+		if (nf != 7 || !num(fld[3], TLS_SLEEP_E - 1, &v[0]) || !num(fld[4], TLS_SLEEP_N, &v[1]) ||
+		    !num(fld[5], v[1], &v[2]) || !num(fld[6], UINT32_MAX, &v[3]))
+			return -1;
+		c = calib_slot(t, &a, true);
+		c->sleep.n[v[0]] = (uint16_t)v[1];
+		c->sleep.slow[v[0]] = (uint16_t)v[2];
+		c->sleep.ms[v[0]] = (uint32_t)v[3];
 		return 0;
 	}
 	if (nf != 9 || (strcmp(fld[2], "reply") && strcmp(fld[2], "cmd")))

@@ -57,6 +57,22 @@ struct tls_fit {
 	uint8_t cur;
 };
 
+/* Postfix's error sleep: once a session has made smtpd_soft_error_limit
+ * errors (4xx and 5xx replies), every reply waits smtpd_error_sleep_time.
+ * Learnt per server from its cleartext sessions: for each count of errors
+ * before a reply (the last cell takes all larger counts), how many
+ * replies came, how many were slow (TLS_SLOW_MS or more after the
+ * client's bytes or the previous reply, whichever came last), and their
+ * delay. Halved when a cell reaches TLS_SLEEP_N: kept fresh. */
+#define TLS_SLEEP_E 24
+#define TLS_SLEEP_N 1024
+#define TLS_SLOW_MS 200
+
+struct tls_sleep {
+	uint16_t n[TLS_SLEEP_E], slow[TLS_SLEEP_E];
+	uint32_t ms[TLS_SLEEP_E];	/* the slow ones' delays, summed */
+};
+
 struct tls_calib {
 	struct ipaddr srv;
 	uint64_t seen;		/* observations, all kinds */
@@ -65,6 +81,7 @@ struct tls_calib {
 	/* Recipient lengths at this server: the prior of the inference. */
 	uint32_t ln;
 	uint64_t lsum, lsq;
+	struct tls_sleep sleep;
 };
 
 /* Servers calibrated at once: a table of this many, the least recently
@@ -80,6 +97,14 @@ struct tls_calibs {
 /* A reply (and its command) of a cleartext session with server srv. */
 void tls_calib_observe(struct tls_calibs *t, const struct ipaddr *srv, const struct smtp_event *ev,
 		       int cls);
+/* A reply of a cleartext session with srv came delay_us after the
+ * client's bytes (or the previous reply), with errors made before it. */
+void tls_calib_delay(struct tls_calibs *t, const struct ipaddr *srv, uint32_t errors, uint64_t delay_us);
+/* The error sleep c's replies show: every reply slow from the after-th
+ * error on, none (or few) before; ms their mean delay. false when not
+ * seen (a server that does not sleep, or no session made that many
+ * errors in the clear). */
+bool tls_calib_sleep(const struct tls_calib *c, uint32_t *after, uint32_t *ms);
 /* srv's calibration, or NULL. With fallback, an address that has no
  * cleartext rejection of its own takes the best-calibrated one. */
 const struct tls_calib *tls_calib_find(const struct tls_calibs *t, const struct ipaddr *srv, bool fallback);
@@ -87,7 +112,8 @@ const struct tls_calib *tls_calib_find(const struct tls_calibs *t, const struct 
 /* Every server's fits: as text (one line a server) or as a JSON array. */
 void tls_calib_print(const struct tls_calibs *t, bool json, FILE *o);
 /* In the state file: a line a fit, "calib ADDR reply|cmd CELL N LO0 HI0
- * LO1 HI1", and "calib ADDR prior SEEN N SUM SUMSQ"; the two generations
+ * LO1 HI1", "calib ADDR prior SEEN N SUM SUMSQ" and "calib ADDR sleep E N
+ * SLOW MS" (a line a cell of the error sleep); the two generations
  * are saved as one. tls_calib_load_line takes the fields of a line
  * starting with "calib": 0 when taken, -1 when malformed. */
 void tls_calib_save(const struct tls_calibs *t, FILE *f);

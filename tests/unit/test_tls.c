@@ -333,6 +333,10 @@ TEST(tls_calibration_saved_and_loaded)
 	tls_ctx_init(&c, NULL);
 	tls_ctx_init(&d, NULL);
 	calibrate(&c, true);
+	for (uint32_t e = 0; e < 14; e++)
+		tls_calib_delay(&c.cal, &srv, e, e < 10 ? 3000 : 1001000);
+	for (uint32_t e = 0; e < 14; e++)
+		tls_calib_delay(&c.cal, &srv, e, e < 10 ? 2000 : 999000);
 	tls_calib_save(&c.cal, f);
 	fclose(f);
 	f = fmemopen(a, na, "r");
@@ -354,6 +358,7 @@ TEST(tls_calibration_saved_and_loaded)
 	fclose(g);
 	CHECK_STR(b, a);
 	CHECK(strstr(a, "rcpt_rejected 81+L") != NULL);
+	CHECK(strstr(a, "error sleep 1000 ms after 10 errors") != NULL);
 	free(a);
 	free(b);
 	{
@@ -363,4 +368,45 @@ TEST(tls_calibration_saved_and_loaded)
 
 		CHECK_EQ(tls_calib_load_line(&d.cal, bad, 9), -1);
 	}
+}
+
+/* Postfix's error sleep, learnt from cleartext reply delays: slow from
+ * the soft limit on, fast before. A server slow from the start, or one
+ * slow at random, has none; so has one that never sleeps. */
+TEST(tls_error_sleep_learnt)
+{
+	struct tls_ctx c;
+	const struct tls_calib *k;
+	uint32_t after = 0, ms = 0;
+
+	tls_ctx_init(&c, NULL);
+	for (int s = 0; s < 3; s++)
+		for (uint32_t e = 0; e < 21; e++)
+			tls_calib_delay(&c.cal, &srv, e, e < 10 ? 1500u + e : 1000000u + 2000u * e);
+	k = tls_calib_find(&c.cal, &srv, false);
+	CHECK(k != NULL);
+	CHECK(tls_calib_sleep(k, &after, &ms));
+	CHECK_EQ(after, 10);
+	CHECK(ms >= 1000 && ms <= 1041);
+	/* One slow reply among the fast ones: the limit stands. */
+	tls_calib_delay(&c.cal, &srv, 3, 900000);
+	CHECK(tls_calib_sleep(k, &after, &ms));
+	CHECK_EQ(after, 10);
+	/* Fast replies past the limit: not a sleep any more. */
+	for (int s = 0; s < 6; s++)
+		tls_calib_delay(&c.cal, &srv, 15, 1000);
+	CHECK(!tls_calib_sleep(k, &after, &ms));
+
+	tls_ctx_init(&c, NULL);
+	for (uint32_t e = 0; e < 12; e++) {
+		tls_calib_delay(&c.cal, &srv, e, 500000);	/* slow from the start */
+		tls_calib_delay(&c.cal, &srv, e, 500000);
+	}
+	CHECK(!tls_calib_sleep(tls_calib_find(&c.cal, &srv, false), &after, &ms));
+	tls_ctx_init(&c, NULL);
+	for (uint32_t e = 0; e < 30; e++) {
+		tls_calib_delay(&c.cal, &srv, e, 2000);	/* never sleeps */
+		tls_calib_delay(&c.cal, &srv, e, 2000);
+	}
+	CHECK(!tls_calib_sleep(tls_calib_find(&c.cal, &srv, false), &after, &ms));
 }
