@@ -16,7 +16,7 @@ DATADIR    ?= $(PREFIX)/share
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 
 CC         ?= cc
-PKGS       := libpcap libmnl libnftnl libnetfilter_queue libcurl yajl
+PKGS       := libpcap libmnl libnftnl libnetfilter_queue libcurl yajl libseccomp
 # Recursive (=): evaluated when used, so `make deps` can run before the
 # -dev packages exist.
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -51,7 +51,7 @@ ALL_CFLAGS  = $(CLI_CFLAGS)
 # comment (else its postinst registers with the central API), and its
 # service must not start (the tests run a LAPI of their own).
 DEB_BUILD  := gcc make pkg-config libpcap-dev libmnl-dev libnftnl-dev \
-              libnetfilter-queue-dev libcurl4-openssl-dev libyajl-dev
+              libnetfilter-queue-dev libcurl4-openssl-dev libyajl-dev libseccomp-dev
 DEB_TEST   := clang libclang-rt-14-dev tshark tcpdump iproute2 nftables \
               mandoc valgrind postfix jq openssl ethtool procps iptables \
               socat libcap2-bin systemd debhelper dpkg-dev fakeroot lintian \
@@ -72,7 +72,7 @@ ASAN_CLI   := $(CLI_SRC:src/%.c=build/asan/%.o)
 TEST_SRC   := $(wildcard tests/unit/*.c) tests/pcapw.c
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: demo-fleet bench-peers soak lint deb fuzz fuzz-build all deps check test demo bench install uninstall clean fixtures pkgcheck
+.PHONY: chaos demo-fleet bench-peers soak lint deb fuzz fuzz-build all deps check test demo bench install uninstall clean fixtures pkgcheck
 
 all: rcptguard
 
@@ -178,6 +178,13 @@ check: deps
 	$(MAKE) fuzz-build
 	FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS) tests/run.sh
 
+# Faults for CHAOS_SECONDS (15 minutes) against the lab's Postfix; a
+# 2-minute run is part of make check.
+CHAOS_SECONDS ?= 900
+chaos: deps rcptguard build/smtpc
+	@mkdir -p bench/results
+	bench/chaos.sh $(CHAOS_SECONDS) | tee bench/results/chaos-$$(date -u +%Y%m%dT%H%M%SZ).txt
+
 demo: deps rcptguard build/smtpc
 	tests/demo.sh
 
@@ -220,7 +227,7 @@ uninstall:
 # from the fixtures); crashes go to build/fuzz/crash-NAME-*. Inputs that
 # once crashed live in tests/fuzz/regress/NAME/ and are replayed by make
 # check (fuzz-check).
-FUZZERS    := decode reasm smtp config control tls
+FUZZERS    := decode reasm smtp config control tls state
 FUZZ_SECONDS ?= 600
 FUZZ_CHECK_SECONDS ?= 20
 FUZZ_CC    := clang

@@ -26,7 +26,7 @@ live_tests() {
 	local f
 	for f in ${LIVE_ONLY:-live_capture:nfqueue live_capture:pcap live_fail_open \
 		live_forged:nfqueue live_forged:pcap live_reload live_enforce live_tls \
-		live_enforce_expiry_observe_allow live_prefix_allow live_list live_repair live_repair_bulk live_restart live_errors live_ops live_privileges live_synflood live_adopt live_batch}; do
+		live_enforce_expiry_observe_allow live_prefix_allow live_list live_repair live_repair_bulk live_restart live_errors live_ops live_privileges live_privileges_refused live_sandbox live_synflood live_adopt live_batch}; do
 		case $f in *:*) ${f%%:*} "${f#*:}" ;; *) $f ;; esac
 	done
 	lab_down
@@ -585,6 +585,13 @@ live_ops() {
 	t "control: silent clients dropped after 10 s ($((SECONDS - s0)) s after the check above); the daemon answers again" bash -c \
 		"[ $((SECONDS - s0)) -ge 8 ] && $rg status -s $sock | grep -q '^rcptguard ' && $rg metrics -s $sock | grep -q '^rcptguard_control_requests_total{result=\"error\"} [2-9]'"
 	pkill -f "UNIX-CONNECT:$sock" 2>/dev/null
+	# Requests whose client is gone before the answer (the write gets
+	# EPIPE), and a client that types one byte at a time.
+	for i in $(seq 1 30); do printf 'status\n' | socat -u - UNIX-CONNECT:$sock 2>/dev/null; done
+	t "control: 30 requests whose client closed before the answer; the daemon lives and answers" bash -c \
+		"kill -0 $rgpid && $rg status -s $sock | grep -q '^rcptguard '"
+	t "control: a client typing its request a byte every 0.2 s is answered" bash -c \
+		"{ for c in s t a t u s; do printf \$c; sleep 0.2; done; printf '\\n'; sleep 1; } | socat -t 3 - UNIX-CONNECT:$sock | grep -q '^rcptguard '"
 	t "reload through the socket: a bad file is refused with FILE:LINE" bash -c \
 		"cp $LAB_DIR/rg.conf $LAB_DIR/rg.good; echo 'threshold = 3' >>$LAB_DIR/rg.conf; out=\$($rg reload -s $sock 2>&1); rc=\$?; cp $LAB_DIR/rg.good $LAB_DIR/rg.conf; [ \$rc -eq 1 ] && echo \"\$out\" | grep -q '^$LAB_DIR/rg.conf:[0-9]*: unknown key' && $rg reload -s $sock | grep -q loaded"
 	rg_stop
@@ -603,8 +610,12 @@ live_privileges() {
 		return
 	fi
 	queue_rules add
-	t "privileges: runs as nobody, CAP_NET_ADMIN alone in effective, permitted and bounding sets, no_new_privs" bash -c \
-		"s=/proc/$rgpid/status; grep -q '^Uid:.65534.65534.65534.65534' \$s && grep -q '^CapEff:.0000000000001000' \$s && grep -q '^CapPrm:.0000000000001000' \$s && grep -q '^CapBnd:.0000000000001000' \$s && grep -q '^NoNewPrivs:.1' \$s && grep -q 'running as user nobody with CAP_NET_ADMIN only' '$LAB_DIR/rg.log'"
+	t "privileges: runs as nobody, CAP_NET_ADMIN alone in effective, permitted and bounding sets, none inheritable or ambient, no_new_privs" bash -c \
+		"s=/proc/$rgpid/status; grep -q '^Uid:.65534.65534.65534.65534' \$s && grep -q '^Gid:.65534.65534.65534.65534' \$s && grep -q '^Groups:[[:space:]]*\$' \$s && grep -q '^CapEff:.0000000000001000' \$s && grep -q '^CapPrm:.0000000000001000' \$s && grep -q '^CapBnd:.0000000000001000' \$s && grep -q '^CapInh:.0000000000000000' \$s && grep -q '^CapAmb:.0000000000000000' \$s && grep -q '^NoNewPrivs:.1' \$s && grep -q 'running as user nobody with CAP_NET_ADMIN only (checked' '$LAB_DIR/rg.log'"
+	# Not dumpable: /proc/PID belongs to root, so the user it runs as
+	# cannot ptrace it nor read its memory.
+	t "privileges: not dumpable (its /proc entries stay root's: $(stat -c %U /proc/$rgpid/mem 2>/dev/null))" \
+		test "$(stat -c %u /proc/$rgpid/mem)" = 0
 	lab_cli "$here/build/smtpc" -T 300 -b $ATT4 -s $SRV4 harvest -n 20 -k 20 -g 2 >/dev/null
 	sleep 1.2
 	t "privileges: after the drop, the ban reaches the kernel and the state file is written" bash -c \
@@ -612,6 +623,71 @@ live_privileges() {
 	queue_rules del
 	rg_stop
 	lab_srv nft delete table inet rcptguard 2>/dev/null
+}
+
+# The sandbox: on in the running daemon, and a forbidden call (execve)
+# kills it at once, with the kernel's word for it; mail still flows.
+live_sandbox() {
+	local dir=$LAB_DIR/sandbox g rc i
+	mkdir -p "$dir" && chown nobody "$dir"
+	queue_rules add
+	if ! rg_start nfqueue "user = nobody\nstate_file = $dir/state"; then
+		nok "sandbox: daemon starts" "$(tail -3 "$LAB_DIR/rg.log")"
+		queue_rules del
+		return
+	fi
+	t "sandbox: the running daemon is under a seccomp filter (Seccomp: 2), said in its log" bash -c \
+		"grep -q '^Seccomp:.2' /proc/$rgpid/status && grep -q 'sandbox: seccomp allows [0-9]* system calls, any other kills the process' '$LAB_DIR/rg.log'"
+	# Its loop still works inside: a harvest banned, the state written,
+	# a reload, a status.
+	lab_cli "$here/build/smtpc" -T 300 -b $ATT4 -s $SRV4 harvest -n 20 -k 20 -g 2 >/dev/null
+	kill -HUP $rgpid
+	sleep 1.2
+	t "sandbox: inside it, a ban reaches the kernel, the state file is written, reload and status answer" bash -c \
+		"ip netns exec $LAB_SRV nft list set inet rcptguard banned4_32 | grep -q '$ATT4' && grep -q '^$ATT4/32 harvest 1 ' $dir/state && grep -q 'reload: .* loaded' '$LAB_DIR/rg.log' && '$top/rcptguard' status -s '$LAB_DIR/ctl' >/dev/null && kill -0 $rgpid"
+	echo sandbox-probe | timeout 5 socat - "UNIX-CONNECT:$LAB_DIR/ctl" >/dev/null 2>&1
+	for i in $(seq 1 50); do kill -0 $rgpid 2>/dev/null || break; sleep 0.1; done
+	if kill -0 $rgpid 2>/dev/null; then
+		rc=alive
+		rg_stop
+	else
+		wait $rgpid 2>/dev/null
+		rc=$?
+	fi
+	t "sandbox: a forbidden call (execve) kills the daemon at once by SIGSYS (exit $rc), the kernel logs the call (59)" bash -c \
+		"[ $rc = 159 ] && dmesg | grep 'type=1326' | grep 'pid=$rgpid ' | grep -q 'syscall=59 '"
+	g=$(lab_cli "$here/build/smtpc" -T 3000 -b $GOOD4 -s $SRV4 deliver -n 2)
+	t "sandbox: after the kill, mail still flows through the queue rules ($g)" test "${g#*delivered=2}" != "$g"
+	# sandbox = no: the same probe returns, the daemon lives.
+	if rg_start nfqueue "sandbox = no"; then
+		t "sandbox = no: no filter (Seccomp: 0), the probe's execve fails with ENOENT and the daemon lives" bash -c \
+			"grep -q '^Seccomp:.0' /proc/$rgpid/status && echo sandbox-probe | timeout 5 socat - 'UNIX-CONNECT:$LAB_DIR/ctl' | grep -q 'execve was not stopped (No such file or directory)' && kill -0 $rgpid"
+		rg_stop
+	else
+		nok "sandbox = no: daemon starts" "$(tail -3 "$LAB_DIR/rg.log")"
+	fi
+	queue_rules del
+	lab_srv nft delete table inet rcptguard 2>/dev/null
+	return 0
+}
+
+# A drop that cannot be done stops the daemon (no root process parsing
+# traffic by accident), says why and what to do, and stops no mail.
+live_privileges_refused() {
+	local rc g i
+	queue_rules add
+	rg_start nfqueue "user = rcptguard-nosuch" && nok "privileges: a missing user is refused" "it started"
+	for i in $(seq 1 50); do kill -0 $rgpid 2>/dev/null || break; sleep 0.1; done
+	wait $rgpid 2>/dev/null
+	rc=$?
+	t "privileges: a missing user stops the daemon, exit 1, the cause and the fix in one line ($(grep -o 'cannot run as user.*' "$LAB_DIR/rg.log" | head -c 160))" bash -c \
+		"[ $rc = 1 ] && grep -q \"cannot run as user rcptguard-nosuch (no user 'rcptguard-nosuch'): not starting; create the user (adduser --system --group rcptguard-nosuch) or set user = root. Mail still flows\" '$LAB_DIR/rg.log'"
+	g=$(lab_cli "$here/build/smtpc" -T 3000 -b $GOOD4 -s $SRV4 deliver -n 2)
+	t "privileges: with the daemon refused, mail still flows through the queue rules ($g)" \
+		test "${g#*delivered=2}" != "$g"
+	queue_rules del
+	lab_srv nft delete table inet rcptguard 2>/dev/null
+	return 0
 }
 
 # A SYN flood from 1,000,000 spoofed sources through the queue, while a

@@ -536,6 +536,8 @@ const struct setting config_settings[] = {
 	  .def = "15s", .help = "how often metrics_file is written" },
 	{ "user", G(user), .type = ST_NAME, .chars = "_-.", .flags = SF_RESTART, .def = "rcptguard",
 	  .help = "the user to run as after start, or root to keep every privilege" },
+	{ "sandbox", G(sandbox), .type = ST_BOOL, .flags = SF_RESTART, .def = "yes",
+	  .help = "confine the running daemon to the system calls it uses (seccomp)" },
 	{ "kill_sessions", G(kill_sessions), .type = ST_WORD, .words = words_kill, .def = "auto",
 	  .help = "cut the open sessions of a banned source (auto: when servers = local)" },
 	{ "servers", G(servers), CUSTOM(parse_servers, print_servers), .def = "local",

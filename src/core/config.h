@@ -73,6 +73,7 @@ struct config {
 	char metrics_file[256];	/* Prometheus textfile; "" = none */
 	usec_t metrics_interval;
 	char user[64];		/* drop to this user after start; "root" = stay */
+	bool sandbox;		/* seccomp allow-list once set up (sandbox.h) */
 	int kill_sessions;	/* enum kill_mode; auto is resolved by the daemon */
 	int servers_mode;	/* enum servers_mode */
 	bool servers_any;	/* in effect: follow every server */

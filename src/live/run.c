@@ -22,6 +22,7 @@
 #include "daemon_counters.h"
 #include "log.h"
 #include "privs.h"
+#include "sandbox.h"
 
 /* The timer turns the wheels and expires flows when traffic is quiet. */
 #define TICK_SEC 1
@@ -198,22 +199,26 @@ static void sd_notify_msg(const char *msg)
 	close(fd);
 }
 
-/* Everything privileged is open now: the rest runs as cfg->user. */
-static void drop_privileges(struct daemon *d)
+/* Everything privileged is open now: the rest runs as cfg->user. A drop
+ * that fails, wholly or in part, stops the daemon: only user = root keeps
+ * root. -1 when the daemon must not go on. */
+static int drop_privileges(struct daemon *d)
 {
 	char err[256];
 
 	if (!strcmp(d->cfg->user, "root")) {
 		logmsg(LOG_NOTICE, "user = root: keeping every privilege");
-		return;
+		return 0;
 	}
 	if (privs_drop(d->cfg->user, d->pcap != NULL, err, sizeof(err)) < 0) {
-		/* Not fatal: stopping would not protect anything either. */
-		logmsg(LOG_ERR, "%s; still running as root", err);
-		return;
+		logmsg(LOG_ERR, "cannot run as user %s (%s): not starting; create the user "
+		       "(adduser --system --group %s) or set user = root. Mail still flows: "
+		       "the queue rules let packets pass while no rcptguard reads them",
+		       d->cfg->user, err, d->cfg->user);
+		return -1;
 	}
-	logmsg(LOG_NOTICE, "running as user %s with CAP_NET_ADMIN%s only", d->cfg->user,
-	       d->pcap ? " and CAP_NET_RAW" : "");
+	logmsg(LOG_NOTICE, "running as user %s with CAP_NET_ADMIN%s only (checked: IDs, capability sets, "
+	       "no_new_privs, not dumpable)", d->cfg->user, d->pcap ? " and CAP_NET_RAW" : "");
 	if (d->cfg->state_file[0]) {
 		char dir[sizeof(d->cfg->state_file)], *slash;
 
@@ -225,6 +230,28 @@ static void drop_privileges(struct daemon *d)
 			logmsg(LOG_ERR, "user %s cannot write in %s: the state file will not be saved",
 			       d->cfg->user, dir);
 	}
+	return 0;
+}
+
+/* Last of the setup: from here the loop's system calls only. A filter
+ * that cannot be installed stops the daemon, as a failed drop does. */
+static int enter_sandbox(struct daemon *d)
+{
+	char err[256];
+	int n;
+
+	if (!d->cfg->sandbox) {
+		logmsg(LOG_NOTICE, "sandbox = no: every system call allowed");
+		return 0;
+	}
+	n = sandbox_enter(err, sizeof(err));
+	if (n < 0) {
+		logmsg(LOG_ERR, "sandbox: %s: not starting (or set sandbox = no). Mail still flows: the queue "
+		       "rules let packets pass while no rcptguard reads them", err);
+		return -1;
+	}
+	logmsg(LOG_NOTICE, "sandbox: seccomp allows %d system calls, any other kills the process", n);
+	return 0;
 }
 
 static void announce(struct daemon *d)
@@ -389,10 +416,14 @@ int cmd_run(int argc, char **argv)
 	 * a packet forged from outside cannot get a client banned. */
 	d.p.require_outbound_replies = true;
 	pipeline_set_wave_fn(&d.p, on_wave);
-	if (setup(&d) == 0) {
-		if (!d.cfg->observe)
-			daemon_restore(&d);
-		drop_privileges(&d);
+	rc = setup(&d) == 0 ? 0 : 1;
+	if (!rc && !d.cfg->observe)
+		daemon_restore(&d);
+	if (!rc && drop_privileges(&d) < 0)
+		rc = 1;
+	if (!rc && enter_sandbox(&d) < 0)
+		rc = 1;
+	if (!rc) {
 		announce(&d);
 		sd_notify_msg("READY=1");
 		rc = loop(&d);
@@ -400,8 +431,6 @@ int cmd_run(int argc, char **argv)
 		write_summary(&d);
 		daemon_save_state(&d);
 		commands_write_metrics_file(&d);
-	} else {
-		rc = 1;
 	}
 	fleet_free(d.fleet);
 	ctl_close(d.ctl);
