@@ -137,6 +137,44 @@ replay_truncated_capture() {
 	out=$($rg replay --json $work/cut.pcap 2>$work/cut.err); rc=$?; [ $rc -eq 2 ] && grep -q 'packet [0-9]*: .*truncated' $work/cut.err && echo "$out" | tail -1 | jq -e '.packets > 90 and .events.rcpt_rejected > 20' >/dev/null
 }
 t "replay of a truncated capture: packet number, what was read is kept" replay_truncated_capture
+# pcapng with two interfaces (two captures merged, each its own
+# interface block): the same events as the two read one after the other.
+if have mergecap && have editcap; then
+	mergecap -I none -F pcapng -w "$work/two-if.pcapng" tests/fixtures/postfix-pipelined.pcap tests/fixtures/postfix-delivery.pcap
+	replay_pcapng_two_interfaces() {
+		local a b m
+		a=$($rg replay --json tests/fixtures/postfix-pipelined.pcap | tail -1 | jq -c '[.packets, .events.rcpt_rejected, .events.rcpt_accepted, .bans]')
+		b=$($rg replay --json tests/fixtures/postfix-delivery.pcap | tail -1 | jq -c '[.packets, .events.rcpt_rejected, .events.rcpt_accepted, .bans]')
+		m=$($rg replay --json "$work/two-if.pcapng" | tail -1 | jq -c '[.packets, .events.rcpt_rejected, .events.rcpt_accepted, .bans]')
+		echo "$a + $b = $m"
+		[ "$m" = "$(jq -nc --argjson a "$a" --argjson b "$b" '[range(4)] | map($a[.] + $b[.])')" ]
+	}
+	t "replay of a pcapng with two interfaces: the events of both captures" replay_pcapng_two_interfaces
+	# Two link types in one pcapng: libpcap reads one only; the packet
+	# where it stops is named, what was read is kept, exit 2.
+	mergecap -I none -F pcapng -w "$work/two-links.pcapng" tests/fixtures/postfix-harvest.pcap tests/fixtures/postfix-delivery.pcap
+	replay_pcapng_two_link_types() {
+		out=$($rg replay --json "$work/two-links.pcapng" 2>"$work/two-links.err"); rc=$?
+		[ $rc -eq 2 ] && grep -q 'two-links.pcapng: packet [0-9]*: .*different from the type of the first interface' "$work/two-links.err" && echo "$out" | tail -1 | jq -e '.type == "summary"' >/dev/null
+	}
+	t "replay of a pcapng mixing link types: the packet named, exit 2, a summary of what was read" replay_pcapng_two_link_types
+	# Nanosecond timestamps: the same events, bans at the same times.
+	editcap -F nsecpcap tests/fixtures/postfix-harvest.pcap "$work/nsec.pcap"
+	replay_nanosecond() {
+		diff <($rg replay tests/fixtures/postfix-harvest.pcap | grep ' ban ') <($rg replay "$work/nsec.pcap" | grep ' ban ') &&
+			[ "$($rg replay --json "$work/nsec.pcap" | tail -1 | jq '.events.rcpt_rejected')" = 27 ]
+	}
+	t "replay of a nanosecond pcap: the same events and ban times as the microsecond original" replay_nanosecond
+	# Snapped at 64 bytes: less than the link, IPv6 and TCP headers with
+	# options. Each packet counted as truncated, nothing invented.
+	editcap -s 64 tests/fixtures/postfix-harvest.pcap "$work/snap64.pcap"
+	replay_snaplen_64() {
+		$rg replay --json "$work/snap64.pcap" | tail -1 | jq -e '.packets == 105 and .decode.tcp_truncated == .packets and .events.rcpt_rejected == 0 and .bans == 0' >/dev/null
+	}
+	t "replay of a capture snapped at 64 bytes: every packet counted as truncated, no event invented, no ban" replay_snaplen_64
+else
+	nok "pcapng, nanosecond and snaplen captures" "mergecap and editcap (wireshark-common) missing"
+fi
 build/mkpcap unknown-link "$work/link147.pcap"
 replay_unknown_link() {
 	out=$($rg replay $work/link147.pcap 2>&1); [ $? -eq 2 ] && echo "$out" | grep -q 'unsupported link type 147'
@@ -307,15 +345,31 @@ live_tests
 echo "== the fleet: MX hosts sharing bans through CrowdSec's LAPI"
 . tests/fleet.sh
 fleet_tests
+echo "== chaos: 2 minutes of faults against the lab's Postfix (bench/chaos.sh; make chaos for 15)"
+timeout 400 bench/chaos.sh 120 >"$work/chaos.log" 2>&1
+chaos_rc=$?
+sed -n '/^chaos run:/,$p' "$work/chaos.log" | sed 's/^/   /'
+chaos_line() { grep -m1 "$1" "$work/chaos.log"; }
+t "chaos: every fault injected was survived ($(sed -n '/^fault /,/^clock /p' "$work/chaos.log" | awk 'NR > 1 { i += $2; s += $3 } END { print i " injected, " s " survived" }'))" \
+	bash -c "sed -n '/^fault /,/^clock /p' '$work/chaos.log' | awk 'NR > 1 { i += \$2; if (\$2 != \$3) bad = 1 } END { exit !(i >= 8 && !bad) }'"
+t "chaos: no legitimate message lost ($(chaos_line '^legitimate messages:'))" \
+	bash -c "chaos_line() { grep -m1 \"\$1\" '$work/chaos.log'; }; chaos_line '^legitimate messages:' | grep -Eq ' [1-9][0-9]* accepted by Postfix, .* 0 lost$'"
+t "chaos: no legitimate source ever in a set, the daemon never died by itself" bash -c \
+	"grep -q '^legitimate sources seen in a set: 0 times' '$work/chaos.log' && grep -q '(0 by itself)' '$work/chaos.log'"
+t "chaos: every undisturbed harvest burst stopped within the threshold ($(chaos_line '^harvest bursts:'))" bash -c \
+	"grep -Eq '^harvest bursts: [0-9]+, [1-9][0-9]* judged .*, 0 of them let past' '$work/chaos.log'"
+t "chaos: after every repair the kernel's bans are the daemon's; RSS and descriptors flat ($(chaos_line '^repairs checked:'))" bash -c \
+	"grep -Eq '^repairs checked: [1-9][0-9]*, kernel and daemon differed after 0' '$work/chaos.log' && grep -q '^growth within one life .*: 0' '$work/chaos.log'"
+t "chaos: the script's own verdict (exit $chaos_rc)" test "$chaos_rc" = 0
 no_live_namespace_left() {
-	! ip netns list | grep -q "lv$$"
+	! ip netns list | grep -q "lv$$\|rgsrvch\|rgclich"
 }
-t "the live tests left no namespace behind" no_live_namespace_left
+t "the live and chaos tests left no namespace behind" no_live_namespace_left
 
 fi	# online
 
 echo "== fuzzing (libFuzzer, ASan, UBSan; make fuzz for long runs)"
-for f in decode reasm smtp config control tls; do
+for f in decode reasm smtp config control tls state; do
 	if [ ! -x build/fuzz/fuzz_$f ]; then
 		online && nok "fuzz $f: build/fuzz/fuzz_$f was not built" || skip "fuzz $f" "no clang: not built"
 		continue
@@ -361,6 +415,31 @@ systemd_unit_hardened() {
 	exp=$(systemd-analyze security --offline=true packaging/systemd/rcptguard.service 2>&1 | sed -n 's/.*Overall exposure level for rcptguard.service: \([0-9.]*\).*/\1/p'); echo "exposure $exp"; [ -n "$exp" ] && awk -v e="$exp" 'BEGIN { exit !(e < 2.0) }'
 }
 online && t "systemd unit: valid, hardened (systemd-analyze security exposure under 2.0)" systemd_unit_hardened
+# The unit's SystemCallFilter (a wider list: it covers the setup too)
+# admits every call of the daemon's own allow-list (src/live/sandbox.c),
+# so the two never disagree on what the loop may do.
+unit_filter_covers_sandbox() {
+	local names allowed miss="" n
+	names=$(sed -n '/^static const char \*const allowed\[\] = {/,/^};/p' src/live/sandbox.c | grep -o '"[a-z0-9_]*"' | tr -d '"'; echo socket mmap mprotect)
+	[ "$(echo "$names" | wc -w)" -gt 50 ] || { echo "allow-list not found in sandbox.c"; return 1; }
+	sc_expand() {
+		local g m
+		for g in "$@"; do
+			for m in $(systemd-analyze syscall-filter "$g" 2>/dev/null | sed -n 's/^    \([@a-z0-9_-]*\)$/\1/p'); do
+				case $m in @*) sc_expand "$m" ;; *) echo "$m" ;; esac
+			done
+		done
+	}
+	# The unit: @system-service, less @privileged and @resources, plus capset.
+	grep -qx 'SystemCallFilter=@system-service' packaging/systemd/rcptguard.service &&
+		grep -qx 'SystemCallFilter=~@privileged @resources' packaging/systemd/rcptguard.service &&
+		grep -qx 'SystemCallFilter=capset' packaging/systemd/rcptguard.service || { echo "unit's filter lines changed"; return 1; }
+	allowed=$(comm -23 <(sc_expand @system-service | sort -u) <(sc_expand @privileged @resources | sort -u); echo capset)
+	for n in $names; do grep -qx "$n" <<<"$allowed" || miss="$miss $n"; done
+	echo "not admitted by the unit:${miss:- none}"
+	[ -z "$miss" ]
+}
+online && t "systemd unit: its SystemCallFilter admits every call of the daemon's seccomp allow-list" unit_filter_covers_sandbox
 
 if online; then
 echo "== the Debian package"

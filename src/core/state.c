@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #define STATE_HEADER "# rcptguard state 1: key rule times count since-us until-us\n"
+_Static_assert(STATE_VERSION == 1u, "STATE_HEADER names the version");
 
 struct savectx {
 	const struct tracker *t;
@@ -51,9 +52,10 @@ int state_save(const char *path, const struct tracker *t, const struct tls_calib
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (make_parent(path) < 0)
-		return -1;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* The directory, made on the first start (or if removed since). */
+	if (fd < 0 && errno == ENOENT && make_parent(path) == 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
 	x.f = fdopen(fd, "w");
@@ -86,17 +88,53 @@ int state_save(const char *path, const struct tracker *t, const struct tls_calib
 	return 0;
 }
 
-int state_load(const char *path, struct tracker *t, struct tls_calibs *cal, const struct config *cfg,
+/* The version a header line names ("# rcptguard state N..."), or 0 when
+ * the line is not one. */
+static unsigned header_version(const char *line)
+{
+	static const char pre[] = "# rcptguard state ";
+	char *end;
+	unsigned long v;
+
+	if (strncmp(line, pre, sizeof(pre) - 1))
+		return 0;
+	errno = 0;
+	v = strtoul(line + sizeof(pre) - 1, &end, 10);
+	if (errno || end == line + sizeof(pre) - 1 || v == 0 || v > 1000000)
+		return 0;
+	return (unsigned)v;
+}
+
+/* One line into buf (NUL-terminated, without its newline), at most cap - 1
+ * bytes of it; the rest of a longer line is read and dropped. false at
+ * the end of the file. */
+static bool read_line(FILE *f, char *buf, size_t cap, bool *too_long, bool *binary)
+{
+	size_t n = 0;
+	int c;
+
+	*too_long = *binary = false;
+	while ((c = getc(f)) != EOF && c != '\n') {
+		if (n + 1 < cap)
+			buf[n++] = (char)c;
+		else
+			*too_long = true;
+		if (c == 0)
+			*binary = true;
+	}
+	buf[n] = 0;
+	return c != EOF || n || *too_long;
+}
+
+int state_read(FILE *f, const char *name, struct tracker *t, struct tls_calibs *cal, const struct config *cfg,
 	       usec_t now, struct state_counts *n, FILE *err)
 {
-	FILE *f = fopen(path, "re");
 	char line[512];
 	unsigned lineno = 0;
+	bool too_long, binary;
 
 	memset(n, 0, sizeof(*n));
-	if (!f)
-		return errno == ENOENT ? 0 : -1;
-	while (fgets(line, sizeof(line), f)) {
+	while (read_line(f, line, sizeof(line), &too_long, &binary)) {
 		char *fld[10], *save = NULL, *end;
 		uint64_t num[4];
 		struct ban_record r = { 0 };
@@ -105,19 +143,35 @@ int state_load(const char *path, struct tracker *t, struct tls_calibs *cal, cons
 		bool ok;
 
 		lineno++;
-		if (line[0] == '#' || line[0] == '\n')
+		/* Longer than any line this version writes, or not text. */
+		if (too_long || binary) {
+			if (err)
+				fprintf(err, "%s:%u: %s, skipped\n", name, lineno, too_long ? "line too long" : "not text");
+			n->bad++;
+			continue;
+		}
+		if (lineno == 1 && header_version(line) > STATE_VERSION) {
+			n->version = header_version(line);
+			if (err)
+				fprintf(err, "%s:1: a state file of version %u, newer than this rcptguard's (%u): "
+					"not read\n", name, n->version, STATE_VERSION);
+			return 0;
+		}
+		if (line[0] == '#' || !line[0])
 			continue;
 		for (char *w = strtok_r(line, " \t\r\n", &save); w && nf < 10; w = strtok_r(NULL, " \t\r\n", &save))
 			fld[nf++] = w;
 		if (nf && !strcmp(fld[0], "calib")) {
 			if (cal && tls_calib_load_line(cal, fld, nf) < 0) {
 				if (err)
-					fprintf(err, "%s:%u: not a calibration line, skipped\n", path, lineno);
+					fprintf(err, "%s:%u: not a calibration line, skipped\n", name, lineno);
 				n->bad++;
 			}
 			continue;
 		}
-		ok = nf == 6 && prefix_parse(fld[0], &r.key) == 0;
+		/* Fields after the sixth are a later version's: ignored, the
+		 * ban is read. */
+		ok = nf >= 6 && prefix_parse(fld[0], &r.key) == 0;
 		for (int i = 0; ok && i < 4; i++) {
 			errno = 0;
 			num[i] = strtoull(fld[2 + i], &end, 10);
@@ -126,7 +180,7 @@ int state_load(const char *path, struct tracker *t, struct tls_calibs *cal, cons
 		if (!ok || num[0] == 0 || num[0] > UINT32_MAX || num[1] > UINT32_MAX ||
 		    num[2] > INT64_MAX || num[3] > INT64_MAX) {
 			if (err)
-				fprintf(err, "%s:%u: not a state line, skipped\n", path, lineno);
+				fprintf(err, "%s:%u: not a state line, skipped\n", name, lineno);
 			n->bad++;
 			continue;
 		}
@@ -143,6 +197,28 @@ int state_load(const char *path, struct tracker *t, struct tls_calibs *cal, cons
 		else
 			n->history++;
 	}
+	return ferror(f) ? -1 : 0;
+}
+
+int state_load(const char *path, struct tracker *t, struct tls_calibs *cal, const struct config *cfg,
+	       usec_t now, struct state_counts *n, FILE *err)
+{
+	FILE *f = fopen(path, "re");
+	int rc;
+
+	memset(n, 0, sizeof(*n));
+	if (!f)
+		return errno == ENOENT ? 0 : -1;
+	rc = state_read(f, path, t, cal, cfg, now, n, err);
 	fclose(f);
-	return 0;
+	/* A newer version's file is kept aside, not overwritten by the
+	 * next save: a downgrade loses no bans for good. */
+	if (n->version) {
+		char aside[4096];
+
+		if ((size_t)snprintf(aside, sizeof(aside), "%s.v%u", path, n->version) < sizeof(aside) &&
+		    rename(path, aside) == 0 && err)
+			fprintf(err, "%s: kept as %s; starting without it\n", path, aside);
+	}
+	return rc;
 }

@@ -24,11 +24,19 @@
 #include "tls.h"
 #include "tracker.h"
 
+/* The first line, "# rcptguard state 1: ...", names the format's
+ * version; a file without it is read as version 1. A newer version's file
+ * is not read (its lines may mean something else) and is renamed to
+ * PATH.vN, so that the next save does not destroy it. Fields after the
+ * sixth on a ban line are ignored (a later version may add some). */
+#define STATE_VERSION 1u
+
 struct state_counts {
 	size_t bans;		/* restored as active */
 	size_t history;		/* restored as earlier bans only */
 	size_t refused;		/* allowlisted or never banned now */
 	size_t bad;		/* lines that could not be read */
+	unsigned version;	/* a newer version's file, not read: its number */
 };
 
 /* Write atomically: PATH.tmp, fsync, rename. 0, or -1 with errno. */
@@ -37,6 +45,9 @@ int state_save(const char *path, const struct tracker *t, const struct tls_calib
  * skipped. A missing file is not an error (first start). Returns 0, or -1
  * with errno when the file exists and cannot be read. */
 int state_load(const char *path, struct tracker *t, struct tls_calibs *cal, const struct config *cfg,
+	       usec_t now, struct state_counts *n, FILE *err);
+/* The same from an open file; name is for the messages. */
+int state_read(FILE *f, const char *name, struct tracker *t, struct tls_calibs *cal, const struct config *cfg,
 	       usec_t now, struct state_counts *n, FILE *err);
 
 #endif

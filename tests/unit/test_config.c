@@ -184,3 +184,65 @@ TEST(config_print_round_trips)
 	config_free(&c);
 	config_free(&d);
 }
+
+/* Every numeric setting at its range limits: both ends accepted, one
+ * step past either refused with FILE:LINE and the setting's name, the
+ * rest of the configuration as it was. */
+static void limits_text(const struct setting *st, uint64_t v, char *buf, size_t len)
+{
+	char val[64];
+
+	switch (st->type) {
+	case ST_DURATION:
+		snprintf(val, sizeof(val), "%llums", (unsigned long long)(v / 1000));
+		break;
+	default:
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)v);
+		break;
+	}
+	if (st->scope == SCOPE_RULE)
+		snprintf(buf, len, "rule r {\n class = rcpt_rejected\n %s = %s\n}\n", st->name, val);
+	else
+		snprintf(buf, len, "%s = %s\n", st->name, val);
+}
+
+TEST(config_every_key_at_its_limits)
+{
+	char text[256], err[512];
+	struct config c;
+	int n = 0;
+
+	for (const struct setting *st = config_settings; st->name; st++) {
+		uint64_t step = st->type == ST_DURATION ? 1000 : 1;
+		int line = st->scope == SCOPE_RULE ? 3 : 1;
+		char want[128];
+
+		if (st->type != ST_UINT && st->type != ST_PERCENT && st->type != ST_SIZE && st->type != ST_DURATION)
+			continue;
+		n++;
+		limits_text(st, st->lo, text, sizeof(text));
+		if (load(text, err, sizeof(err), &c))
+			fprintf(stderr, "%s at its low limit: %s", st->name, err);
+		CHECK_EQ(load(text, err, sizeof(err), &c), 0);
+		config_free(&c);
+		limits_text(st, st->hi, text, sizeof(text));
+		if (load(text, err, sizeof(err), &c))
+			fprintf(stderr, "%s at its high limit: %s", st->name, err);
+		CHECK_EQ(load(text, err, sizeof(err), &c), 0);
+		config_free(&c);
+		snprintf(want, sizeof(want), "t.conf:%d:", line);
+		if (st->hi < UINT64_MAX / 2) {
+			limits_text(st, st->hi + step, text, sizeof(text));
+			CHECK(load(text, err, sizeof(err), &c) > 0);
+			CHECK(strstr(err, want) != NULL && strstr(err, st->name) != NULL);
+			config_free(&c);
+		}
+		if (st->lo >= step) {
+			limits_text(st, st->lo - step, text, sizeof(text));
+			CHECK(load(text, err, sizeof(err), &c) > 0);
+			CHECK(strstr(err, want) != NULL);
+			config_free(&c);
+		}
+	}
+	CHECK(n >= 20);
+}

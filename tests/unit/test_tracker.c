@@ -528,3 +528,69 @@ TEST(tracker_fleet_bans_and_state_reuse)
 	tracker_free(t);
 	cfg_del(c);
 }
+
+/* The state file against what a disk, an editor or another version can
+ * leave: every bad line named as FILE:LINE and skipped, every good one
+ * read; a newer version's file not read and kept aside. */
+TEST(state_file_bad_input)
+{
+	struct config *c = cfg_new("rule h {\n class = rcpt_rejected\n threshold = 3\n}\n");
+	struct tracker *t;
+	struct state_counts n;
+	char *msg = NULL, text[2048], path[] = "/tmp/rcptguard-state-XXXXXX", aside[64];
+	size_t mlen = 0;
+	FILE *f, *e;
+	int fd;
+	const char *good = "198.18.7.1/32 h 1 3 1000000000 9000000000\n";
+
+	/* Truncated mid-line, binary garbage, a line per future field, a
+	 * very long line, a future kind of line: the good lines still read. */
+	{
+		static const char garbage[] = "\x01\x02\x00\xff garbage\n";
+		size_t len = 0;
+
+		len += (size_t)sprintf(text + len, "# rcptguard state 1: key rule times count since-us until-us\n%s", good);
+		len += (size_t)sprintf(text + len, "198.18.7.2/32 h 1 3 1000000000 9000000000 fleet=7 origin=mx2\n");
+		memcpy(text + len, garbage, sizeof(garbage) - 1);
+		len += sizeof(garbage) - 1;
+		len += (size_t)sprintf(text + len, "%0600d\n", 7);
+		len += (size_t)sprintf(text + len, "future-kind 198.18.7.3 1 2 3\n198.18.7.4/32 h 1 3 10000");
+		t = tracker_new(c, NULL, NULL);
+		e = open_memstream(&msg, &mlen);
+		f = fmemopen(text, len, "r");
+	}
+	CHECK_EQ(state_read(f, "state", t, NULL, c, S(2000), &n, e), 0);
+	fclose(f);
+	fclose(e);
+	CHECK_EQ(n.bans, 2);	/* .1, and .2 with its future fields */
+	CHECK_EQ(n.bad, 4);	/* garbage, long, future kind, truncated */
+	CHECK(strstr(msg, "state:4: not text, skipped") != NULL);
+	CHECK(strstr(msg, "state:5: line too long, skipped") != NULL);
+	CHECK(strstr(msg, "state:6: not a state line, skipped") != NULL);
+	CHECK(strstr(msg, "state:7: not a state line, skipped") != NULL);
+	free(msg);
+	tracker_free(t);
+
+	/* A newer version's file: not read, renamed aside, nothing lost. */
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	f = fdopen(fd, "w");
+	fprintf(f, "# rcptguard state 2: something else\n%s", good);
+	fclose(f);
+	t = tracker_new(c, NULL, NULL);
+	msg = NULL;
+	e = open_memstream(&msg, &mlen);
+	CHECK_EQ(state_load(path, t, NULL, c, S(2000), &n, e), 0);
+	fclose(e);
+	CHECK_EQ(n.version, 2);
+	CHECK_EQ(n.bans, 0);
+	CHECK(strstr(msg, ":1: a state file of version 2, newer than this rcptguard's (1): not read") != NULL);
+	snprintf(aside, sizeof(aside), "%s.v2", path);
+	CHECK(access(path, F_OK) < 0);
+	CHECK_EQ(access(aside, R_OK), 0);
+	unlink(aside);
+	free(msg);
+	tracker_free(t);
+	config_free(c);
+	free(c);
+}
