@@ -4,7 +4,9 @@
 # nothing asserted.
 #
 # 1. SMTP sessions per second (EHLO, MAIL, RCPT, RSET, QUIT), 4 clients in
-#    parallel: no queue rule; the queue rule with rcptguard attached; pcap.
+#    parallel: no queue rule; the queue rules with rcptguard attached, with
+#    every packet queued and with bare ACKs accepted before the queue;
+#    pcap. Then the packets queued per session, both ways.
 #    Connect time (SYN to SYN-ACK) shows the queue's round trip: the SYN
 #    passes the input hook and the SYN-ACK the output hook.
 # 2. Packets per second through NFQUEUE: one large message to a minimal
@@ -62,6 +64,11 @@ ROUNDS=${BENCH_LIVE_ROUNDS:-3}
 : >"$LAB_DIR/rates"
 for r in $(seq 1 $ROUNDS); do
 	echo "bare $(session_rate)" >>"$LAB_DIR/rates"
+	lab_srv env QUEUE_ACKS=1 sh nft/queue-compat.sh add local 0 25
+	rg_start "capture = nfqueue\nservers = local"
+	echo "nfqueue-all $(session_rate)" >>"$LAB_DIR/rates"
+	rg_stop
+	lab_srv env QUEUE_ACKS=1 sh nft/queue-compat.sh del local 0 25
 	lab_srv sh nft/queue-compat.sh add local 0 25
 	rg_start "capture = nfqueue\nservers = local"
 	echo "nfqueue $(session_rate)" >>"$LAB_DIR/rates"
@@ -76,6 +83,9 @@ med() {	# condition column
 	awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$LAB_DIR/rates" | sort -n |
 		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
+awk -v b="$(med bare 2)" -v a="$(med nfqueue-all 2)" -v q="$(med nfqueue 2)" 'BEGIN {
+	printf "sessions/s at saturation: every packet queued %d (%.1f%% of bare), bare ACKs bypassed %d (%.1f%% of bare)\n", a, 100 * a / b, q, 100 * q / b
+}'
 awk -v b="$(med bare 2)" -v q="$(med nfqueue 2)" -v p="$(med pcap 2)" \
     -v bl="$(med bare 3)" -v ql="$(med nfqueue 3)" -v pl="$(med pcap 3)" \
     -v b99="$(med bare 4)" -v q99="$(med nfqueue 4)" -v p99="$(med pcap 4)" 'BEGIN {
@@ -83,6 +93,30 @@ awk -v b="$(med bare 2)" -v q="$(med nfqueue 2)" -v p="$(med pcap 2)" \
 	printf "connect time median (p99), us: bare %.1f (%.1f), nfqueue %.1f (%.1f), pcap %.1f (%.1f)\n", bl, b99, ql, q99, pl, p99
 	printf "queue round trip added per packet (median): %.1f us (SYN and SYN-ACK each queued once)\n", (ql - bl) / 2
 }'
+
+# Packets queued per session, every packet against bare ACKs bypassed:
+# a delivery, a harvest of 20 probes one at a time, a STARTTLS delivery.
+per_session() {	# label smtpc-args...
+	local label=$1 all byp
+	shift
+	lab_srv env QUEUE_ACKS=1 sh nft/queue-compat.sh add local 0 25
+	rg_start "capture = nfqueue\nservers = local\nmode = observe"
+	lab_cli "$top/build/smtpc" -s $SRV4 "$@" >/dev/null
+	rg_stop
+	all=$(jq .packets "$LAB_DIR/sum.json")
+	lab_srv env QUEUE_ACKS=1 sh nft/queue-compat.sh del local 0 25
+	lab_srv sh nft/queue-compat.sh add local 0 25
+	rg_start "capture = nfqueue\nservers = local\nmode = observe"
+	lab_cli "$top/build/smtpc" -s $SRV4 "$@" >/dev/null
+	rg_stop
+	byp=$(jq .packets "$LAB_DIR/sum.json")
+	lab_srv sh nft/queue-compat.sh del local 0 25
+	printf 'packets queued per session, %-28s every packet %3d, bare ACKs bypassed %3d (%.0f%% fewer)\n' "$label:" "$all" "$byp" \
+		"$(awk -v a="$all" -v b="$byp" 'BEGIN { print 100 * (a - b) / a }')"
+}
+per_session "delivery (2 KB)" deliver -n 1
+per_session "harvest (20 probes)" harvest -n 20 -k 20
+per_session "STARTTLS delivery (TLS 1.3)" -S tls13 deliver -n 1
 
 # Packet rate through the queue.
 lab_srv "$top/build/smtpc" -s :: -p 2525 sink -n 120 >/dev/null &

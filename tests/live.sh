@@ -26,7 +26,7 @@ live_tests() {
 	local f
 	for f in ${LIVE_ONLY:-live_capture:nfqueue live_capture:pcap live_fail_open \
 		live_forged:nfqueue live_forged:pcap live_reload live_enforce live_tls \
-		live_enforce_expiry_observe_allow live_prefix_allow live_list live_repair live_repair_bulk live_restart live_errors live_ops live_privileges live_privileges_refused live_sandbox live_synflood live_adopt live_batch}; do
+		live_enforce_expiry_observe_allow live_prefix_allow live_list live_repair live_repair_bulk live_restart live_errors live_ops live_privileges live_privileges_refused live_sandbox live_queue_fewer live_synflood live_adopt live_batch}; do
 		case $f in *:*) ${f%%:*} "${f#*:}" ;; *) $f ;; esac
 	done
 	lab_down
@@ -669,6 +669,44 @@ live_sandbox() {
 	queue_rules del
 	lab_srv nft delete table inet rcptguard 2>/dev/null
 	return 0
+}
+
+# Bare ACKs bypass the queue (the rules' default, compat and managed):
+# the same events and bans as with every packet queued, from far fewer
+# packets. Each way runs the same dialogues: a harvest one probe at a
+# time, a pipelined IPv6 one, a harvest inside TLS, two deliveries.
+live_queue_fewer() {
+	local way res=$LAB_DIR/qf tlsh=198.18.0.67
+	mkdir -p "$res"
+	lab_cli_addr $tlsh
+	for way in compat-all compat managed-all managed; do
+		case $way in
+		compat-all) lab_srv env QUEUE_ACKS=1 sh "$here/nft/queue-compat.sh" add local 0 25; rg_start nfqueue "prefix4 = 32" ;;
+		compat) queue_rules add; rg_start nfqueue "prefix4 = 32" ;;
+		managed-all) rg_start nfqueue "manage_queue = yes\nqueue_acks = yes" ;;
+		managed) rg_start nfqueue "manage_queue = yes" ;;
+		esac || { nok "queue fewer: daemon starts ($way)" "$(tail -3 "$LAB_DIR/rg.log")"; continue; }
+		lab_cli "$here/build/smtpc" -T 2000 -b $ATT4 -s $SRV4 harvest -n 25 -k 10 -g 2 >/dev/null
+		lab_cli "$here/build/smtpc" -T 2000 -b $ATT6 -s $SRV6 harvest -n 25 -k 25 -P -g 2 >/dev/null
+		lab_cli "$here/build/smtpc" -T 2000 -b $GOOD4 -s $SRV4 deliver -n 2 >/dev/null
+		lab_cli "$here/build/smtpc" -T 2000 -S tls13 -b $tlsh -s $SRV4 harvest -n 24 -k 24 -g 2 >/dev/null
+		sleep 0.5
+		rg_stop
+		case $way in
+		compat-all) lab_srv env QUEUE_ACKS=1 sh "$here/nft/queue-compat.sh" del local 0 25 ;;
+		compat) queue_rules del ;;
+		esac
+		jq -c '[.packets, .smtp.sessions, .flows.verified]' "$LAB_DIR/sum.json" >"$res/$way.n"
+		jq -S -c '{events, tls: .tls.rejected, bans, by: [.sources[] | {key, rcpt_rejected, rcpt_accepted, rcpt_rejected_tls}]}' "$LAB_DIR/sum.json" >"$res/$way.ev"
+		lab_srv nft delete table inet rcptguard 2>/dev/null
+	done
+	for pair in "compat-all compat" "managed-all managed"; do
+		set -- $pair
+		t "queue fewer ($2): the same events, sessions and bans as with every packet queued ($(jq -c '{r: .events.rcpt_rejected, tls: .tls, bans}' "$res/$2.ev" 2>/dev/null))" \
+			bash -c "[ -s '$res/$1.ev' ] && diff '$res/$1.ev' '$res/$2.ev' && [ \"\$(jq '.[1:]' '$res/$1.n')\" = \"\$(jq '.[1:]' '$res/$2.n')\" ] && jq -e '.bans >= 3 and .tls > 0' '$res/$2.ev' >/dev/null"
+		t "queue fewer ($2): packets queued $(jq '.[0]' "$res/$1.n" 2>/dev/null) -> $(jq '.[0]' "$res/$2.n" 2>/dev/null), at least a quarter fewer" \
+			bash -c "[ \$(( \$(jq '.[0]' '$res/$2.n') * 4 )) -le \$(( \$(jq '.[0]' '$res/$1.n') * 3 )) ]"
+	done
 }
 
 # A drop that cannot be done stops the daemon (no root process parsing

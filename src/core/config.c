@@ -521,6 +521,8 @@ const struct setting config_settings[] = {
 	  .help = "keep the bans when stopping (they expire), or remove the table" },
 	{ "manage_queue", G(manage_queue), .type = ST_BOOL, .flags = SF_RESTART, .def = "no",
 	  .help = "add the NFQUEUE rules (with bypass) to our table" },
+	{ "queue_acks", G(queue_acks), .type = ST_BOOL, .flags = SF_RESTART, .def = "no",
+	  .help = "with manage_queue: queue bare ACKs too (no: the kernel accepts them)" },
 	/* Room for a large botnet; the kernel reserves nothing for it up
 	 * front (measured: no vmalloc or slab growth when the sets are
 	 * made). */

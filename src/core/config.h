@@ -74,6 +74,7 @@ struct config {
 	usec_t metrics_interval;
 	char user[64];		/* drop to this user after start; "root" = stay */
 	bool sandbox;		/* seccomp allow-list once set up (sandbox.h) */
+	bool queue_acks;	/* manage_queue: bare ACKs through the queue too */
 	int kill_sessions;	/* enum kill_mode; auto is resolved by the daemon */
 	int servers_mode;	/* enum servers_mode */
 	bool servers_any;	/* in effect: follow every server */

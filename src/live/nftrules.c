@@ -320,6 +320,61 @@ static struct nftnl_rule *queue_rule(const struct config *cfg, enum queue_how ho
 	return r;
 }
 
+/* A TCP segment that carries nothing the dialogue needs: no SYN, FIN or
+ * RST, and no payload. nft has no arithmetic for "IP length minus both
+ * headers", so one rule per TCP data offset d (5 to 15 words) compares
+ * the packet's length with its headers' (IPv4 without options, IPv6
+ * without extension headers; anything else goes to the queue, the safe
+ * side):
+ *
+ *   meta nfproto ipv4 meta l4proto tcp tcp dport|sport PORT @nh,0,8 0x45
+ *   tcp flags & (fin|syn|rst) == 0 @th,96,4 d meta length <= 20 + 4d
+ *   counter accept
+ *
+ * The pipeline never needs such a segment: the handshake is proven by
+ * the first data segment continuing it as well as by the bare third ACK
+ * (pipeline.c), and acknowledgments matter only on segments with data. */
+static struct nftnl_rule *bare_ack_rule(const struct config *cfg, const char *chain, int af, uint16_t port,
+					bool by_source, uint8_t doff)
+{
+	struct nftnl_rule *r = new_rule(cfg, chain);
+	uint8_t v4 = 0x45, tcp = IPPROTO_TCP, flags_mask = 0x07, zero = 0, doff_mask = 0xf0, d = (uint8_t)(doff << 4);
+	uint32_t max = htonl((af == 4 ? 20u : 40u) + 4u * doff);
+	struct nftnl_expr *bo = xnonnull(nftnl_expr_alloc("byteorder"));
+	struct nftnl_expr *v = xnonnull(nftnl_expr_alloc("immediate"));
+
+	match_nfproto(r, af);
+	match_tcp_port(r, port, by_source);
+	if (af == 4) {
+		nftnl_rule_add_expr(r, ex_payload(NFT_PAYLOAD_NETWORK_HEADER, 0, 1));
+		nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &v4, 1));
+	} else {
+		/* The next header is TCP itself: no extension header. */
+		nftnl_rule_add_expr(r, ex_payload(NFT_PAYLOAD_NETWORK_HEADER, 6, 1));
+		nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &tcp, 1));
+	}
+	nftnl_rule_add_expr(r, ex_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1));
+	nftnl_rule_add_expr(r, ex_mask(&flags_mask, 1));
+	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &zero, 1));
+	nftnl_rule_add_expr(r, ex_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 12, 1));
+	nftnl_rule_add_expr(r, ex_mask(&doff_mask, 1));
+	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &d, 1));
+	/* meta length is in host order: compared in network order. */
+	nftnl_rule_add_expr(r, ex_meta(NFT_META_LEN));
+	nftnl_expr_set_u32(bo, NFTNL_EXPR_BYTEORDER_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(bo, NFTNL_EXPR_BYTEORDER_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(bo, NFTNL_EXPR_BYTEORDER_OP, NFT_BYTEORDER_HTON);
+	nftnl_expr_set_u32(bo, NFTNL_EXPR_BYTEORDER_LEN, 4);
+	nftnl_expr_set_u32(bo, NFTNL_EXPR_BYTEORDER_SIZE, 4);
+	nftnl_rule_add_expr(r, bo);
+	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_LTE, &max, 4));
+	nftnl_rule_add_expr(r, xnonnull(nftnl_expr_alloc("counter")));
+	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+	nftnl_rule_add_expr(r, v);
+	return r;
+}
+
 /* ---- chains ---- */
 
 /* A base chain of ours on hook at prio, created (a no-op when it exists)
@@ -383,6 +438,10 @@ static void queue_chain(const struct config *cfg, enum queue_how how, struct nft
 			if ((hook == NF_INET_LOCAL_IN && by_source) ||
 			    (hook == NF_INET_LOCAL_OUT && !by_source))
 				continue;
+			/* Bare ACKs pass without a round trip to user space. */
+			for (int af = 4; !cfg->queue_acks && af <= 6; af += 2)
+				for (uint8_t doff = 5; doff <= 15; doff++)
+					append_rule(p, bare_ack_rule(cfg, name, af, cfg->ports[i], by_source, doff));
 			append_rule(p, queue_rule(cfg, how, name, cfg->ports[i], by_source));
 		}
 	}
