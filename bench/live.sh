@@ -117,6 +117,18 @@ per_session() {	# label smtpc-args...
 per_session "delivery (2 KB)" deliver -n 1
 per_session "harvest (20 probes)" harvest -n 20 -k 20
 per_session "STARTTLS delivery (TLS 1.3)" -S tls13 deliver -n 1
+# A session rcptguard cannot read (tls_infer = no): managed rules, with
+# and without its connection marked after STARTTLS.
+opaque_session() {	# opaque_mark
+	rg_start "capture = nfqueue\nservers = local\nmode = observe\nmanage_queue = yes\ntls_infer = no\nopaque_mark = $1"
+	lab_cli "$top/build/smtpc" -s $SRV4 -S tls13 deliver -n 1 -z 60000 >/dev/null
+	rg_stop
+	jq .packets "$LAB_DIR/sum.json"
+	lab_srv nft delete table inet rcptguard 2>/dev/null || true
+}
+a=$(opaque_session none) b=$(opaque_session 0x40000000)
+printf 'packets queued per session, STARTTLS 60 KB, tls_infer = no: unmarked %d, marked once opaque %d (%.0f%% fewer)\n' "$a" "$b" \
+	"$(awk -v a="$a" -v b="$b" 'BEGIN { print 100 * (a - b) / a }')"
 
 # Packet rate through the queue.
 lab_srv "$top/build/smtpc" -s :: -p 2525 sink -n 120 >/dev/null &

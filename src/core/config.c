@@ -312,6 +312,45 @@ static void copy_ports(struct config *to, const struct config *from)
 	to->nports = from->nports;
 }
 
+/* A mark's bits, in hex (0x40000000) or decimal, or none. */
+static int parse_mark(struct parser *ps, const struct setting *st, void *field, char *v)
+{
+	char *end;
+	unsigned long long u;
+
+	(void)st;
+	if (!strcmp(v, "none")) {
+		*(uint32_t *)field = 0;
+		return 0;
+	}
+	errno = 0;
+	u = strtoull(v, &end, 0);
+	if (errno || *end || end == v || !u || u > UINT32_MAX || v[0] == '-')
+		perr(ps, "opaque_mark must be a mark's bits (such as 0x40000000) or none");
+	else
+		*(uint32_t *)field = (uint32_t)u;
+	return 0;
+}
+
+static void print_mark(FILE *out, const struct config *c, const void *field)
+{
+	(void)c;
+	if (*(const uint32_t *)field)
+		fprintf(out, " 0x%08x", *(const uint32_t *)field);
+	else
+		fputs(" none", out);
+}
+
+static bool same_mark(const struct config *a, const struct config *b)
+{
+	return a->opaque_mark == b->opaque_mark;
+}
+
+static void copy_mark(struct config *to, const struct config *from)
+{
+	to->opaque_mark = from->opaque_mark;
+}
+
 static int parse_servers(struct parser *ps, const struct setting *st, void *field, char *v)
 {
 	struct config *c = ps->c;
@@ -523,6 +562,9 @@ const struct setting config_settings[] = {
 	  .help = "add the NFQUEUE rules (with bypass) to our table" },
 	{ "queue_acks", G(queue_acks), .type = ST_BOOL, .flags = SF_RESTART, .def = "no",
 	  .help = "with manage_queue: queue bare ACKs too (no: the kernel accepts them)" },
+	{ "opaque_mark", G(opaque_mark), CUSTOM(parse_mark, print_mark), .flags = SF_RESTART,
+	  .same = same_mark, .copy = copy_mark, .def = "0x40000000",
+	  .help = "with manage_queue: the connection mark of sessions rcptguard can no longer read, which then bypass the queue" },
 	/* Room for a large botnet; the kernel reserves nothing for it up
 	 * front (measured: no vmalloc or slab growth when the sets are
 	 * made). */

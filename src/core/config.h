@@ -75,6 +75,7 @@ struct config {
 	char user[64];		/* drop to this user after start; "root" = stay */
 	bool sandbox;		/* seccomp allow-list once set up (sandbox.h) */
 	bool queue_acks;	/* manage_queue: bare ACKs through the queue too */
+	uint32_t opaque_mark;	/* connection mark of sessions left unread; 0 = none */
 	int kill_sessions;	/* enum kill_mode; auto is resolved by the daemon */
 	int servers_mode;	/* enum servers_mode */
 	bool servers_any;	/* in effect: follow every server */

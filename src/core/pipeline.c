@@ -312,6 +312,7 @@ void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k)
 	struct sink_ctx x;
 	int d;
 
+	p->last_opaque = false;
 	if (now - p->last_expire >= USEC_PER_SEC || now < p->last_expire) {
 		flow_expire(&p->flows, now);
 		p->last_expire = now;
@@ -373,6 +374,7 @@ void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k)
 		x.now = now;
 		tls_flush(&p->tls, f->tls, &x);
 	}
+	p->last_opaque = smtp_opaque(&f->smtp) && (!f->tls || tls_done(f->tls));
 	if (k->flags & TH_FIN) {
 		f->fin[d] = true;
 		f->r[d].fin = true;

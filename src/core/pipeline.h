@@ -45,6 +45,10 @@ struct pipeline {
 	/* Believe server replies only when the capture says they left this
 	 * host (live capture on the mail host); off for files by default. */
 	bool require_outbound_replies;
+	/* The last packet's session has nothing more for rcptguard to read
+	 * (STARTTLS not followed, or TLS records it cannot read): the rest
+	 * of it may bypass the capture (opaque_mark). */
+	bool last_opaque;
 	flow_event_fn on_event;
 	void *event_arg;
 	ban_fn on_ban;

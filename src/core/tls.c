@@ -1034,6 +1034,11 @@ void tls_data(struct tls_ctx *c, struct tls *t, int dir, const uint8_t *p, uint3
 	}
 }
 
+bool tls_done(const struct tls *t)
+{
+	return t->phase == TP_DEAD;
+}
+
 void tls_flush(struct tls_ctx *c, struct tls *t, void *arg)
 {
 	if (t->phase == TP_DATA && t->server_seen)

@@ -229,6 +229,9 @@ void tls_data(struct tls_ctx *c, struct tls *t, int dir, const uint8_t *d, uint3
 /* The open exchange is judged now if the server answered in it (a FIN,
  * the end of a capture): the client may never send again. */
 void tls_flush(struct tls_ctx *c, struct tls *t, void *arg);
+/* Nothing more to read from this session's records (blind, broken or
+ * ended): the rest of it may bypass rcptguard. */
+bool tls_done(const struct tls *t);
 /* The session ends: its last exchange is judged. */
 void tls_end(struct tls_ctx *c, struct tls *t, void *arg);
 

@@ -71,6 +71,8 @@ const struct counter counters_live[] = {
 	NQ("verdict_errors", verdict_errors, NULL, NULL, "Verdict messages the kernel refused."),
 	NQ("truncated", truncated, NULL, NULL, "Packets the kernel copied in part."),
 	NQ("bad_messages", bad_messages, NULL, NULL, "Queue messages that could not be read."),
+	NQ("opaque_marked", marked, "capture_bypassed_sessions_total", NULL,
+	   "Sessions let past the queue once nothing more could be read in them (opaque_mark)."),
 	PC("packets", packets, "capture_packets_total", NULL, "Packets the capture delivered."),
 	PC("kernel_drops", kernel_drops, "capture_drops_total", "cause=\"pcap_kernel\"",
 	   "Packets the capture lost or passed unseen, by cause."),

@@ -33,6 +33,7 @@ struct nfqcap {
 	uint8_t pending[NFQ_MAX_QUEUES];
 	struct nfqcap_stats st;
 	struct pipeline *p;	/* during nfqcap_read */
+	uint32_t opaque_mark;	/* with manage_queue: see on_packet */
 	void (*hook)(void *);
 	void *hook_arg;
 };
@@ -87,6 +88,9 @@ struct nfqcap *nfqcap_open(const struct config *cfg, char *err, size_t errlen)
 
 	q->first = cfg->queue_first;
 	q->last = cfg->queue_last;
+	/* The rules that turn the mark into a bypass are ours only when we
+	 * manage them. */
+	q->opaque_mark = cfg->manage_queue && cfg->manage_ruleset ? cfg->opaque_mark : 0;
 	q->buf = malloc(NFQ_BUF);
 	q->nl = mnl_socket_open(NETLINK_NETFILTER);
 	if (!q->buf || !q->nl) {
@@ -199,6 +203,24 @@ static int on_packet(const struct nlmsghdr *nlh, void *data)
 		now = clock_wall();
 	}
 	pipeline_ip(q->p, now, mnl_attr_get_payload(attr[NFQA_PAYLOAD]), len, hook_dir(ph->hook));
+	/* A session with nothing more to read: this packet takes the mark
+	 * (its own verdict, before the batch's), a rule after the queue
+	 * copies it to the connection, and a rule before the queue accepts
+	 * the rest of the session without a round trip. */
+	if (q->p->last_opaque && q->opaque_mark) {
+		uint32_t mark = attr[NFQA_MARK] ? ntohl(mnl_attr_get_u32(attr[NFQA_MARK])) : 0;
+		char vbuf[256];
+		struct nlmsghdr *v = nfq_nlmsg_put(vbuf, NFQNL_MSG_VERDICT, queue);
+
+		if ((mark & q->opaque_mark) != q->opaque_mark) {
+			nfq_nlmsg_verdict_put(v, (int)id, NF_ACCEPT);
+			nfq_nlmsg_verdict_put_mark(v, mark | q->opaque_mark);
+			if (mnl_socket_sendto(q->nl, v, v->nlmsg_len) < 0)
+				q->st.verdict_errors++;
+			else
+				q->st.marked++;
+		}
+	}
 	return MNL_CB_OK;
 }
 

@@ -18,6 +18,7 @@ struct nfqcap_stats {
 	uint64_t verdicts;	/* batch verdict messages sent */
 	uint64_t verdict_errors;
 	uint64_t bad_messages;
+	uint64_t marked;	/* sessions let past the queue from here (opaque_mark) */
 };
 
 struct nfqcap;

@@ -375,6 +375,66 @@ static struct nftnl_rule *bare_ack_rule(const struct config *cfg, const char *ch
 	return r;
 }
 
+/* The rest of a session rcptguard can no longer read bypasses the queue:
+ * the verdict marks one of its packets (opaque_mark), a chain right after
+ * the queue's copies the mark to the connection, and the first rule of
+ * the queue's chain accepts a marked connection.
+ *
+ *   ct mark & M == M counter accept                  (queue chains)
+ *   meta mark & M == M ct mark set ct mark | M       (mark chains) */
+static void match_bits(struct nftnl_rule *r, enum nft_meta_keys meta, bool ct, uint32_t m)
+{
+	if (ct) {
+		struct nftnl_expr *x = xnonnull(nftnl_expr_alloc("ct"));
+
+		nftnl_expr_set_u32(x, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+		nftnl_rule_add_expr(r, x);
+	} else {
+		nftnl_rule_add_expr(r, ex_meta(meta));
+	}
+	nftnl_rule_add_expr(r, ex_mask(&m, 4));
+	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &m, 4));
+}
+
+static struct nftnl_rule *opaque_accept_rule(const struct config *cfg, const char *chain)
+{
+	struct nftnl_rule *r = new_rule(cfg, chain);
+	struct nftnl_expr *v = xnonnull(nftnl_expr_alloc("immediate"));
+
+	match_bits(r, NFT_META_MARK, true, cfg->opaque_mark);
+	nftnl_rule_add_expr(r, xnonnull(nftnl_expr_alloc("counter")));
+	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+	nftnl_rule_add_expr(r, v);
+	return r;
+}
+
+static struct nftnl_rule *opaque_save_rule(const struct config *cfg, const char *chain)
+{
+	struct nftnl_rule *r = new_rule(cfg, chain);
+	struct nftnl_expr *ct = xnonnull(nftnl_expr_alloc("ct"));
+	struct nftnl_expr *or = xnonnull(nftnl_expr_alloc("bitwise"));
+	struct nftnl_expr *set = xnonnull(nftnl_expr_alloc("ct"));
+	uint32_t keep = ~cfg->opaque_mark, bits = cfg->opaque_mark;
+
+	match_bits(r, NFT_META_MARK, false, cfg->opaque_mark);
+	/* x | M, as nft writes it: (x & ~M) ^ M. */
+	nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+	nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	nftnl_rule_add_expr(r, ct);
+	nftnl_expr_set_u32(or, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(or, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(or, NFTNL_EXPR_BITWISE_LEN, 4);
+	nftnl_expr_set(or, NFTNL_EXPR_BITWISE_MASK, &keep, 4);
+	nftnl_expr_set(or, NFTNL_EXPR_BITWISE_XOR, &bits, 4);
+	nftnl_rule_add_expr(r, or);
+	nftnl_expr_set_u32(set, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+	nftnl_expr_set_u32(set, NFTNL_EXPR_CT_SREG, NFT_REG_1);
+	nftnl_rule_add_expr(r, set);
+	return r;
+}
+
 /* ---- chains ---- */
 
 /* A base chain of ours on hook at prio, created (a no-op when it exists)
@@ -431,6 +491,8 @@ static void queue_chain(const struct config *cfg, enum queue_how how, struct nft
 {
 	if (!base_chain(cfg, p, name, hook, QUEUE_PRIORITY, keep))
 		return;
+	if (cfg->opaque_mark)
+		append_rule(p, opaque_accept_rule(cfg, name));
 	for (size_t i = 0; i < cfg->nports; i++) {
 		for (int by_source = 0; by_source < 2; by_source++) {
 			/* Input sees the clients' packets, output the replies;
@@ -445,6 +507,14 @@ static void queue_chain(const struct config *cfg, enum queue_how how, struct nft
 			append_rule(p, queue_rule(cfg, how, name, cfg->ports[i], by_source));
 		}
 	}
+}
+
+/* Right after the queue's chain on the same hook: a packet the verdict
+ * marked passes here, and its connection keeps the mark. */
+static void mark_chain(const struct config *cfg, struct nft_plan *p, const char *name, uint32_t hook, bool keep)
+{
+	if (base_chain(cfg, p, name, hook, QUEUE_PRIORITY + 1, keep))
+		append_rule(p, opaque_save_rule(cfg, name));
 }
 
 /* ---- the allow sets ---- */
@@ -586,6 +656,9 @@ void nftrules_install(const struct config *cfg, const struct nft_setdef *sets, s
 	queue_chain(cfg, how, p, "queue_in", NF_INET_LOCAL_IN, how != QUEUE_NONE);
 	queue_chain(cfg, how, p, "queue_out", NF_INET_LOCAL_OUT, how != QUEUE_NONE);
 	queue_chain(cfg, how, p, "queue_fwd", NF_INET_FORWARD, how != QUEUE_NONE && cfg->gateway);
+	mark_chain(cfg, p, "mark_in", NF_INET_LOCAL_IN, how != QUEUE_NONE && cfg->opaque_mark);
+	mark_chain(cfg, p, "mark_out", NF_INET_LOCAL_OUT, how != QUEUE_NONE && cfg->opaque_mark);
+	mark_chain(cfg, p, "mark_fwd", NF_INET_FORWARD, how != QUEUE_NONE && cfg->opaque_mark && cfg->gateway);
 }
 
 void nftrules_remove(const struct config *cfg, struct nft_plan *p)
