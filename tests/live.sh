@@ -792,7 +792,7 @@ live_adopt() {
 	RG_KEEP=1 rg_start pcap || { nok "adopt: daemon starts again"; return; }
 	after=$(lab_srv nft list table inet rcptguard 2>/dev/null | grep 'chain ' | tr -d '\t{' | xargs)
 	rg_stop
-	t "adopt: 5 chains from a gateway run with manage_queue, only 'input' after a plain restart ($after)" bash -c \
-		"[ $before -eq 5 ] && [ '$after' = 'chain input' ]"
+	t "adopt: 8 chains from a gateway run with manage_queue (drop, queue and mark chains), only 'input' after a plain restart ($after)" bash -c \
+		"[ $before -eq 8 ] && [ '$after' = 'chain input' ]"
 	lab_srv nft delete table inet rcptguard 2>/dev/null
 }
