@@ -190,6 +190,17 @@ static struct nftnl_expr *ex_mask(const void *mask, uint32_t len)
 	return x;
 }
 
+/* counter VERDICT: the end of every rule of ours that decides. */
+static void counter_verdict(struct nftnl_rule *r, uint32_t verdict)
+{
+	struct nftnl_expr *v = xnonnull(nftnl_expr_alloc("immediate"));
+
+	nftnl_rule_add_expr(r, xnonnull(nftnl_expr_alloc("counter")));
+	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, verdict);
+	nftnl_rule_add_expr(r, v);
+}
+
 /* ---- rules ---- */
 
 /* A rule in one of our chains, to be filled with expressions. */
@@ -228,15 +239,11 @@ static void match_nfproto(struct nftnl_rule *r, int af)
 static void lookup_verdict(struct nftnl_rule *r, const char *set, uint32_t verdict)
 {
 	struct nftnl_expr *lk = xnonnull(nftnl_expr_alloc("lookup"));
-	struct nftnl_expr *v = xnonnull(nftnl_expr_alloc("immediate"));
 
 	nftnl_expr_set_u32(lk, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
 	nftnl_expr_set_str(lk, NFTNL_EXPR_LOOKUP_SET, set);
 	nftnl_rule_add_expr(r, lk);
-	nftnl_rule_add_expr(r, xnonnull(nftnl_expr_alloc("counter")));
-	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, verdict);
-	nftnl_rule_add_expr(r, v);
+	counter_verdict(r, verdict);
 }
 
 /* meta nfproto AF meta l4proto tcp tcp dport PORT [tcp flags & (syn|ack)
@@ -341,7 +348,6 @@ static struct nftnl_rule *bare_ack_rule(const struct config *cfg, const char *ch
 	uint8_t v4 = 0x45, tcp = IPPROTO_TCP, flags_mask = 0x07, zero = 0, doff_mask = 0xf0, d = (uint8_t)(doff << 4);
 	uint32_t max = htonl((af == 4 ? 20u : 40u) + 4u * doff);
 	struct nftnl_expr *bo = xnonnull(nftnl_expr_alloc("byteorder"));
-	struct nftnl_expr *v = xnonnull(nftnl_expr_alloc("immediate"));
 
 	match_nfproto(r, af);
 	match_tcp_port(r, port, by_source);
@@ -368,10 +374,7 @@ static struct nftnl_rule *bare_ack_rule(const struct config *cfg, const char *ch
 	nftnl_expr_set_u32(bo, NFTNL_EXPR_BYTEORDER_SIZE, 4);
 	nftnl_rule_add_expr(r, bo);
 	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_LTE, &max, 4));
-	nftnl_rule_add_expr(r, xnonnull(nftnl_expr_alloc("counter")));
-	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
-	nftnl_rule_add_expr(r, v);
+	counter_verdict(r, NF_ACCEPT);
 	return r;
 }
 
@@ -382,7 +385,8 @@ static struct nftnl_rule *bare_ack_rule(const struct config *cfg, const char *ch
  *
  *   ct mark & M == M counter accept                  (queue chains)
  *   meta mark & M == M ct mark set ct mark | M       (mark chains) */
-static void match_bits(struct nftnl_rule *r, enum nft_meta_keys meta, bool ct, uint32_t m)
+/* ct mark (ct) or meta mark & m == m */
+static void match_bits(struct nftnl_rule *r, bool ct, uint32_t m)
 {
 	if (ct) {
 		struct nftnl_expr *x = xnonnull(nftnl_expr_alloc("ct"));
@@ -391,7 +395,7 @@ static void match_bits(struct nftnl_rule *r, enum nft_meta_keys meta, bool ct, u
 		nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, NFT_REG_1);
 		nftnl_rule_add_expr(r, x);
 	} else {
-		nftnl_rule_add_expr(r, ex_meta(meta));
+		nftnl_rule_add_expr(r, ex_meta(NFT_META_MARK));
 	}
 	nftnl_rule_add_expr(r, ex_mask(&m, 4));
 	nftnl_rule_add_expr(r, ex_cmp(NFT_CMP_EQ, &m, 4));
@@ -400,13 +404,9 @@ static void match_bits(struct nftnl_rule *r, enum nft_meta_keys meta, bool ct, u
 static struct nftnl_rule *opaque_accept_rule(const struct config *cfg, const char *chain)
 {
 	struct nftnl_rule *r = new_rule(cfg, chain);
-	struct nftnl_expr *v = xnonnull(nftnl_expr_alloc("immediate"));
 
-	match_bits(r, NFT_META_MARK, true, cfg->opaque_mark);
-	nftnl_rule_add_expr(r, xnonnull(nftnl_expr_alloc("counter")));
-	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
-	nftnl_rule_add_expr(r, v);
+	match_bits(r, true, cfg->opaque_mark);
+	counter_verdict(r, NF_ACCEPT);
 	return r;
 }
 
@@ -418,7 +418,7 @@ static struct nftnl_rule *opaque_save_rule(const struct config *cfg, const char 
 	struct nftnl_expr *set = xnonnull(nftnl_expr_alloc("ct"));
 	uint32_t keep = ~cfg->opaque_mark, bits = cfg->opaque_mark;
 
-	match_bits(r, NFT_META_MARK, false, cfg->opaque_mark);
+	match_bits(r, false, cfg->opaque_mark);
 	/* x | M, as nft writes it: (x & ~M) ^ M. */
 	nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
 	nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_DREG, NFT_REG_1);
