@@ -167,15 +167,15 @@ deps:
 # is missing.
 TEST_BINS  := rcptguard build/asan/rcptguard build/unit build/asan/unit build/liveunit \
               build/asan/liveunit build/mkpcap build/smtpc build/forge build/nftbatch \
-              build/mkflood build/mkday build/synflood build/lapistub
+              build/mkflood build/mkday build/synflood build/lapistub build/mkbench
 test:
 	$(MAKE) $(TEST_BINS) CFLAGS="$(CFLAGS) -Werror"
-	if command -v $(FUZZ_CC) >/dev/null; then $(MAKE) fuzz-build; fi
+	if command -v $(FUZZ_CC) >/dev/null; then $(MAKE) fuzz-build build/tsan/feedcheck; fi
 	TEST_TIER=offline tests/run.sh
 
 check: deps
 	$(MAKE) $(TEST_BINS) CFLAGS="$(CFLAGS) -Werror"
-	$(MAKE) fuzz-build
+	$(MAKE) fuzz-build build/tsan/feedcheck
 	FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS) tests/run.sh
 
 # Faults for CHAOS_SECONDS (15 minutes) against the lab's Postfix; a
@@ -306,8 +306,15 @@ build/trackbench: bench/trackbench.c $(CORE_LIB) | build
 build/tlsbench: bench/tlsbench.c $(CORE_LIB) | build
 	$(CC) $(UNIT_CFLAGS) $(HARDEN_LD) -o $@ $< $(CORE_LIB) $(LDFLAGS) -lm
 
-build/replaybench: bench/replaybench.c $(CORE_LIB) | build
-	$(CC) $(UNIT_CFLAGS) $(HARDEN_LD) -o $@ $< $(CORE_LIB) $(LDFLAGS) $(PCAP_LIBS) -lm
+# Replay's two threads under ThreadSanitizer: the core, feed.c and a
+# driver (tests/feedcheck.c), nothing else.
+build/tsan/feedcheck: tests/feedcheck.c src/cli/feed.c $(CORE_SRC) | build
+	mkdir -p build/tsan
+	$(FUZZ_CC) -std=gnu11 $(WARN) -O1 -g -fsanitize=thread -Isrc/core -Isrc/cli \
+		$(shell pkg-config --cflags libpcap 2>/dev/null) -o $@ $^ $(PCAP_LIBS) -lm
+
+build/replaybench: bench/replaybench.c build/cli/feed.o $(CORE_LIB) | build
+	$(CC) $(UNIT_CFLAGS) -Isrc/cli $(HARDEN_LD) -o $@ $< build/cli/feed.o $(CORE_LIB) $(LDFLAGS) $(PCAP_LIBS) -lm
 
 build/nfqfloor build/nftbatch: build/%: $(LIVE_LIB) $(CORE_LIB) | build
 	$(CC) $(LIVE_CFLAGS) $(HARDEN_LD) -o $@ $(filter %.c,$(wildcard bench/$*.c tests/$*.c)) \

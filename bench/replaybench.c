@@ -1,7 +1,9 @@
 /* replaybench CAPTURE [ROUNDS]: time the pipeline over a capture against a
  * plain libpcap read loop over the same file (the floor: reading packets
- * and doing nothing), alternating, each round in a fresh child process so
- * that peak memory is per run. Prints figures; asserts nothing. */
+ * and doing nothing), on one thread and on two (the file read and decoded
+ * on a thread of its own, as rcptguard replay does on two cores), taking
+ * turns, each round in a fresh child process so that peak memory is per
+ * run. Prints figures; asserts nothing. */
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "feed.h"
 #include "pipeline.h"
 
 struct result {
@@ -37,7 +40,9 @@ static void on_ban(void *arg, const struct ban *b)
 	(*(uint64_t *)arg)++;
 }
 
-static void run(const char *path, bool floor, struct result *r)
+enum mode { FLOOR, ONE, TWO };
+
+static void run(const char *path, enum mode mode, struct result *r)
 {
 	char err[PCAP_ERRBUF_SIZE];
 	pcap_t *pc = pcap_open_offline(path, err);
@@ -56,22 +61,29 @@ static void run(const char *path, bool floor, struct result *r)
 	dlt = pcap_datalink(pc);
 	config_defaults(&cfg);
 	config_load_string(&cfg, "", "defaults", stderr);
-	if (!floor)
+	if (mode != FLOOR)
 		pipeline_init(&p, &cfg, 1, on_ban, NULL, &bans);
 	memset(r, 0, sizeof(*r));
 	t0 = now();
-	if (floor) {
+	if (mode == FLOOR) {
 		while (pcap_next_ex(pc, &h, &d) == 1) {
 			r->packets++;
 			r->bytes += h->caplen;
 		}
-	} else {
+	} else if (mode == ONE) {
 		while (pcap_next_ex(pc, &h, &d) == 1)
 			pipeline_frame(&p, (usec_t)h->ts.tv_sec * USEC_PER_SEC + h->ts.tv_usec,
 				       dlt, d, h->caplen);
+	} else {
+		struct feed_result fr;
+
+		if (feed_pcap(pc, dlt, &p, NULL, NULL, &fr)) {
+			fprintf(stderr, "replaybench: no reader thread\n");
+			exit(1);
+		}
 	}
 	r->secs = now() - t0;
-	if (!floor) {
+	if (mode != FLOOR) {
 		r->packets = p.st.packets;
 		r->bytes = p.st.bytes;
 		r->bans = bans;
@@ -86,7 +98,7 @@ static void run(const char *path, bool floor, struct result *r)
 	pcap_close(pc);
 }
 
-static void in_child(const char *path, bool floor, struct result *out)
+static void in_child(const char *path, enum mode mode, struct result *out)
 {
 	int fd[2];
 	pid_t pid;
@@ -100,7 +112,7 @@ static void in_child(const char *path, bool floor, struct result *out)
 		struct result r;
 
 		close(fd[0]);
-		run(path, floor, &r);
+		run(path, mode, &r);
 		if (write(fd[1], &r, sizeof(r)) != sizeof(r))
 			_exit(1);
 		_exit(0);
@@ -125,24 +137,27 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	int rounds = argc > 2 ? atoi(argv[2]) : 3;
-	double tf[16], tp[16];
-	struct result f, p;
+	double tf[16], tp[16], t2[16];
+	struct result f, p, p2;
 
 	if (argc < 2 || rounds < 1 || rounds > 16) {
 		fprintf(stderr, "usage: replaybench CAPTURE [ROUNDS<=16]\n");
 		return 1;
 	}
-	in_child(argv[1], true, &f);	/* warm the page cache */
+	in_child(argv[1], FLOOR, &f);	/* warm the page cache */
 	for (int i = 0; i < rounds; i++) {
-		in_child(argv[1], true, &f);
+		in_child(argv[1], FLOOR, &f);
 		tf[i] = f.secs;
-		in_child(argv[1], false, &p);
+		in_child(argv[1], ONE, &p);
 		tp[i] = p.secs;
-		printf("round %d: floor %.3f s, rcptguard %.3f s\n", i + 1, tf[i], tp[i]);
+		in_child(argv[1], TWO, &p2);
+		t2[i] = p2.secs;
+		printf("round %d: floor %.3f s, rcptguard %.3f s, on two threads %.3f s\n", i + 1, tf[i], tp[i], t2[i]);
 	}
 	qsort(tf, (size_t)rounds, sizeof(double), cmp);
 	qsort(tp, (size_t)rounds, sizeof(double), cmp);
-	double mf = tf[rounds / 2], mp = tp[rounds / 2];
+	qsort(t2, (size_t)rounds, sizeof(double), cmp);
+	double mf = tf[rounds / 2], mp = tp[rounds / 2], m2 = t2[rounds / 2];
 
 	printf("\ncapture: %llu packets, %.1f MB\n", (unsigned long long)p.packets, (double)p.bytes / 1e6);
 	printf("libpcap read loop (floor): median %.3f s  %.2f Mpkt/s  %.0f MB/s  %.1f ns/pkt  peak RSS %ld KB\n",
@@ -153,6 +168,16 @@ int main(int argc, char **argv)
 	       p.maxrss_kb);
 	printf("ratio rcptguard / floor:   %.2fx (median), %.2fx (best of %d)\n", mp / mf, tp[0] / tf[0], rounds);
 	printf("pipeline cost above the floor: %.1f ns/pkt\n", (mp - mf) * 1e9 / (double)p.packets);
+	printf("rcptguard on two threads:  median %.3f s  %.2f Mpkt/s  %.0f MB/s  %.1f ns/pkt  peak RSS %ld KB\n",
+	       m2, (double)p2.packets / m2 / 1e6, (double)p2.bytes / m2 / 1e6, m2 * 1e9 / (double)p2.packets,
+	       p2.maxrss_kb);
+	printf("ratio two threads / floor: %.2fx (median), %.2fx (best of %d); %.2fx faster than one thread\n",
+	       m2 / mf, t2[0] / tf[0], rounds, mp / m2);
+	printf("two threads found what one did: %s (packets %llu, rejected %llu, bans %llu)\n",
+	       p2.packets == p.packets && p2.events_rejected == p.events_rejected && p2.bans == p.bans &&
+	       p2.sources_peak == p.sources_peak ? "yes" : "NO",
+	       (unsigned long long)p2.packets, (unsigned long long)p2.events_rejected,
+	       (unsigned long long)p2.bans);
 	printf("rejected recipients %llu, bans %llu, tracked sources peak %llu, flows peak %llu\n",
 	       (unsigned long long)p.events_rejected, (unsigned long long)p.bans,
 	       (unsigned long long)p.sources_peak, (unsigned long long)p.flows_peak);

@@ -238,6 +238,54 @@ for pcap in tests/fixtures/tls/postfix-tls-*.pcap; do
 	tls_judge "$name" "$pcap" "${pcap%.pcap}.postfix"
 done
 
+echo "== replay on two threads (reading and decoding on one, the pipeline on the other): what one thread finds"
+# Every committed capture, a generated one of many chunks (cleartext, and
+# 80% TLS), several files in one run, and a capture cut short.
+build/mkbench "$work/many.pcap" 2000 >/dev/null && build/mkbench "$work/many-tls.pcap" 1000 80 >/dev/null
+same_on_two_threads() {	# capture... (a .conf beside the first is used)
+	local conf=() a b
+	[ -f "${1%.pcap}.conf" ] && conf=(-c "${1%.pcap}.conf")
+	a=$($rg replay "${conf[@]}" --json --calibration --threads 1 "$@" 2>&1; echo "exit $?")
+	b=$($rg replay "${conf[@]}" --json --calibration --threads 2 "$@" 2>&1; echo "exit $?")
+	[ "$(wc -l <<<"$a")" -gt 1 ] && [ "$a" = "$b" ] || { diff <(echo "$a") <(echo "$b") | head -5; return 1; }
+}
+for pcap in tests/fixtures/postfix-*.pcap tests/fixtures/tls/postfix-tls-*.pcap; do
+	t "$(basename "$pcap" .pcap): the same output, bans and summary, on two threads" same_on_two_threads "$pcap"
+done
+many_on_two_threads() {
+	[ "$($rg replay --json --threads 2 "$1" | grep -c '"type":"ban"')" -ge 100 ] && same_on_two_threads "$1"
+}
+t "a generated capture of 2000 sessions ($(($(stat -c %s "$work/many.pcap") / 1048576)) MB, 100 bans or more): the same on two threads" \
+	many_on_two_threads "$work/many.pcap"
+t "a generated capture, 80% of it TLS: the same on two threads" same_on_two_threads "$work/many-tls.pcap"
+t "three files in one replay: the same on two threads" same_on_two_threads \
+	tests/fixtures/postfix-harvest.pcap "$work/many.pcap" tests/fixtures/postfix-pipelined.pcap
+head -c 20000000 "$work/many.pcap" >"$work/many-cut.pcap"
+many_cut_on_two_threads() {
+	same_on_two_threads "$work/many-cut.pcap" && $rg replay --threads 2 "$work/many-cut.pcap" 2>&1 >/dev/null |
+		grep -Eq "^rcptguard: .*many-cut.pcap: packet [0-9]+: .*; the [0-9]+ packets before it were used$"
+}
+t "a capture cut short: on two threads the same packet named, exit 2, what was read kept" many_cut_on_two_threads
+# The hand-over itself under ThreadSanitizer: no data race between the
+# reader and the pipeline, and the same figures as rcptguard replay.
+feed_tsan() {
+	local got want
+	got=$(TSAN_OPTIONS="halt_on_error=1 exitcode=66" build/tsan/feedcheck "$1") || return 1
+	want=$($rg replay --json "$1" | tail -1 | jq -r '"packets=\(.packets) rejected=\(.events.rcpt_rejected) accepted=\(.events.rcpt_accepted) bans=\(.bans) rc=-2"')
+	[ "$got" = "$want" ] || { echo "feedcheck: $got; replay: $want"; return 1; }
+}
+if [ -x build/tsan/feedcheck ]; then
+	t "replay's two threads under ThreadSanitizer: no data race, the figures of rcptguard replay (2000 sessions)" feed_tsan "$work/many.pcap"
+	t "replay's two threads under ThreadSanitizer: no data race, the figures of rcptguard replay (80% TLS)" feed_tsan "$work/many-tls.pcap"
+else
+	skip "replay's two threads under ThreadSanitizer" "no clang: build/tsan/feedcheck not built"
+fi
+threads_bad_value() {
+	local out
+	out=$($rg replay --threads 3 tests/fixtures/postfix-harvest.pcap 2>&1 >/dev/null); [ $? -eq 1 ] && grep -q -- "--threads takes 1 or 2, not '3'" <<<"$out"
+}
+t "replay --threads 3: refused with a clear error" threads_bad_value
+
 echo "== synthetic captures (tests/mkpcap)"
 while IFS=$'\t' read -r scen filter want; do
 	case $scen in ''|'#'*) continue ;; esac

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "feed.h"
 #include "pipeline.h"
 #include "summary.h"
 
@@ -59,29 +60,55 @@ static bool link_supported(int dlt)
 	}
 }
 
-static void progress(const char *path, pcap_t *pc, off_t size, uint64_t n)
-{
-	FILE *f = pcap_file(pc);
-	long pos = f ? ftell(f) : -1;
+struct progress_arg {
+	const char *path;
+	off_t size;
+};
 
-	if (pos >= 0 && size > 0)
-		fprintf(stderr, "\r%s: %llu packets, %3.0f%%", path, (unsigned long long)n,
-			100.0 * (double)pos / (double)size);
+static void feed_progress(void *arg, long pos, uint64_t n)
+{
+	const struct progress_arg *a = arg;
+
+	if (pos >= 0 && a->size > 0)
+		fprintf(stderr, "\r%s: %llu packets, %3.0f%%", a->path, (unsigned long long)n,
+			100.0 * (double)pos / (double)a->size);
 	else
-		fprintf(stderr, "\r%s: %llu packets", path, (unsigned long long)n);
+		fprintf(stderr, "\r%s: %llu packets", a->path, (unsigned long long)n);
 }
 
-/* Returns 0, or REPLAY_EXIT_INPUT after reporting a bad file. */
-static int replay_file(struct pipeline *p, const char *path, bool show_progress)
+/* Every frame of pc through p on this thread; returns pcap_next_ex's
+ * last answer, the frames read in *n. */
+static int read_here(struct pipeline *p, pcap_t *pc, int dlt, const struct progress_arg *pa,
+		     uint64_t *n)
+{
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	int rc;
+
+	*n = 0;
+	while ((rc = pcap_next_ex(pc, &h, &data)) == 1) {
+		usec_t ts = (usec_t)h->ts.tv_sec * USEC_PER_SEC + h->ts.tv_usec;
+
+		pipeline_frame(p, ts, dlt, data, h->caplen);
+		if ((++*n & 0xfffff) == 0 && pa) {
+			FILE *f = pcap_file(pc);
+
+			feed_progress((void *)pa, f ? ftell(f) : -1, *n);
+		}
+	}
+	return rc;
+}
+
+/* Returns 0, or REPLAY_EXIT_INPUT after reporting a bad file. With
+ * threads = 2 the file is read and decoded on a thread of its own. */
+static int replay_file(struct pipeline *p, const char *path, bool show_progress, int threads)
 {
 	char errbuf[PCAP_ERRBUF_SIZE];
 	pcap_t *pc;
-	struct pcap_pkthdr *h;
-	const u_char *data;
-	uint64_t n = 0;
-	int dlt, rc, ret = 0;
+	int dlt, ret = 0;
 	struct stat sb;
-	off_t size = stat(path, &sb) == 0 ? sb.st_size : 0;
+	struct progress_arg pa = { .path = path, .size = stat(path, &sb) == 0 ? sb.st_size : 0 };
+	struct feed_result fr;
 
 	pc = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
 	if (!pc) {
@@ -97,19 +124,16 @@ static int replay_file(struct pipeline *p, const char *path, bool show_progress)
 		pcap_close(pc);
 		return REPLAY_EXIT_INPUT;
 	}
-	while ((rc = pcap_next_ex(pc, &h, &data)) == 1) {
-		usec_t ts = (usec_t)h->ts.tv_sec * USEC_PER_SEC + h->ts.tv_usec;
-
-		n++;
-		pipeline_frame(p, ts, dlt, data, h->caplen);
-		if (show_progress && (n & 0xfffff) == 0)
-			progress(path, pc, size, n);
+	if (threads < 2 || feed_pcap(pc, dlt, p, show_progress ? feed_progress : NULL, &pa, &fr)) {
+		/* One thread, or none could be started: this one reads. */
+		fr.rc = read_here(p, pc, dlt, show_progress ? &pa : NULL, &fr.packets);
+		snprintf(fr.err, sizeof(fr.err), "%s", pcap_geterr(pc));
 	}
 	if (show_progress)
 		fputc('\n', stderr);
-	if (rc == PCAP_ERROR) {
+	if (fr.rc == PCAP_ERROR) {
 		fprintf(stderr, "rcptguard: %s: packet %llu: %s; the %llu packets before it were used\n",
-			path, (unsigned long long)n + 1, pcap_geterr(pc), (unsigned long long)n);
+			path, (unsigned long long)fr.packets + 1, fr.err, (unsigned long long)fr.packets);
 		ret = REPLAY_EXIT_INPUT;
 	}
 	pcap_close(pc);
@@ -118,7 +142,7 @@ static int replay_file(struct pipeline *p, const char *path, bool show_progress)
 
 static void usage_replay(FILE *f)
 {
-	fprintf(f, "usage: rcptguard replay [-c FILE] [--json] [--quiet] [--calibration] CAPTURE...\n");
+	fprintf(f, "usage: rcptguard replay [-c FILE] [--json] [--quiet] [--calibration] [--threads 1|2] CAPTURE...\n");
 }
 
 int cmd_replay(int argc, char **argv)
@@ -128,6 +152,7 @@ int cmd_replay(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "calibration", no_argument, NULL, 'C' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -136,10 +161,12 @@ int cmd_replay(int argc, char **argv)
 	struct pipeline p;
 	const char *cfgpath = NULL;
 	bool quiet = false, calib = false;
-	int c, ret = 0;
+	/* Reading on a core of its own pays only when there is one. */
+	int c, ret = 0, threads = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+	char *end;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:jqCh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:jqCt:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			cfgpath = optarg;
@@ -152,6 +179,13 @@ int cmd_replay(int argc, char **argv)
 			break;
 		case 'C':
 			calib = true;
+			break;
+		case 't':
+			threads = (int)strtol(optarg, &end, 10);
+			if (*end || (threads != 1 && threads != 2)) {
+				fprintf(stderr, "rcptguard: replay: --threads takes 1 or 2, not '%s'\n", optarg);
+				return REPLAY_EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			usage_replay(stdout);
@@ -176,7 +210,7 @@ int cmd_replay(int argc, char **argv)
 	pipeline_init(&p, &cfg, UINT64_C(0x72637074677561), on_ban, on_event, &r);
 	pipeline_set_wave_fn(&p, on_wave);
 	for (int i = optind; i < argc; i++) {
-		int rc = replay_file(&p, argv[i], !quiet && isatty(STDERR_FILENO));
+		int rc = replay_file(&p, argv[i], !quiet && isatty(STDERR_FILENO), threads);
 
 		if (rc)
 			ret = rc;

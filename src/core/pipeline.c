@@ -387,18 +387,22 @@ void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k)
 	tracker_batch_end(p->tracker);
 }
 
+void pipeline_decoded(struct pipeline *p, usec_t now, uint32_t caplen, enum dec_result r,
+		      const struct pkt *k)
+{
+	p->st.packets++;
+	p->st.bytes += caplen;
+	p->st.decode[r]++;
+	if (r == DEC_OK)
+		pipeline_packet(p, now, k);
+}
+
 void pipeline_frame(struct pipeline *p, usec_t now, int link, const uint8_t *data,
 		    uint32_t caplen)
 {
 	struct pkt k;
-	enum dec_result r;
 
-	p->st.packets++;
-	p->st.bytes += caplen;
-	r = decode_packet(link, data, caplen, &k);
-	p->st.decode[r]++;
-	if (r == DEC_OK)
-		pipeline_packet(p, now, &k);
+	pipeline_decoded(p, now, caplen, decode_packet(link, data, caplen, &k), &k);
 }
 
 void pipeline_ip(struct pipeline *p, usec_t now, const uint8_t *data, uint32_t len, uint8_t dir)

@@ -70,6 +70,10 @@ void pipeline_set_wave_fn(struct pipeline *p, wave_fn fn);
 /* One captured frame of the given link type. */
 void pipeline_frame(struct pipeline *p, usec_t now, int link, const uint8_t *data,
 		    uint32_t caplen);
+/* A frame decoded elsewhere (replay's reader thread): what pipeline_frame
+ * does after decode_packet returned r for it; k is read only with DEC_OK. */
+void pipeline_decoded(struct pipeline *p, usec_t now, uint32_t caplen, enum dec_result r,
+		      const struct pkt *k);
 /* One IP packet without a link header, as NFQUEUE hands them; dir is what
  * the capture knows of its way (DIR_IN, DIR_OUT or DIR_UNKNOWN). */
 void pipeline_ip(struct pipeline *p, usec_t now, const uint8_t *data, uint32_t len, uint8_t dir);

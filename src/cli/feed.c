@@ -1,0 +1,203 @@
+/* The reader thread and its hand-over to the pipeline.
+ *
+ * The two threads share a ring of FEED_CHUNKS chunks. The reader fills a
+ * chunk with records (a frame's time, length and decode result, then for
+ * a decoded TCP segment its header fields and payload: the rest of the
+ * frame is not needed again) and hands it over; the pipeline thread
+ * empties it and hands it back. A chunk changes hands through one atomic
+ * word, so the packet path takes no lock; a thread that finds nothing to
+ * do spins a little, then sleeps on that word (futex) until the other
+ * hands a chunk over. One wake-up per chunk of hundreds of packets. */
+#define _GNU_SOURCE 1
+#include "feed.h"
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "decode.h"
+#include "util.h"
+
+#define FEED_CHUNKS 8
+/* Room for the largest frame libpcap hands out (262144 bytes) with its
+ * record, so that any frame fits an empty chunk. */
+#define FEED_CHUNK_BYTES ((size_t)512 * 1024)
+#define FEED_SPINS 512
+
+struct rec {
+	usec_t ts;
+	uint32_t caplen;
+	uint32_t result;	/* enum dec_result */
+	/* With DEC_OK: a struct pkt, then its payload, to 8 bytes. */
+};
+
+struct chunk {
+	_Atomic uint32_t full;	/* 0: the reader's to fill; 1: the pipeline's */
+	uint32_t nrec;
+	size_t used;
+	long pos;		/* the file's position after the chunk's last frame */
+	bool last;		/* the capture ends with this chunk */
+	unsigned char *buf;
+};
+
+struct feed {
+	pcap_t *pc;
+	int link;
+	struct chunk ch[FEED_CHUNKS];
+	/* Written by the reader before it hands over the last chunk. */
+	uint64_t packets;
+	int rc;
+	char err[PCAP_ERRBUF_SIZE];
+};
+
+static size_t align8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+static void wait_while(_Atomic uint32_t *w, uint32_t v)
+{
+	for (int i = 0; i < FEED_SPINS; i++)
+		if (atomic_load_explicit(w, memory_order_acquire) != v)
+			return;
+	while (atomic_load_explicit(w, memory_order_acquire) == v)
+		/* Returns at once if the word moved on meanwhile. */
+		(void)syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+}
+
+static void hand_over(_Atomic uint32_t *w, uint32_t v)
+{
+	atomic_store_explicit(w, v, memory_order_release);
+	(void)syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static struct chunk *take_empty(struct feed *f, uint64_t i)
+{
+	struct chunk *c = &f->ch[i % FEED_CHUNKS];
+
+	wait_while(&c->full, 1);
+	c->nrec = 0;
+	c->used = 0;
+	c->last = false;
+	return c;
+}
+
+static void publish(struct feed *f, struct chunk *c)
+{
+	FILE *file = pcap_file(f->pc);
+
+	c->pos = file ? ftell(file) : -1;
+	hand_over(&c->full, 1);
+}
+
+static void *reader(void *arg)
+{
+	struct feed *f = arg;
+	uint64_t i = 0;
+	struct chunk *c = take_empty(f, i);
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	int rc;
+
+	while ((rc = pcap_next_ex(f->pc, &h, &data)) == 1) {
+		struct pkt k;
+		struct rec r = {
+			.ts = (usec_t)h->ts.tv_sec * USEC_PER_SEC + h->ts.tv_usec,
+			.caplen = h->caplen,
+		};
+		size_t need;
+
+		r.result = decode_packet(f->link, data, h->caplen, &k);
+		/* Never so for the link types replay reads (libpcap refuses
+		 * frames over 262144 bytes); were it so, the segment would be
+		 * counted as cut by the capture, not overrun the chunk. */
+		if (r.result == DEC_OK && k.len > FEED_CHUNK_BYTES - sizeof(r) - sizeof(k) - 8)
+			k.len = FEED_CHUNK_BYTES - sizeof(r) - sizeof(k) - 8;
+		need = sizeof(r) + (r.result == DEC_OK ? sizeof(k) + align8(k.len) : 0);
+		if (c->used + need > FEED_CHUNK_BYTES) {
+			publish(f, c);
+			c = take_empty(f, ++i);
+		}
+		memcpy(c->buf + c->used, &r, sizeof(r));
+		if (r.result == DEC_OK) {
+			memcpy(c->buf + c->used + sizeof(r), &k, sizeof(k));
+			memcpy(c->buf + c->used + sizeof(r) + sizeof(k), k.payload, k.len);
+		}
+		c->used += need;
+		c->nrec++;
+		f->packets++;
+	}
+	f->rc = rc;
+	if (rc == PCAP_ERROR)
+		snprintf(f->err, sizeof(f->err), "%s", pcap_geterr(f->pc));
+	c->last = true;
+	publish(f, c);
+	return NULL;
+}
+
+static void run_chunk(struct pipeline *p, const struct chunk *c)
+{
+	size_t off = 0;
+
+	for (uint32_t n = 0; n < c->nrec; n++) {
+		struct rec r;
+		struct pkt k;
+
+		memcpy(&r, c->buf + off, sizeof(r));
+		off += sizeof(r);
+		if (r.result == DEC_OK) {
+			memcpy(&k, c->buf + off, sizeof(k));
+			k.payload = c->buf + off + sizeof(k);
+			off += sizeof(k) + align8(k.len);
+		}
+		pipeline_decoded(p, r.ts, r.caplen, (enum dec_result)r.result,
+				 r.result == DEC_OK ? &k : NULL);
+	}
+}
+
+int feed_pcap(pcap_t *pc, int link, struct pipeline *p, feed_progress_fn progress, void *arg,
+	      struct feed_result *res)
+{
+	struct feed *f = xcalloc(1, sizeof(*f));
+	unsigned char *mem = xcalloc(FEED_CHUNKS, FEED_CHUNK_BYTES);
+	pthread_t t;
+	uint64_t n = 0;
+
+	f->pc = pc;
+	f->link = link;
+	for (int i = 0; i < FEED_CHUNKS; i++)
+		f->ch[i].buf = mem + (size_t)i * FEED_CHUNK_BYTES;
+	if (pthread_create(&t, NULL, reader, f)) {
+		free(mem);
+		free(f);
+		return -1;
+	}
+	for (uint64_t i = 0;; i++) {
+		struct chunk *c = &f->ch[i % FEED_CHUNKS];
+		bool last;
+
+		wait_while(&c->full, 0);
+		run_chunk(p, c);
+		if (progress && (n >> 20) != ((n + c->nrec) >> 20))
+			progress(arg, c->pos, n + c->nrec);
+		n += c->nrec;
+		last = c->last;
+		hand_over(&c->full, 0);
+		if (last)
+			break;
+	}
+	pthread_join(t, NULL);
+	res->packets = f->packets;
+	res->rc = f->rc;
+	snprintf(res->err, sizeof(res->err), "%s", f->err);
+	free(mem);
+	free(f);
+	return 0;
+}

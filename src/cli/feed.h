@@ -1,0 +1,29 @@
+/* Replay on two cores: a thread of its own reads the capture file and
+ * decodes each frame, while the calling thread runs the pipeline over the
+ * decoded packets in the order they were read. What the pipeline sees is
+ * what pipeline_frame would have given it, so the results are those of a
+ * single-threaded run. */
+#ifndef RCPTGUARD_FEED_H
+#define RCPTGUARD_FEED_H
+
+#include <pcap/pcap.h>
+#include <stdint.h>
+
+#include "pipeline.h"
+
+struct feed_result {
+	uint64_t packets;		/* frames handed to the pipeline */
+	int rc;				/* pcap_next_ex's last answer */
+	char err[PCAP_ERRBUF_SIZE];	/* with rc == PCAP_ERROR */
+};
+
+/* Told now and then (every 2^20 packets) where the reader is. */
+typedef void (*feed_progress_fn)(void *arg, long file_pos, uint64_t packets);
+
+/* Every frame of pc through p. Returns 0 when the file was read to its
+ * end or to an error (in res), -1 when no thread could be started (then
+ * nothing was read: the caller reads it on its own). */
+int feed_pcap(pcap_t *pc, int link, struct pipeline *p, feed_progress_fn progress, void *arg,
+	      struct feed_result *res);
+
+#endif
