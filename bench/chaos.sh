@@ -68,7 +68,12 @@ declare -A fault_n fault_ok
 faults="kill9 flush deltable hup_ok hup_bad diskfull enobufs clock"
 for f in $faults; do fault_n[$f]=0 fault_ok[$f]=0; done
 restarts=0 crashes=0 legit_in_set=0 repair_bad=0 repair_checks=0 growth_bad=0
-: >"$LAB_DIR/disturb"	# a line per fault or outage: bursts across one are not judged
+# Two lines per fault or outage, one as it begins and one when its effects
+# are over: a burst is judged only when none was under way as it began
+# (an even count) and none began before it ended (the same count). A
+# burst wholly inside one (the daemon killed and not yet back) sees the
+# same count at both ends, and must not be judged either.
+: >"$LAB_DIR/disturb"
 
 rg_up() {
 	local i
@@ -115,7 +120,12 @@ harvest() {
 		d0=$(wc -l <"$LAB_DIR/disturb")
 		r=$(lab_cli "$smtpc" -T 2000 -b "$h" -s "$SRV4" harvest -n 30 -k 30 -g 2 2>/dev/null)
 		d1=$(wc -l <"$LAB_DIR/disturb")
-		echo "$h $([ "$d0" = "$d1" ] && echo judged || echo disturbed) $r at=$(date +%T)" >>"$LAB_DIR/harvest"
+		echo "$h $([ "$d0" = "$d1" ] && [ $((d0 % 2)) = 0 ] && echo judged || echo disturbed) $r at=$(date +%T)" >>"$LAB_DIR/harvest"
+		# A burst let past: what the daemon saw, at once (it may be
+		# killed next), for the report.
+		case $r in *" rejected="[1-9][2-9]*|*" rejected="[2-9][0-9]*)
+			{ echo "== $h $r at $(date +%T.%N)"; ctl status 2>&1; ctl bans 2>&1 | head -40; } >>"$LAB_DIR/leaks" ;;
+		esac
 		sleep 1
 	done
 }
@@ -131,9 +141,10 @@ while [ "$(mono)" -lt "$end" ]; do
 	if ! kill -0 "$rgpid" 2>/dev/null; then
 		crashes=$((crashes + 1))
 		echo "chaos: the daemon died by itself: $(tail -2 "$LAB_DIR/rg.log")" >&2
-		echo crash >>"$LAB_DIR/disturb"
+		echo "crash at $(date +%T)" >>"$LAB_DIR/disturb"
 		rg_up
 		restarts=$((restarts + 1))
+		echo "crash over at $(date +%T)" >>"$LAB_DIR/disturb"
 	fi
 	# No legitimate source in a set, ever.
 	if kernel_bans | grep -qxE "$GOOD|$LIST"; then
@@ -250,6 +261,8 @@ if [ "$leaked" != 0 ]; then
 	awk '$2 == "judged" { for (i = 3; i <= NF; i++) if ($i ~ /^rejected=/) { split($i, a, "="); if (a[2] > 11) print } }' "$LAB_DIR/harvest" >&2
 	cat "$LAB_DIR/disturb" >&2
 	grep -E ' ban |reload|repair|error|cannot' "$LAB_DIR/rg.all.log" | tail -40 >&2
+	echo "chaos: the daemon's status when each burst ended:" >&2
+	cat "$LAB_DIR/leaks" >&2 2>/dev/null
 fi
 bad=0
 [ "$lost" = 0 ] && [ "$accepted" -gt 0 ] || bad=1
