@@ -6,7 +6,8 @@
 # 1. SMTP sessions per second (EHLO, MAIL, RCPT, RSET, QUIT), 4 clients in
 #    parallel: no queue rule; the queue rules with rcptguard attached, with
 #    every packet queued and with bare ACKs accepted before the queue;
-#    pcap. Then the packets queued per session, both ways.
+#    pcap. At saturation, then at a fixed offered load (rate achieved and
+#    session time). Then the packets queued per session, both ways.
 #    Connect time (SYN to SYN-ACK) shows the queue's round trip: the SYN
 #    passes the input hook and the SYN-ACK the output hook.
 # 2. Packets per second through NFQUEUE: one large message to a minimal
@@ -39,12 +40,14 @@ rg_start() {	# extra config
 }
 rg_stop() { kill -TERM "$rgpid"; wait "$rgpid" 2>/dev/null || true; rgpid=; }
 
-# Parallel sessions; prints "rate median_connect_us p99_connect_us".
-session_rate() {
-	local s e i pids=()
+# Parallel sessions, as fast as they go or at a fixed total rate; prints
+# "rate median_connect_us p99_connect_us median_session_us".
+session_rate() {	# [sessions/s offered, all clients together]
+	local s e i pids=() r=()
+	[ -n "${1:-}" ] && r=(-r "$(awk -v t="$1" -v c=$CLIENTS 'BEGIN { print t / c }')")
 	s=$(date +%s.%N)
 	for i in $(seq 1 $CLIENTS); do
-		lab_cli "$top/build/smtpc" -L -s $SRV4 session -n $SESSIONS >"$LAB_DIR/sess.$i" &
+		lab_cli "$top/build/smtpc" -L -s $SRV4 session -n $SESSIONS "${r[@]}" >"$LAB_DIR/sess.$i" &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
@@ -52,8 +55,8 @@ session_rate() {
 	cat "$LAB_DIR"/sess.* | awk -v s="$s" -v e="$e" -v n=$((CLIENTS * SESSIONS)) '
 		{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] += kv[2]; c[kv[1]]++ } }
 		END { if (v["failed"] > 0) printf "(%d failed) ", v["failed"];
-		      printf "%.0f %.1f %.1f\n", n / (e - s), v["connect_us_median"] / c["connect_us_median"],
-		             v["connect_us_p99"] / c["connect_us_p99"] }'
+		      printf "%.0f %.1f %.1f %.1f\n", n / (e - s), v["connect_us_median"] / c["connect_us_median"],
+		             v["connect_us_p99"] / c["connect_us_p99"], v["session_us_median"] / c["session_us_median"] }'
 }
 
 echo "# $(uname -srm), $(nproc) cores; $CLIENTS clients x $SESSIONS sessions each, Postfix $(postconf -c "$LAB_DIR/postfix" -h mail_version 2>/dev/null || echo ?)"
@@ -61,23 +64,27 @@ lab_cli "$top/build/smtpc" -s $SRV4 session -n 20 >/dev/null	# warm up Postfix
 # Three rounds, the conditions interleaved, medians reported: this is a
 # 2-core machine shared by clients, Postfix and rcptguard.
 ROUNDS=${BENCH_LIVE_ROUNDS:-3}
-: >"$LAB_DIR/rates"
-for r in $(seq 1 $ROUNDS); do
-	echo "bare $(session_rate)" >>"$LAB_DIR/rates"
+# One round of every condition, a line each to FILE; with a load, at that
+# offered rate (and without pcap, which queues nothing).
+conditions() {	# file [sessions/s offered]
+	echo "bare $(session_rate ${2:-})" >>"$1"
 	lab_srv env QUEUE_ACKS=1 sh nft/queue-compat.sh add local 0 25
 	rg_start "capture = nfqueue\nservers = local"
-	echo "nfqueue-all $(session_rate)" >>"$LAB_DIR/rates"
+	echo "nfqueue-all $(session_rate ${2:-})" >>"$1"
 	rg_stop
 	lab_srv env QUEUE_ACKS=1 sh nft/queue-compat.sh del local 0 25
 	lab_srv sh nft/queue-compat.sh add local 0 25
 	rg_start "capture = nfqueue\nservers = local"
-	echo "nfqueue $(session_rate)" >>"$LAB_DIR/rates"
+	echo "nfqueue $(session_rate ${2:-})" >>"$1"
 	rg_stop
 	lab_srv sh nft/queue-compat.sh del local 0 25
+	[ -n "${2:-}" ] && return
 	rg_start "capture = pcap\nservers = local"
-	echo "pcap $(session_rate)" >>"$LAB_DIR/rates"
+	echo "pcap $(session_rate)" >>"$1"
 	rg_stop
-done
+}
+: >"$LAB_DIR/rates"
+for r in $(seq 1 $ROUNDS); do conditions "$LAB_DIR/rates"; done
 sed 's/^/  round: /' "$LAB_DIR/rates"
 med() {	# condition column
 	awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$LAB_DIR/rates" | sort -n |
@@ -92,6 +99,19 @@ awk -v b="$(med bare 2)" -v q="$(med nfqueue 2)" -v p="$(med pcap 2)" \
 	printf "sessions/s (median of rounds): bare %d, nfqueue+rcptguard %d (%.1f%%), pcap+rcptguard %d (%.1f%%)\n", b, q, 100 * q / b, p, 100 * p / b
 	printf "connect time median (p99), us: bare %.1f (%.1f), nfqueue %.1f (%.1f), pcap %.1f (%.1f)\n", bl, b99, ql, q99, pl, p99
 	printf "queue round trip added per packet (median): %.1f us (SYN and SYN-ACK each queued once)\n", (ql - bl) / 2
+}'
+
+# A fixed offered load, under what every condition sustains: the rate
+# each achieves, and what a session costs in time.
+LOAD=${BENCH_LIVE_LOAD:-600}
+: >"$LAB_DIR/load"
+for r in $(seq 1 $ROUNDS); do conditions "$LAB_DIR/load" $LOAD; done
+sed 's/^/  at load: /' "$LAB_DIR/load"
+lmed() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$LAB_DIR/load" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+awk -v o=$LOAD -v b="$(lmed bare 2)" -v a="$(lmed nfqueue-all 2)" -v q="$(lmed nfqueue 2)" \
+    -v bs="$(lmed bare 5)" -v as="$(lmed nfqueue-all 5)" -v qs="$(lmed nfqueue 5)" 'BEGIN {
+	printf "sessions/s at a fixed offered load of %d/s: bare %d, every packet queued %d (%.1f%% of bare), bare ACKs bypassed %d (%.1f%% of bare)\n", o, b, a, 100 * a / b, q, 100 * q / b
+	printf "session time median at that load, us: bare %.0f, every packet queued %.0f (+%.0f), bare ACKs bypassed %.0f (+%.0f)\n", bs, as, as - bs, qs, qs - bs
 }'
 
 # Packets queued per session, every packet against bare ACKs bypassed:

@@ -606,11 +606,20 @@ static void list(long n, long gone_pct)
 	close_session(&c);
 }
 
-/* A whole dialogue without a message: what a session costs the server. */
+/* -L with session: each whole session's time, connect to QUIT's reply. */
+static double *sess_us;
+static size_t nsess;
+
+/* A whole dialogue without a message: what a session costs the server.
+ * With -r, sessions start at that rate (a fixed offered load). */
 static void sessions(long n)
 {
-	for (long i = 0; i < n; i++) {
+	if (want_lat)
+		sess_us = calloc((size_t)n + 1, sizeof(*sess_us));
+	t_start = now_s();
+	for (long i = 0; i < n && pace(i); i++) {
 		struct conn c;
+		double t0 = now_s();
 
 		if (open_session(&c)) {
 			st.failed++;
@@ -624,6 +633,8 @@ static void sessions(long n)
 		}
 		st.delivered++;
 		close_session(&c);
+		if (sess_us)
+			sess_us[nsess++] = (now_s() - t0) * 1e6;
 	}
 }
 
@@ -741,7 +752,7 @@ static void usage(void)
 		"usage: smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] [-S tls13|gcm|cbc|cbc-mte] harvest -n PROBES [-k PER_SESSION] [-P [-W] | -R] [-g GIVEUP] [-r PER_SEC] [-D SECONDS]\n"
 		"       smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] deliver -n MESSAGES [-z BYTES] [-t RCPT]\n"
 		"       smtpc -s ADDR [-p PORT] [-b BIND] [-T TIMEOUT_MS] list -n RECIPIENTS -u PERCENT_GONE\n"
-		"       smtpc -s ADDR [-p PORT] [-L] session -n SESSIONS\n"
+		"       smtpc -s ADDR [-p PORT] [-L] session -n SESSIONS [-r PER_SEC]\n"
 		"       smtpc -s ADDR [-p PORT] blast -z BYTES\n"
 		"       smtpc -s ANY -p PORT sink -n SECONDS\n");
 	exit(2);
@@ -814,6 +825,11 @@ int main(int argc, char **argv)
 		qsort(lat_us, nlat, sizeof(*lat_us), cmp_d);
 		printf("connect_us_median=%.1f connect_us_p99=%.1f ", lat_us[nlat / 2],
 		       lat_us[nlat * 99 / 100]);
+	}
+	if (nsess) {
+		qsort(sess_us, nsess, sizeof(*sess_us), cmp_d);
+		printf("session_us_median=%.1f session_us_p99=%.1f ", sess_us[nsess / 2],
+		       sess_us[nsess * 99 / 100]);
 	}
 	printf("sessions=%ld tls=%ld connect_failed=%ld timeouts=%ld probes=%ld rejected=%ld accepted=%ld "
 	       "other=%ld delivered=%ld failed=%ld harvested=%s\n",
