@@ -35,11 +35,14 @@ struct rec {
 	usec_t ts;
 	uint32_t caplen;
 	uint32_t result;	/* enum dec_result */
-	/* With DEC_OK: a struct pkt, then its payload, to 8 bytes. */
+	/* With DEC_OK: where it goes (worked out here, off the pipeline's
+	 * thread), a struct pkt, then its payload, to 8 bytes. */
 };
 
+/* A cache line each: the reader fills one while the pipeline reads
+ * another, and neither may make the other's line bounce. */
 struct chunk {
-	_Atomic uint32_t full;	/* 0: the reader's to fill; 1: the pipeline's */
+	_Alignas(64) _Atomic uint32_t full;	/* 0: the reader's to fill; 1: the pipeline's */
 	uint32_t nrec;
 	size_t used;
 	long pos;		/* the file's position after the chunk's last frame */
@@ -48,12 +51,13 @@ struct chunk {
 };
 
 struct feed {
-	pcap_t *pc;
-	int link;
 	struct chunk ch[FEED_CHUNKS];
+	pcap_t *pc;
+	const struct config *cfg;	/* read only, by both */
+	int link;
 	/* Written by the reader before it hands over the last chunk. */
-	uint64_t packets;
 	int rc;
+	uint64_t packets;
 	char err[PCAP_ERRBUF_SIZE];
 };
 
@@ -83,16 +87,17 @@ static struct chunk *take_empty(struct feed *f, uint64_t i)
 	struct chunk *c = &f->ch[i % FEED_CHUNKS];
 
 	wait_while(&c->full, 1);
-	c->nrec = 0;
-	c->used = 0;
-	c->last = false;
 	return c;
 }
 
-static void publish(struct feed *f, struct chunk *c)
+/* What the reader kept in its registers goes in with the chunk. */
+static void publish(struct feed *f, struct chunk *c, uint32_t nrec, size_t used, bool last)
 {
 	FILE *file = pcap_file(f->pc);
 
+	c->nrec = nrec;
+	c->used = used;
+	c->last = last;
 	c->pos = file ? ftell(file) : -1;
 	hand_over(&c->full, 1);
 }
@@ -104,10 +109,14 @@ static void *reader(void *arg)
 	struct chunk *c = take_empty(f, i);
 	struct pcap_pkthdr *h;
 	const u_char *data;
+	uint64_t packets = 0;
+	uint32_t nrec = 0;
+	size_t used = 0;
 	int rc;
 
 	while ((rc = pcap_next_ex(f->pc, &h, &data)) == 1) {
 		struct pkt k;
+		struct pkt_place pl;
 		struct rec r = {
 			.ts = (usec_t)h->ts.tv_sec * USEC_PER_SEC + h->ts.tv_usec,
 			.caplen = h->caplen,
@@ -118,47 +127,56 @@ static void *reader(void *arg)
 		/* Never so for the link types replay reads (libpcap refuses
 		 * frames over 262144 bytes); were it so, the segment would be
 		 * counted as cut by the capture, not overrun the chunk. */
-		if (r.result == DEC_OK && k.len > FEED_CHUNK_BYTES - sizeof(r) - sizeof(k) - 8)
-			k.len = FEED_CHUNK_BYTES - sizeof(r) - sizeof(k) - 8;
-		need = sizeof(r) + (r.result == DEC_OK ? sizeof(k) + align8(k.len) : 0);
-		if (c->used + need > FEED_CHUNK_BYTES) {
-			publish(f, c);
+		if (r.result == DEC_OK && k.len > FEED_CHUNK_BYTES - sizeof(r) - sizeof(pl) - sizeof(k) - 8)
+			k.len = FEED_CHUNK_BYTES - sizeof(r) - sizeof(pl) - sizeof(k) - 8;
+		need = sizeof(r) + (r.result == DEC_OK ? sizeof(pl) + sizeof(k) + align8(k.len) : 0);
+		if (used + need > FEED_CHUNK_BYTES) {
+			publish(f, c, nrec, used, false);
 			c = take_empty(f, ++i);
+			nrec = 0;
+			used = 0;
 		}
-		memcpy(c->buf + c->used, &r, sizeof(r));
+		memcpy(c->buf + used, &r, sizeof(r));
 		if (r.result == DEC_OK) {
-			memcpy(c->buf + c->used + sizeof(r), &k, sizeof(k));
-			memcpy(c->buf + c->used + sizeof(r) + sizeof(k), k.payload, k.len);
+			unsigned char *at = c->buf + used + sizeof(r);
+
+			pipeline_place(f->cfg, &k, &pl);
+			memcpy(at, &pl, sizeof(pl));
+			memcpy(at + sizeof(pl), &k, sizeof(k));
+			memcpy(at + sizeof(pl) + sizeof(k), k.payload, k.len);
 		}
-		c->used += need;
-		c->nrec++;
-		f->packets++;
+		used += need;
+		nrec++;
+		packets++;
 	}
+	f->packets = packets;
 	f->rc = rc;
 	if (rc == PCAP_ERROR)
 		snprintf(f->err, sizeof(f->err), "%s", pcap_geterr(f->pc));
-	c->last = true;
-	publish(f, c);
+	publish(f, c, nrec, used, true);
 	return NULL;
 }
 
 static void run_chunk(struct pipeline *p, const struct chunk *c)
 {
+	const uint32_t nrec = c->nrec;
 	size_t off = 0;
 
-	for (uint32_t n = 0; n < c->nrec; n++) {
+	for (uint32_t n = 0; n < nrec; n++) {
 		struct rec r;
+		struct pkt_place pl;
 		struct pkt k;
 
 		memcpy(&r, c->buf + off, sizeof(r));
 		off += sizeof(r);
-		if (r.result == DEC_OK) {
-			memcpy(&k, c->buf + off, sizeof(k));
-			k.payload = c->buf + off + sizeof(k);
-			off += sizeof(k) + align8(k.len);
-		}
-		pipeline_decoded(p, r.ts, r.caplen, (enum dec_result)r.result,
-				 r.result == DEC_OK ? &k : NULL);
+		pipeline_count_frame(p, r.caplen, (enum dec_result)r.result);
+		if (r.result != DEC_OK)
+			continue;
+		memcpy(&pl, c->buf + off, sizeof(pl));
+		memcpy(&k, c->buf + off + sizeof(pl), sizeof(k));
+		k.payload = c->buf + off + sizeof(pl) + sizeof(k);
+		off += sizeof(pl) + sizeof(k) + align8(k.len);
+		pipeline_placed(p, r.ts, &k, &pl);
 	}
 }
 
@@ -172,6 +190,7 @@ int feed_pcap(pcap_t *pc, int link, struct pipeline *p, feed_progress_fn progres
 
 	f->pc = pc;
 	f->link = link;
+	f->cfg = p->cfg;
 	for (int i = 0; i < FEED_CHUNKS; i++)
 		f->ch[i].buf = mem + (size_t)i * FEED_CHUNK_BYTES;
 	if (pthread_create(&t, NULL, reader, f)) {

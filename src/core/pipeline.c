@@ -304,37 +304,47 @@ static struct flow *track_handshake(struct pipeline *p, usec_t now, const struct
 	return f;
 }
 
-void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k)
+/* The flow key of a segment, client first, given its direction. */
+static void key_of(const struct pkt *k, int d, struct flowkey *key)
 {
-	const struct config *cfg = p->cfg;
+	memset(key, 0, sizeof(*key));
+	key->cli = d == 0 ? k->src : k->dst;
+	key->srv = d == 0 ? k->dst : k->src;
+	key->cport = d == 0 ? k->sport : k->dport;
+	key->sport = d == 0 ? k->dport : k->sport;
+}
+
+void pipeline_place(const struct config *cfg, const struct pkt *k, struct pkt_place *pl)
+{
+	if (config_is_smtp_port(cfg, k->dport))
+		pl->dir = 0;
+	else if (config_is_smtp_port(cfg, k->sport))
+		pl->dir = 1;
+	else {
+		pl->dir = -1;
+		pl->protected = false;
+		return;
+	}
+	pl->protected = cfg->servers_any || prefixlist_match(&cfg->servers, pl->dir == 0 ? &k->dst : &k->src);
+}
+
+void pipeline_placed(struct pipeline *p, usec_t now, const struct pkt *k, const struct pkt_place *pl)
+{
 	struct flowkey key;
 	struct flow *f;
 	struct sink_ctx x;
-	int d;
+	int d = pl->dir;
 
 	p->last_opaque = false;
 	if (now - p->last_expire >= USEC_PER_SEC || now < p->last_expire) {
 		flow_expire(&p->flows, now);
 		p->last_expire = now;
 	}
-	memset(&key, 0, sizeof(key));
-	if (config_is_smtp_port(cfg, k->dport)) {
-		d = 0;
-		key.cli = k->src;
-		key.srv = k->dst;
-		key.cport = k->sport;
-		key.sport = k->dport;
-	} else if (config_is_smtp_port(cfg, k->sport)) {
-		d = 1;
-		key.cli = k->dst;
-		key.srv = k->src;
-		key.cport = k->dport;
-		key.sport = k->sport;
-	} else {
+	if (d < 0) {
 		p->st.not_smtp++;
 		return;
 	}
-	if (!cfg->servers_any && !prefixlist_match(&cfg->servers, &key.srv)) {
+	if (!pl->protected) {
 		p->st.not_protected++;
 		return;
 	}
@@ -343,6 +353,7 @@ void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k)
 		p->st.untrusted_replies++;
 		return;
 	}
+	key_of(k, d, &key);
 	f = track_handshake(p, now, k, &key, d);
 	if (!f)
 		return;
@@ -387,22 +398,32 @@ void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k)
 	tracker_batch_end(p->tracker);
 }
 
-void pipeline_decoded(struct pipeline *p, usec_t now, uint32_t caplen, enum dec_result r,
-		      const struct pkt *k)
+void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k)
+{
+	struct pkt_place pl;
+
+	pipeline_place(p->cfg, k, &pl);
+	pipeline_placed(p, now, k, &pl);
+}
+
+void pipeline_count_frame(struct pipeline *p, uint32_t caplen, enum dec_result r)
 {
 	p->st.packets++;
 	p->st.bytes += caplen;
 	p->st.decode[r]++;
-	if (r == DEC_OK)
-		pipeline_packet(p, now, k);
 }
+
 
 void pipeline_frame(struct pipeline *p, usec_t now, int link, const uint8_t *data,
 		    uint32_t caplen)
 {
 	struct pkt k;
+	enum dec_result r;
 
-	pipeline_decoded(p, now, caplen, decode_packet(link, data, caplen, &k), &k);
+	r = decode_packet(link, data, caplen, &k);
+	pipeline_count_frame(p, caplen, r);
+	if (r == DEC_OK)
+		pipeline_packet(p, now, &k);
 }
 
 void pipeline_ip(struct pipeline *p, usec_t now, const uint8_t *data, uint32_t len, uint8_t dir)

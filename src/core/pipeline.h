@@ -67,13 +67,24 @@ void pipeline_reconfigure(struct pipeline *p, const struct config *cfg, bool rul
 /* Told when a wave of rejections starts and ends. */
 void pipeline_set_wave_fn(struct pipeline *p, wave_fn fn);
 
+/* Where a decoded packet belongs, from the configuration and the packet
+ * alone: replay's reader thread works it out, off the pipeline's. */
+struct pkt_place {
+	int dir;		/* 0 from the client, 1 from the server, -1 not SMTP */
+	bool protected;		/* the server end is one of servers */
+};
+/* Reads the configuration only: any thread may call it. */
+void pipeline_place(const struct config *cfg, const struct pkt *k, struct pkt_place *pl);
+
 /* One captured frame of the given link type. */
 void pipeline_frame(struct pipeline *p, usec_t now, int link, const uint8_t *data,
 		    uint32_t caplen);
-/* A frame decoded elsewhere (replay's reader thread): what pipeline_frame
- * does after decode_packet returned r for it; k is read only with DEC_OK. */
-void pipeline_decoded(struct pipeline *p, usec_t now, uint32_t caplen, enum dec_result r,
-		      const struct pkt *k);
+/* A frame decoded elsewhere (replay's reader thread), in two steps: its
+ * counts, whatever decode_packet returned for it, then, when it decoded,
+ * the packet with pipeline_place's answer for it. Together they are what
+ * pipeline_frame does. */
+void pipeline_count_frame(struct pipeline *p, uint32_t caplen, enum dec_result r);
+void pipeline_placed(struct pipeline *p, usec_t now, const struct pkt *k, const struct pkt_place *pl);
 /* One IP packet without a link header, as NFQUEUE hands them; dir is what
  * the capture knows of its way (DIR_IN, DIR_OUT or DIR_UNKNOWN). */
 void pipeline_ip(struct pipeline *p, usec_t now, const uint8_t *data, uint32_t len, uint8_t dir);

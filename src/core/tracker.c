@@ -128,6 +128,12 @@ struct tracker {
 	void *wave_arg;
 
 	struct wheel wheel[MAX_RULES];
+	/* The earliest time tracker_advance can have anything to do: a
+	 * wheel's next slot, the first ban's end or the wave's next minute.
+	 * Events come far more often than any of these, and each of those
+	 * checks costs a division. Never later than the truth; earlier
+	 * only costs a look. */
+	usec_t next_advance;
 
 	struct banent *heap;
 	uint32_t nheap, heapcap;
@@ -423,6 +429,8 @@ static void heap_set(struct tracker *t, uint32_t i, const struct banent *be)
 {
 	t->heap[i] = *be;
 	t->src[be->src].hpos = i;
+	if (be->until < t->next_advance)
+		t->next_advance = be->until;
 }
 
 static void heap_push(struct tracker *t, const struct banent *be)
@@ -819,6 +827,10 @@ static void count_unban(struct tracker *t, int rule)
 
 void tracker_advance(struct tracker *t, usec_t now)
 {
+	usec_t next;
+
+	if (now < t->next_advance)
+		return;
 	for (size_t r = 0; r < t->nrules; r++)
 		wheel_turn(t, r, now);
 	while (t->nheap && t->heap[0].until <= now) {
@@ -831,6 +843,19 @@ void tracker_advance(struct tracker *t, usec_t now)
 		t->st.unbans++;
 	}
 	wave_tick(t, now);
+	/* Every wheel is at now's slot or past it (time went back), the
+	 * wave at now's minute or past it. */
+	next = t->nheap ? t->heap[0].until : INT64_MAX;
+	for (size_t r = 0; r < t->nrules; r++) {
+		const struct wheel *w = &t->wheel[r];
+		usec_t b = (w->pos + 1) * w->width;
+
+		if (b < next)
+			next = b;
+	}
+	if ((t->wave_min_pos + 1) * (60 * USEC_PER_SEC) < next)
+		next = (t->wave_min_pos + 1) * (60 * USEC_PER_SEC);
+	t->next_advance = next;
 }
 
 static uint32_t hit_alloc(struct tracker *t)
@@ -1087,6 +1112,7 @@ struct tracker *tracker_new(const struct config *cfg, ban_fn fn, void *arg)
 	t->dbucket = xrealloc(NULL, sizeof(*t->dbucket));
 	t->dbucket[0] = NIL;
 	t->wave_min_pos = INT64_MIN;
+	t->next_advance = INT64_MIN;
 	for (size_t r = 0; r < cfg->nrules; r++) {
 		struct wheel *w = &t->wheel[r];
 
@@ -1336,6 +1362,7 @@ void tracker_copy_wave(struct tracker *to, const struct tracker *from)
 {
 	to->wave = from->wave;
 	to->wave_min_pos = from->wave_min_pos;
+	to->next_advance = INT64_MIN;
 	memcpy(to->wave_bucket, from->wave_bucket, sizeof(to->wave_bucket));
 }
 
