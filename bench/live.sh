@@ -140,7 +140,9 @@ per_session "STARTTLS delivery (TLS 1.3)" -S tls13 deliver -n 1
 # A session rcptguard cannot read (tls_infer = no): managed rules, with
 # and without its connection marked after STARTTLS.
 opaque_session() {	# opaque_mark
-	rg_start "capture = nfqueue\nservers = local\nmode = observe\nmanage_queue = yes\ntls_infer = no\nopaque_mark = $1"
+	# Enforcing (observe installs no rules, so nothing would be queued);
+	# the sender is legitimate, nothing is banned.
+	rg_start "capture = nfqueue\nservers = local\nmanage_queue = yes\ntls_infer = no\nopaque_mark = $1"
 	lab_cli "$top/build/smtpc" -s $SRV4 -S tls13 deliver -n 1 -z 60000 >/dev/null
 	rg_stop
 	jq .packets "$LAB_DIR/sum.json"
