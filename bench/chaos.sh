@@ -123,9 +123,9 @@ harvest() {
 		echo "$h $([ "$d0" = "$d1" ] && [ $((d0 % 2)) = 0 ] && echo judged || echo disturbed) $r at=$(date +%T)" >>"$LAB_DIR/harvest"
 		# A burst let past: what the daemon saw, at once (it may be
 		# killed next), for the report.
-		case $r in *" rejected="[1-9][2-9]*|*" rejected="[2-9][0-9]*)
-			{ echo "== $h $r at $(date +%T.%N)"; ctl status 2>&1; ctl bans 2>&1 | head -40; } >>"$LAB_DIR/leaks" ;;
-		esac
+		rej=${r##* rejected=} rej=${rej%% *}
+		[ "${rej:-0}" -gt 11 ] 2>/dev/null &&
+			{ echo "== $h $r at $(date +%T.%N)"; ctl status 2>&1; ctl bans 2>&1 | head -40; } >>"$LAB_DIR/leaks"
 		sleep 1
 	done
 }

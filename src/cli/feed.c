@@ -2,8 +2,8 @@
  *
  * The two threads share a ring of FEED_CHUNKS chunks. The reader fills a
  * chunk with records (a frame's time, length and decode result, then for
- * a decoded TCP segment its header fields and payload: the rest of the
- * frame is not needed again) and hands it over; the pipeline thread
+ * a decoded TCP segment where it goes, its header fields and its payload:
+ * the rest of the frame is not needed again) and hands it over; the pipeline thread
  * empties it and hands it back. A chunk changes hands through one atomic
  * word, so the packet path takes no lock; a thread that finds nothing to
  * do spins a little, then sleeps on that word (futex) until the other
@@ -11,7 +11,6 @@
 #define _GNU_SOURCE 1
 #include "feed.h"
 
-#include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>

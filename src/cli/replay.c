@@ -78,8 +78,7 @@ static void feed_progress(void *arg, long pos, uint64_t n)
 
 /* Every frame of pc through p on this thread; returns pcap_next_ex's
  * last answer, the frames read in *n. */
-static int read_here(struct pipeline *p, pcap_t *pc, int dlt, const struct progress_arg *pa,
-		     uint64_t *n)
+static int read_here(struct pipeline *p, pcap_t *pc, int dlt, struct progress_arg *pa, uint64_t *n)
 {
 	struct pcap_pkthdr *h;
 	const u_char *data;
@@ -93,7 +92,7 @@ static int read_here(struct pipeline *p, pcap_t *pc, int dlt, const struct progr
 		if ((++*n & 0xfffff) == 0 && pa) {
 			FILE *f = pcap_file(pc);
 
-			feed_progress((void *)pa, f ? ftell(f) : -1, *n);
+			feed_progress(pa, f ? ftell(f) : -1, *n);
 		}
 	}
 	return rc;

@@ -413,7 +413,6 @@ void pipeline_count_frame(struct pipeline *p, uint32_t caplen, enum dec_result r
 	p->st.decode[r]++;
 }
 
-
 void pipeline_frame(struct pipeline *p, usec_t now, int link, const uint8_t *data,
 		    uint32_t caplen)
 {
