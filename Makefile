@@ -280,6 +280,8 @@ DEB_TREE := build/deb/rcptguard-$(VERSION)
 deb: deps
 	rm -rf build/deb && mkdir -p $(DEB_TREE)
 	cp -r src man nft packaging tests Makefile README.md $(DEB_TREE)/
+	# make test generates captures with bench/mkbench (not the results).
+	mkdir -p $(DEB_TREE)/bench && cp bench/*.c bench/*.sh $(DEB_TREE)/bench/
 	cp -r packaging/debian $(DEB_TREE)/debian
 	cd $(DEB_TREE) && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || \
 		{ tail -30 ../build.log; exit 1; }
