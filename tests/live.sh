@@ -26,7 +26,7 @@ live_tests() {
 	local f
 	for f in ${LIVE_ONLY:-live_capture:nfqueue live_capture:pcap live_fail_open \
 		live_forged:nfqueue live_forged:pcap live_reload live_enforce live_tls \
-		live_enforce_expiry_observe_allow live_prefix_allow live_list live_repair live_repair_bulk live_restart live_errors live_ops live_privileges live_privileges_refused live_sandbox live_queue_fewer live_opaque_bypass live_synflood live_adopt live_batch}; do
+		live_enforce_expiry_observe_allow live_prefix_allow live_list live_repair live_repair_bulk live_restart live_errors live_ops live_privileges live_privileges_refused live_sandbox live_queue_fewer live_opaque_bypass live_workers live_synflood live_adopt live_batch}; do
 		case $f in *:*) ${f%%:*} "${f#*:}" ;; *) $f ;; esac
 	done
 	lab_down
@@ -795,4 +795,54 @@ live_adopt() {
 	t "adopt: 8 chains from a gateway run with manage_queue (drop, queue and mark chains), only 'input' after a plain restart ($after)" bash -c \
 		"[ $before -eq 8 ] && [ '$after' = 'chain input' ]"
 	lab_srv nft delete table inet rcptguard 2>/dev/null
+}
+
+# Many queues, one judgement: queue = 0-1 runs a worker per queue, and
+# capture = pcap with workers = 2 a fanout group; each gives the same
+# events and bans as one worker. The IPv6 harvester spreads its probes
+# over eight addresses of its /64, which the kernel's hash spreads over
+# both workers: the one tracker still counts the /64 as one source.
+live_workers() {
+	local way res=$LAB_DIR/wk tlsh=198.18.0.68 i
+	mkdir -p "$res"
+	lab_cli_addr $tlsh
+	for i in 1 2 3 4 5 6 7 8; do lab_cli_addr fd00:1a::1:$i; done
+	for way in nfq1 nfq2 pcap1 pcap2; do
+		case $way in
+		nfq1) rg_start nfqueue "manage_queue = yes\nprefix4 = 32" ;;
+		nfq2) rg_start nfqueue "manage_queue = yes\nprefix4 = 32\nqueue = 0-1" ;;
+		# A copy of the traffic bans after the reply has left: how
+		# many probes more get through is a race, so observe only.
+		pcap1) rg_start pcap "prefix4 = 32\nmode = observe" ;;
+		pcap2) rg_start pcap "prefix4 = 32\nmode = observe\nworkers = 2" ;;
+		esac || { nok "workers: daemon starts ($way)" "$(tail -3 "$LAB_DIR/rg.log")"; continue; }
+		lab_cli "$here/build/smtpc" -T 1000 -b $ATT4 -s $SRV4 harvest -n 25 -k 10 -g 2 >/dev/null
+		for i in 1 2 3 4 5 6 7 8; do
+			lab_cli "$here/build/smtpc" -T 1000 -b fd00:1a::1:$i -s $SRV6 harvest -n 4 -k 4 -P >/dev/null
+		done
+		lab_cli "$here/build/smtpc" -T 1000 -b $GOOD4 -s $SRV4 deliver -n 2 >"$res/$way.good"
+		lab_cli "$here/build/smtpc" -T 1000 -S tls13 -b $tlsh -s $SRV4 harvest -n 24 -k 24 -g 2 >/dev/null
+		sleep 0.5
+		"$top/rcptguard" status -s "$LAB_DIR/ctl" --json >"$res/$way.status"
+		if [ $way = nfq2 ]; then
+			lab_srv nft -j list set inet rcptguard banned6_64 | jq -r '.nftables[1].set.elem[].elem.val + "/64"' >"$res/$way.bans" 2>&1
+		else
+			grep ' ban ' "$LAB_DIR/rg.log" >"$res/$way.bans"
+		fi
+		rg_stop
+		jq -S -c '{events, tls: .tls.rejected, bans, by: [.sources[] | {key, rcpt_rejected, rcpt_accepted, rcpt_rejected_tls}] | sort_by(.key)}' \
+			"$LAB_DIR/sum.json" >"$res/$way.ev"
+		lab_srv nft delete table inet rcptguard 2>/dev/null
+	done
+	for pair in "nfq1 nfq2" "pcap1 pcap2"; do
+		set -- $pair
+		t "workers ($2): the same events, sources and bans as one worker ($(jq -c '{r: .events.rcpt_rejected, tls, bans}' "$res/$2.ev" 2>/dev/null))" \
+			bash -c "[ -s '$res/$1.ev' ] && diff '$res/$1.ev' '$res/$2.ev' && jq -e '.bans >= 3 and .tls > 0' '$res/$2.ev' >/dev/null"
+		t "workers ($2): two workers, each parsed packets ($(jq -c '.workers.packets' "$res/$2.status" 2>/dev/null)), no event dropped, no hold timed out" \
+			bash -c "jq -e '.workers.count == 2 and ([.workers.packets[]] | length == 2 and all(. > 0)) and (.workers.ring_full // 0) == 0 and (.workers.hold_timeouts // 0) == 0' '$res/$2.status' >/dev/null"
+		t "workers ($2): the /64 spread over both workers is banned as one, the legitimate sender delivered" \
+			bash -c "grep -q 'fd00:1a::/64' '$res/$2.bans' && grep -q 'delivered=2' '$res/$2.good'"
+	done
+	t "workers (nfq2): verdicts waited for the bans they decided ($(jq -c '.workers.holds' "$res/nfq2.status" 2>/dev/null) holds)" \
+		bash -c "[ \$(jq '.workers.holds' '$res/nfq2.status') -ge 3 ]"
 }

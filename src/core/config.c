@@ -433,6 +433,40 @@ static void copy_queue(struct config *to, const struct config *from)
 	to->queue_last = from->queue_last;
 }
 
+static int parse_workers(struct parser *ps, const struct setting *st, void *field, char *v)
+{
+	uint64_t n;
+
+	(void)st;
+	(void)field;
+	if (!strcmp(v, "auto")) {
+		ps->c->workers = 0;
+		return 0;
+	}
+	if (parse_u64(v, 1, 64, &n)) {
+		perr(ps, "workers must be auto or a number from 1 to 64");
+		return 0;
+	}
+	ps->c->workers = (uint32_t)n;
+	return 0;
+}
+
+static void print_workers(FILE *out, const struct config *c, const void *field)
+{
+	(void)field;
+	if (c->workers)
+		fprintf(out, " %u", c->workers);
+	else
+		fprintf(out, " auto");
+}
+
+uint32_t config_workers(const struct config *c)
+{
+	if (c->workers)
+		return c->workers;
+	return c->capture == CAPTURE_NFQUEUE ? (uint32_t)(c->queue_last - c->queue_first + 1) : 1;
+}
+
 static int parse_allowlist(struct parser *ps, const struct setting *st, void *field, char *v)
 {
 	char origin[600];
@@ -537,6 +571,19 @@ const struct setting config_settings[] = {
 	  .flags = SF_RESTART, .def = "8192", .help = "packets the kernel holds for the queue" },
 	{ "queue_rcvbuf", G(queue_rcvbuf), .type = ST_SIZE, .lo = 64 << 10, .hi = 1ull << 30,
 	  .flags = SF_RESTART, .def = "8m", .help = "netlink receive buffer of the queue" },
+	/* One thread a queue (or a pcap fanout group): decode, flows and
+	 * SMTP per worker; one tracker and enforcer take every worker's
+	 * events (rcptguard(8), SCALING). */
+	{ "workers", G(workers), CUSTOM(parse_workers, print_workers), .flags = SF_RESTART,
+	  .def = "auto", .help = "capture workers: auto (one per queue; pcap: 1) or a number" },
+	/* A ring entry is about 180 bytes: 4096 of them hold a burst of a
+	 * pipelined harvest's replies many times over. */
+	{ "worker_ring", G(worker_ring), .type = ST_UINT, .lo = 64, .hi = 1 << 20, .flags = SF_RESTART,
+	  .def = "4096", .help = "events each worker's ring to the tracker holds" },
+	/* A verdict waits for the bans its packets decided; never longer
+	 * than this: then the packets pass (fail-open) and it is counted. */
+	{ "verdict_hold", G(verdict_hold), .type = ST_DURATION, .lo = 1000, .hi = SEC(1),
+	  .def = "100ms", .help = "longest a worker holds packets for the enforcer" },
 	{ "interface", G(interface), .type = ST_NAME, .flags = SF_RESTART, .def = "any",
 	  .help = "pcap: the interface to listen on, or any" },
 	/* In immediate mode each block of the pcap ring (512 KB for a 256 KB
@@ -1045,6 +1092,16 @@ static int finish(struct parser *ps)
 	if (c->servers_mode == SERVERS_LIST && !c->servers.n) {
 		ps->line = 0;
 		perr(ps, "servers lists no address");
+	}
+	if (c->capture == CAPTURE_NFQUEUE && c->workers > 1 &&
+	    c->workers != (uint32_t)(c->queue_last - c->queue_first + 1)) {
+		ps->line = 0;
+		perr(ps, "workers = %u needs a queue range of %u queues (one worker a queue), or workers = 1",
+		     c->workers, c->workers);
+	}
+	if (c->worker_ring & (c->worker_ring - 1)) {
+		ps->line = 0;
+		perr(ps, "worker_ring must be a power of two");
 	}
 	return ps->errors;
 }

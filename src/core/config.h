@@ -58,6 +58,9 @@ struct config {
 	uint16_t queue_first, queue_last;
 	uint32_t queue_maxlen;
 	uint64_t queue_rcvbuf;
+	uint32_t workers;	/* capture workers; 0 = auto (one per queue, pcap: 1) */
+	uint32_t worker_ring;	/* events a worker's ring to the tracker holds */
+	usec_t verdict_hold;	/* longest a worker holds a verdict for the enforcer */
 	char interface[64];
 	uint64_t pcap_buffer;
 	bool observe;		/* mode = observe: log "would ban", touch nothing */
@@ -152,6 +155,10 @@ struct setting {
 extern const struct setting config_settings[];
 
 void config_defaults(struct config *c);
+/* The capture workers the configuration asks for: workers, or with auto
+ * one per queue of the range (nfqueue) and one for pcap. 1 is the
+ * single-threaded loop. */
+uint32_t config_workers(const struct config *c);
 /* Parse a file over the defaults. On error, writes "FILE:LINE: message"
  * lines to err and returns the number of errors; *c is then undefined and
  * must be freed. */

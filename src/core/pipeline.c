@@ -16,6 +16,11 @@ static void deliver(const struct sink_ctx *x, int cls, const struct smtp_event *
 	struct pipeline *p = x->p;
 	struct flow *f = x->f;
 
+	if (p->out) {
+		if (cls >= 0)
+			evring_put(p->out, x->now, &f->key.cli, cls, f->verified || p->cfg->count_unverified, ev);
+		return;
+	}
 	if (p->on_event) {
 		struct flow_event fe = {
 			.time = x->now,
@@ -46,13 +51,20 @@ static void on_smtp_event(void *arg, const struct smtp_event *ev)
 	/* What this server's replies look like, for its TLS sessions. */
 	if (f->verified && p->cfg->tls_infer) {
 		usec_t since = f->t_cli > f->t_reply ? f->t_cli : f->t_reply;
-
-		tls_calib_observe(&p->tls.cal, &f->key.srv, ev, cls);
 		/* How long it took: the greeting (nothing asked yet) and the
 		 * end of data (the server's queue, a content filter) say
 		 * nothing of an error sleep. */
-		if (f->t_cli && ev->verb != V_EOM && x->now >= since)
-			tls_calib_delay(&p->tls.cal, &f->key.srv, f->errors, x->now - since);
+		bool timed = f->t_cli && ev->verb != V_EOM && x->now >= since;
+
+		if (p->out) {
+			/* One calibration for all workers: the loop's. */
+			evring_put_calib(p->out, &f->key.srv, cls, ev, f->errors,
+					 timed ? (uint64_t)(x->now - since) : UINT64_MAX);
+		} else {
+			tls_calib_observe(&p->tls.cal, &f->key.srv, ev, cls);
+			if (timed)
+				tls_calib_delay(&p->tls.cal, &f->key.srv, f->errors, x->now - since);
+		}
 	}
 	f->t_reply = x->now;
 	if (ev->code >= 400 && f->errors < UINT8_MAX)
@@ -197,7 +209,9 @@ void pipeline_reconfigure(struct pipeline *p, const struct config *cfg, bool rul
 	p->reasm.global_cap = cfg->reasm_total;
 	p->smtp.max_pipeline = cfg->max_pipeline;
 	p->smtp.max_line = cfg->max_line;
-	if (rules_changed) {
+	if (!p->tracker) {
+		return;		/* a worker's: the loop's tracker has the rules */
+	} else if (rules_changed) {
 		struct tracker *old = p->tracker;
 		struct carry x = { .from = old, .cfg = cfg, .now = p->last_expire };
 
@@ -223,8 +237,57 @@ void pipeline_free(struct pipeline *p)
 {
 	flowtab_free(&p->flows);
 	smtp_ctx_free(&p->smtp);
+	if (p->tracker)
+		tracker_free(p->tracker);
+	p->tracker = NULL;
+}
+
+void pipeline_init_worker(struct pipeline *p, const struct config *cfg, uint64_t seed,
+			  struct evring *out)
+{
+	pipeline_init(p, cfg, seed, NULL, NULL, NULL);
 	tracker_free(p->tracker);
 	p->tracker = NULL;
+	p->out = out;
+}
+
+size_t pipeline_judge(struct pipeline *p, struct evring *r, size_t max)
+{
+	const struct evrec *e;
+	bool open = false;
+	size_t n = 0;
+
+	/* A batch is published whole: stopping at max may only split
+	 * one between two calls, never drop its end. */
+	while (n < max && (e = evring_peek(r))) {
+		if (!open) {
+			tracker_batch_begin(p->tracker);
+			open = true;
+		}
+		if (e->flags & EVR_CALIB) {
+			tls_calib_observe(&p->tls.cal, &e->srv, &e->ev, e->cls);
+			if (e->flags & EVR_DELAY)
+				tls_calib_delay(&p->tls.cal, &e->srv, e->errors, e->delay);
+			p->calib_moved = true;
+		} else if (p->on_event) {
+			struct flowkey key = { .cli = e->cli };
+			struct flow_event fe = { .time = e->time, .flow = &key, .verified = true,
+						 .cls = e->cls, .ev = &e->ev };
+
+			p->on_event(p->event_arg, &fe);
+		}
+		if (e->flags & EVR_TRACK)
+			tracker_event(p->tracker, e->time, &e->cli, e->cls, &e->ev);
+		if (e->flags & EVR_END) {
+			tracker_batch_end(p->tracker);
+			open = false;
+		}
+		evring_next(r);
+		n++;
+	}
+	if (open)
+		tracker_batch_end(p->tracker);
+	return n;
 }
 
 static void start_session(struct pipeline *p, struct flow *f, bool verified)
@@ -358,7 +421,8 @@ void pipeline_placed(struct pipeline *p, usec_t now, const struct pkt *k, const 
 	if (!f)
 		return;
 	/* The events of one segment (a reply batch) are judged together. */
-	tracker_batch_begin(p->tracker);
+	if (p->tracker)
+		tracker_batch_begin(p->tracker);
 	flow_touch(&p->flows, f, f->state == FS_CLOSING ? FS_CLOSING : FS_ESTABLISHED, now);
 	if (smtp_opaque(&f->smtp) && !f->tls) {
 		if (f->r[0].held || f->r[1].held) {
@@ -395,7 +459,10 @@ void pipeline_placed(struct pipeline *p, usec_t now, const struct pkt *k, const 
 			flow_touch(&p->flows, f, FS_CLOSING, now);
 		}
 	}
-	tracker_batch_end(p->tracker);
+	if (p->tracker)
+		tracker_batch_end(p->tracker);
+	else
+		evring_publish(p->out);
 }
 
 void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k)
@@ -456,5 +523,8 @@ void pipeline_tick(struct pipeline *p, usec_t now)
 {
 	flow_expire(&p->flows, now);
 	p->last_expire = now;
-	tracker_advance(p->tracker, now);
+	if (p->tracker)
+		tracker_advance(p->tracker, now);
+	else
+		evring_publish(p->out);
 }

@@ -5,6 +5,7 @@
 #define RCPTGUARD_PIPELINE_H
 
 #include "config.h"
+#include "evring.h"
 #include "decode.h"
 #include "flow.h"
 #include "reasm.h"
@@ -49,6 +50,12 @@ struct pipeline {
 	 * (STARTTLS not followed, or TLS records it cannot read): the rest
 	 * of it may bypass the capture (opaque_mark). */
 	bool last_opaque;
+	/* A capture worker's pipeline has no tracker: its events go into
+	 * this ring, to the one tracker of the daemon's loop. */
+	struct evring *out;
+	/* pipeline_judge took cleartext replies into tls.cal (the owner
+	 * hands the workers a copy and clears it). */
+	bool calib_moved;
 	flow_event_fn on_event;
 	void *event_arg;
 	ban_fn on_ban;
@@ -59,6 +66,16 @@ struct pipeline {
 void pipeline_init(struct pipeline *p, const struct config *cfg, uint64_t seed,
 		   ban_fn on_ban, flow_event_fn on_event, void *arg);
 void pipeline_free(struct pipeline *p);
+
+/* A capture worker's pipeline: decode, flows, reassembly, SMTP and TLS of
+ * its share of the traffic; the events a tracker would take go into out
+ * instead, each packet's published as one batch. */
+void pipeline_init_worker(struct pipeline *p, const struct config *cfg, uint64_t seed,
+			  struct evring *out);
+/* The loop's side: up to max published events of a worker's ring into
+ * p's tracker (and its event hook, with the flow's client only), batch
+ * by batch as the worker's pipeline made them. Returns how many. */
+size_t pipeline_judge(struct pipeline *p, struct evring *r, size_t max);
 
 /* A new configuration (SIGHUP). Flows and their dialogue state are kept;
  * the tracker's counts too unless the rules changed. cfg must outlive p. */

@@ -25,7 +25,7 @@
 
 static void status_text(struct daemon *d, FILE *o)
 {
-	struct counter_ctx cc = { .p = &d->p, .live = d };
+	struct counter_ctx cc = { .p = daemon_view(d), .live = d };
 	char a[64], b[64];
 	usec_t up = clock_wall() - d->started;
 
@@ -49,7 +49,7 @@ static void status_text(struct daemon *d, FILE *o)
 
 static void status_json(struct daemon *d, FILE *o)
 {
-	struct counter_ctx cc = { .p = &d->p, .live = d };
+	struct counter_ctx cc = { .p = daemon_view(d), .live = d };
 	char path[600];
 
 	json_escape(d->cfgpath ? d->cfgpath : "", d->cfgpath ? strlen(d->cfgpath) : 0, path, sizeof(path));
@@ -323,7 +323,7 @@ static int cmd_unban(struct daemon *d, const char *keystr, FILE *o)
 
 void commands_metrics(struct daemon *d, FILE *o)
 {
-	struct counter_ctx cc = { .p = &d->p, .live = d };
+	struct counter_ctx cc = { .p = daemon_view(d), .live = d };
 
 	counters_prom(counters_status, &cc, o);
 }

@@ -212,3 +212,27 @@ void daemon_save_state(struct daemon *d)
 	d->state_writes++;
 	d->state_dirty = false;
 }
+
+const struct pipeline *daemon_view(struct daemon *d)
+{
+	struct pipeline *v = &d->view;
+
+	if (!d->threaded)
+		return &d->p;
+	workers_sum(&d->ws, &d->wsum, d->wone);
+	for (unsigned i = 0; i < d->ws.n && i < 64; i++)
+		d->wpackets[i] = d->wone[i].st.packets;
+	/* The loop's pipeline (tracker, configuration) with the workers'
+	 * counts; only read, never run. */
+	*v = d->p;
+	v->st = d->wsum.st;
+	v->flows.st = d->wsum.flows;
+	v->flows.n = (uint32_t)d->wsum.nflows;
+	v->flows.max = d->p.flows.max * d->ws.n;
+	v->smtp.st = d->wsum.smtp;
+	v->reasm.st = d->wsum.reasm;
+	v->reasm.global_held = d->wsum.reasm_held;
+	v->reasm.global_cap = d->p.reasm.global_cap * d->ws.n;
+	v->tls.st = d->wsum.tls;
+	return v;
+}

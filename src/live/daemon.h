@@ -27,6 +27,7 @@
 #include "nfqcap.h"
 #include "pipeline.h"
 #include "summary.h"
+#include "worker.h"
 
 /* A ban sent to the kernel in this loop iteration, waiting for the flush:
  * then its latency is logged and its sessions cut. */
@@ -66,9 +67,23 @@ struct daemon {
 	uint64_t manual_bans, manual_unbans, fleet_bans;
 	struct fleet *fleet;		/* CrowdSec's LAPI, or NULL */
 	uint64_t metrics_errors;
+	/* workers > 1: the captures and pipelines are the workers'; p keeps
+	 * the tracker and takes their events (worker.h). */
+	bool threaded;
+	struct workers ws;
+	struct worker_snap wsum;	/* their counts, at the last daemon_view */
+	struct worker_snap *wone;	/* each worker's */
+	uint64_t wpackets[64];		/* each worker's packets, for status */
+	struct pipeline view;		/* p with the workers' counts */
+	uint64_t pcap_drops_seen;
+	uint64_t reload_stale;		/* reloads a worker took too long for */
 };
 
 int cmd_run(int argc, char **argv);
+
+/* The pipeline whose counts status, metrics and the summary show: p
+ * itself, or with workers p's tracker and the sum of their counts. */
+const struct pipeline *daemon_view(struct daemon *d);
 
 /* The configuration at path (NULL: the defaults), completed with what only
  * the running host knows: servers = local's addresses, kill_sessions =

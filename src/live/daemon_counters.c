@@ -9,13 +9,36 @@ static const struct daemon *D(const struct counter_ctx *c)
 	return c->live;
 }
 
-static bool has_nfq(const struct counter_ctx *c) { return D(c)->nfq != NULL; }
-static bool has_pcap(const struct counter_ctx *c) { return D(c)->pcap != NULL; }
+static bool has_nfq(const struct counter_ctx *c) { return D(c)->cfg->capture == CAPTURE_NFQUEUE; }
+static bool has_pcap(const struct counter_ctx *c) { return D(c)->cfg->capture == CAPTURE_PCAP; }
+static bool has_workers(const struct counter_ctx *c) { return D(c)->threaded; }
 static bool has_enf(const struct counter_ctx *c) { return D(c)->enf != NULL; }
 static bool has_ctl(const struct counter_ctx *c) { return D(c)->ctl != NULL; }
 
-static const void *b_nfq(const struct counter_ctx *c) { return nfqcap_stats(D(c)->nfq); }
-static const void *b_pcap(const struct counter_ctx *c) { return livepcap_stats(D(c)->pcap); }
+/* With workers, their sum as of daemon_view. */
+static const void *b_nfq(const struct counter_ctx *c)
+{
+	return D(c)->nfq ? nfqcap_stats(D(c)->nfq) : &D(c)->wsum.nfq;
+}
+static const void *b_pcap(const struct counter_ctx *c)
+{
+	return D(c)->pcap ? livepcap_stats(D(c)->pcap) : &D(c)->wsum.pcap;
+}
+static const void *b_wsum(const struct counter_ctx *c) { return &D(c)->wsum; }
+static const void *b_wone(const struct counter_ctx *c) { return D(c)->wpackets; }
+static uint64_t g_workers(const struct counter_ctx *c) { return D(c)->ws.n; }
+static size_t n_worker(const struct counter_ctx *c) { return D(c)->ws.n; }
+static const char *k_worker(const struct counter_ctx *c, size_t i)
+{
+	static const char *const names[] = { "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11",
+		"12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27",
+		"28", "29", "30", "31", "32", "33", "34", "35", "36", "37", "38", "39", "40", "41", "42", "43",
+		"44", "45", "46", "47", "48", "49", "50", "51", "52", "53", "54", "55", "56", "57", "58", "59",
+		"60", "61", "62", "63" };
+
+	(void)c;
+	return i < 64 ? names[i] : "?";
+}
 static const void *b_enf(const struct counter_ctx *c) { return enforcer_stats(D(c)->enf); }
 static const void *b_ctl(const struct counter_ctx *c) { return ctl_stats(D(c)->ctl); }
 static const void *b_daemon(const struct counter_ctx *c) { return D(c); }
@@ -24,7 +47,10 @@ static bool has_fleet(const struct counter_ctx *c) { return D(c)->fleet != NULL;
 static const void *b_fleet(const struct counter_ctx *c) { return fleet_stats(D(c)->fleet); }
 static const char *s_fleet_url(const struct counter_ctx *c) { return D(c)->cfg->crowdsec_url; }
 
-static const char *s_capture(const struct counter_ctx *c) { return D(c)->nfq ? "nfqueue" : "pcap"; }
+static const char *s_capture(const struct counter_ctx *c)
+{
+	return D(c)->cfg->capture == CAPTURE_NFQUEUE ? "nfqueue" : "pcap";
+}
 static const char *s_table(const struct counter_ctx *c) { return D(c)->cfg->table; }
 static uint64_t g_up(const struct counter_ctx *c) { (void)c; return 1; }
 static uint64_t g_started(const struct counter_ctx *c) { return (uint64_t)(D(c)->started / USEC_PER_SEC); }
@@ -41,6 +67,9 @@ static uint64_t g_ctl_ok(const struct counter_ctx *c)
 #define PC(nm, field, metric, mlabel, help) \
 	{ "capture", nm, CK_COUNTER, 0, metric, mlabel, help, .avail = has_pcap, .base = b_pcap, \
 	  .offset = offsetof(struct livepcap_stats, field) }
+#define WK(nm, field, metric, help) \
+	{ "workers", nm, CK_COUNTER, 0, metric, NULL, help, .avail = has_workers, .base = b_wsum, \
+	  .offset = offsetof(struct worker_snap, field) }
 #define EN(nm, kind, field, metric, help) \
 	{ "nftables", nm, kind, 0, metric, NULL, help, .avail = has_enf, .base = b_enf, \
 	  .offset = offsetof(struct enforce_stats, field) }
@@ -77,6 +106,17 @@ const struct counter counters_live[] = {
 	PC("kernel_drops", kernel_drops, "capture_drops_total", "cause=\"pcap_kernel\"",
 	   "Packets the capture lost or passed unseen, by cause."),
 	PC("interface_drops", interface_drops, "capture_drops_total", "cause=\"pcap_interface\"", NULL),
+	{ "workers", "count", CK_GAUGE, 0, "workers", NULL, "Capture workers (threads), one tracker.",
+	  .avail = has_workers, .get = g_workers },
+	{ "workers", "packets", CK_COUNTER, 0, "worker_packets_total", NULL, "Packets each worker parsed.",
+	  .avail = has_workers, .base = b_wone, .offset = 0, .label = "worker", .n = n_worker,
+	  .key = k_worker },
+	WK("events", ring_events, "worker_events_total", "Events the workers sent to the tracker."),
+	WK("ring_full", ring_full, "worker_ring_full_total",
+	   "Events dropped because a worker's ring to the tracker was full."),
+	WK("holds", holds, "worker_holds_total", "Reads whose verdict waited for the bans they decided."),
+	WK("hold_timeouts", hold_timeouts, "worker_hold_timeouts_total",
+	   "Held verdicts let go after verdict_hold, before the enforcer answered (fail-open)."),
 	{ "nftables", "table", CK_TEXT, 0, NULL, NULL, "the inet table", .avail = has_enf, .gets = s_table },
 	EN("elements", CK_COUNTER, elements, "nft_elements_total", "Set elements the kernel took."),
 	EN("batches", CK_COUNTER, batches, "nft_batches_total", "Netlink batches of bans."),

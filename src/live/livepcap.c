@@ -1,6 +1,9 @@
 #include "livepcap.h"
 
+#include <errno.h>
+#include <linux/if_packet.h>
 #include <net/if.h>
+#include <sys/socket.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +90,18 @@ fail:
 int livepcap_fd(const struct livepcap *l)
 {
 	return pcap_get_selectable_fd(l->pc);
+}
+
+int livepcap_join_fanout(struct livepcap *l, uint16_t group, char *err, size_t errlen)
+{
+	/* Fragments reassembled first, so that they hash as their flow. */
+	int arg = group | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16);
+
+	if (setsockopt(pcap_fileno(l->pc), SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0) {
+		snprintf(err, errlen, "pcap: cannot join packet fanout group %u: %s", group, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 const char *livepcap_filter(const struct livepcap *l)

@@ -20,6 +20,11 @@ struct livepcap;
 
 struct livepcap *livepcap_open(const struct config *cfg, char *err, size_t errlen);
 int livepcap_fd(const struct livepcap *l);
+/* Join the packet fanout group: the kernel hands each packet to one
+ * member, by a hash of the flow that is the same both ways (the flow
+ * dissector's symmetric hash, Linux 4.2 and later), so a worker sees
+ * both directions of its sessions. 0, or -1 with the reason. */
+int livepcap_join_fanout(struct livepcap *l, uint16_t group, char *err, size_t errlen);
 void livepcap_read(struct livepcap *l, struct pipeline *p);
 /* Refresh the kernel's drop counters; returns how many were added. */
 uint64_t livepcap_poll_drops(struct livepcap *l);

@@ -82,12 +82,18 @@ static int bind_queue(struct nfqcap *q, uint16_t num, const struct config *cfg)
 
 struct nfqcap *nfqcap_open(const struct config *cfg, char *err, size_t errlen)
 {
+	return nfqcap_open_range(cfg, cfg->queue_first, cfg->queue_last, err, errlen);
+}
+
+struct nfqcap *nfqcap_open_range(const struct config *cfg, uint16_t first, uint16_t last, char *err,
+				 size_t errlen)
+{
 	struct nfqcap *q = xcalloc(1, sizeof(*q));
 	int rcvbuf = (int)cfg->queue_rcvbuf;
 	uint16_t n;
 
-	q->first = cfg->queue_first;
-	q->last = cfg->queue_last;
+	q->first = first;
+	q->last = last;
 	/* The rules that turn the mark into a bypass are ours only when we
 	 * manage them. */
 	q->opaque_mark = cfg->manage_queue && cfg->manage_ruleset ? cfg->opaque_mark : 0;

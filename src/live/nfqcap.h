@@ -25,6 +25,9 @@ struct nfqcap;
 
 /* Bind the configured queues; on failure returns NULL with the reason. */
 struct nfqcap *nfqcap_open(const struct config *cfg, char *err, size_t errlen);
+/* Queues first to last only, on a socket of their own (a worker's). */
+struct nfqcap *nfqcap_open_range(const struct config *cfg, uint16_t first, uint16_t last, char *err,
+				 size_t errlen);
 int nfqcap_fd(const struct nfqcap *q);
 /* Read what is waiting (bounded), feed the pipeline, accept it all. With
  * p NULL, only accept: the floor the benchmark compares against. */

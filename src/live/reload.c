@@ -52,8 +52,15 @@ int daemon_reload(struct daemon *d, FILE *err)
 		enforcer_set_config(d->enf, c);
 		enforcer_sync_allow(d->enf);
 	}
-	config_free(d->cfg);
-	free(d->cfg);
+	if (d->threaded && workers_reconfigure(&d->ws, c) < 0) {
+		/* A worker may still read the old one: it stays allocated. */
+		d->reload_stale++;
+		logmsg(LOG_WARNING, "reload: a capture worker did not take the new configuration within "
+		       "a second; it takes it with its next packet, and the old one is kept in memory");
+	} else {
+		config_free(d->cfg);
+		free(d->cfg);
+	}
 	d->cfg = c;
 	d->reloads++;
 	logmsg(LOG_NOTICE, "reload: %s loaded", d->cfgpath ? d->cfgpath : "defaults");

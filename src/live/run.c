@@ -54,7 +54,7 @@ static void on_wave(void *arg, usec_t now, const struct wave_info *w)
 static void write_summary(struct daemon *d)
 {
 	static const struct counter *const live[] = { counters_live, counters_now, NULL };
-	struct counter_ctx cc = { .p = &d->p, .live = d };
+	struct counter_ctx cc = { .p = daemon_view(d), .live = d };
 	char *text = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&text, &len);
@@ -62,7 +62,7 @@ static void write_summary(struct daemon *d)
 	if (m) {
 		char *line, *save = NULL;
 
-		summary_text(d->sum, &d->p, m);
+		summary_text(d->sum, cc.p, m);
 		counters_text(live, &cc, "  ", m);
 		fclose(m);
 		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
@@ -76,7 +76,7 @@ static void write_summary(struct daemon *d)
 		/* Written whole, then renamed: readers never see half a file. */
 		snprintf(tmp, sizeof(tmp), "%s.tmp", d->summary_path);
 		f = fopen(tmp, "w");
-		if (!f || (summary_json(d->sum, &d->p, f), fclose(f)) || rename(tmp, d->summary_path))
+		if (!f || (summary_json(d->sum, cc.p, f), fclose(f)) || rename(tmp, d->summary_path))
 			logmsg(LOG_ERR, "cannot write %s: %s", d->summary_path, strerror(errno));
 	}
 }
@@ -125,7 +125,13 @@ static int setup(struct daemon *d)
 		logmsg(LOG_ERR, "cannot set up the event loop: %s", strerror(errno));
 		return -1;
 	}
-	if (d->cfg->capture == CAPTURE_NFQUEUE) {
+	if (d->threaded) {
+		if (workers_open(&d->ws, d->cfg, config_workers(d->cfg), err, sizeof(err)) < 0) {
+			logmsg(LOG_ERR, "%s", err);
+			return -1;
+		}
+		d->capfd = d->ws.notefd;
+	} else if (d->cfg->capture == CAPTURE_NFQUEUE) {
 		d->nfq = nfqcap_open(d->cfg, err, sizeof(err));
 		if (!d->nfq) {
 			logmsg(LOG_ERR, "%s", err);
@@ -210,7 +216,7 @@ static int drop_privileges(struct daemon *d)
 		logmsg(LOG_NOTICE, "user = root: keeping every privilege");
 		return 0;
 	}
-	if (privs_drop(d->cfg->user, d->pcap != NULL, err, sizeof(err)) < 0) {
+	if (privs_drop(d->cfg->user, d->cfg->capture == CAPTURE_PCAP, err, sizeof(err)) < 0) {
 		logmsg(LOG_ERR, "cannot run as user %s (%s): not starting; create the user "
 		       "(adduser --system --group %s) or set user = root. Mail still flows: "
 		       "the queue rules let packets pass while no rcptguard reads them",
@@ -218,7 +224,8 @@ static int drop_privileges(struct daemon *d)
 		return -1;
 	}
 	logmsg(LOG_NOTICE, "running as user %s with CAP_NET_ADMIN%s only (checked: IDs, capability sets, "
-	       "no_new_privs, not dumpable)", d->cfg->user, d->pcap ? " and CAP_NET_RAW" : "");
+	       "no_new_privs, not dumpable)", d->cfg->user,
+	       d->cfg->capture == CAPTURE_PCAP ? " and CAP_NET_RAW" : "");
 	if (d->cfg->state_file[0]) {
 		char dir[sizeof(d->cfg->state_file)], *slash;
 
@@ -275,13 +282,19 @@ static void announce(struct daemon *d)
 	else if (d->enf)
 		logmsg(LOG_NOTICE, "enforcing in table inet %s (%s)", d->cfg->table,
 		       d->cfg->manage_ruleset ? "managed" : "sets only");
-	if (d->nfq)
+	if (d->threaded)
+		logmsg(LOG_NOTICE, "capture: %u workers (%s), one tracker; ring %u events each, "
+		       "verdicts held up to %llu ms for bans", d->ws.n,
+		       d->cfg->capture == CAPTURE_NFQUEUE ? "one a queue" : "pcap fanout by flow hash",
+		       d->cfg->worker_ring, (unsigned long long)(d->cfg->verdict_hold / 1000));
+	if (d->cfg->capture == CAPTURE_NFQUEUE)
 		logmsg(LOG_NOTICE, "running: capture nfqueue %u-%u, protecting %s, %zu rule%s",
 		       d->cfg->queue_first, d->cfg->queue_last, servers, d->cfg->nrules,
 		       d->cfg->nrules == 1 ? "" : "s");
 	else
 		logmsg(LOG_NOTICE, "running: capture pcap '%s', protecting %s, %zu rule%s",
-		       livepcap_filter(d->pcap), servers, d->cfg->nrules, d->cfg->nrules == 1 ? "" : "s");
+		       d->pcap ? livepcap_filter(d->pcap) : d->cfg->interface, servers, d->cfg->nrules,
+		       d->cfg->nrules == 1 ? "" : "s");
 }
 
 static int loop(struct daemon *d)
@@ -302,6 +315,16 @@ static int loop(struct daemon *d)
 
 			if (fleet_event(d->fleet, fd, evs[i].events) || ctl_event(d->ctl, fd, evs[i].events)) {
 				continue;
+			} else if (fd == d->capfd && d->threaded) {
+				/* The workers' events, their bans into the kernel,
+				 * then the held verdicts go. */
+				workers_judge(&d->ws, &d->p);
+				flush_bans(d);
+				workers_ack(&d->ws);
+				if (d->p.calib_moved) {
+					d->p.calib_moved = false;
+					workers_publish_calib(&d->ws, &d->p.tls.cal);
+				}
 			} else if (fd == d->capfd) {
 				if (d->nfq)
 					nfqcap_read(d->nfq, &d->p);
@@ -317,6 +340,8 @@ static int loop(struct daemon *d)
 					continue;
 				pipeline_tick(&d->p, clock_wall());
 				flush_bans(d);
+				if (d->threaded)
+					workers_ack(&d->ws);
 				if (d->enf && enforcer_lost(d->enf))
 					daemon_repair(d);
 				/* At most once a second, however many bans; a moved
@@ -333,8 +358,17 @@ static int loop(struct daemon *d)
 					commands_write_metrics_file(d);
 					d->metrics_next = clock_wall() + d->cfg->metrics_interval;
 				}
-				if (d->pcap) {
-					uint64_t drops = livepcap_poll_drops(d->pcap);
+				if (d->pcap || (d->threaded && d->cfg->capture == CAPTURE_PCAP)) {
+					uint64_t drops;
+
+					if (d->pcap) {
+						drops = livepcap_poll_drops(d->pcap);
+					} else {
+						daemon_view(d);
+						drops = d->wsum.pcap.kernel_drops + d->wsum.pcap.interface_drops -
+							d->pcap_drops_seen;
+						d->pcap_drops_seen += drops;
+					}
 
 					if (drops)
 						logmsg(LOG_WARNING, "pcap: the kernel dropped %llu packets "
@@ -411,6 +445,7 @@ int cmd_run(int argc, char **argv)
 	}
 	d.sum = summary_new(d.cfg);
 	d.started = clock_wall();
+	d.threaded = config_workers(d.cfg) > 1;
 	pipeline_init(&d.p, d.cfg, (uint64_t)d.started ^ ((uint64_t)getpid() << 32), daemon_on_ban, on_event, &d);
 	/* Replies count only when they leave this host (or pass through it):
 	 * a packet forged from outside cannot get a client banned. */
@@ -419,21 +454,44 @@ int cmd_run(int argc, char **argv)
 	rc = setup(&d) == 0 ? 0 : 1;
 	if (!rc && !d.cfg->observe)
 		daemon_restore(&d);
+	if (!rc && d.threaded) {
+		/* After the restore: each starts from the saved calibration. */
+		workers_prepare(&d.ws, d.cfg, &d.p.tls.cal, (uint64_t)d.started ^ 0x5bd1e995u, true);
+		d.wone = xcalloc(d.ws.n, sizeof(*d.wone));
+	}
 	if (!rc && drop_privileges(&d) < 0)
 		rc = 1;
 	if (!rc && enter_sandbox(&d) < 0)
 		rc = 1;
+	if (!rc && d.threaded) {
+		char err[256];
+
+		/* After the drop and the filter: the threads inherit both. */
+		if (workers_start(&d.ws, err, sizeof(err)) < 0) {
+			logmsg(LOG_ERR, "%s: not starting", err);
+			rc = 1;
+		}
+	}
 	if (!rc) {
 		announce(&d);
 		sd_notify_msg("READY=1");
 		rc = loop(&d);
 		sd_notify_msg("STOPPING=1");
+		if (d.threaded) {
+			/* What the workers saw last is judged too. */
+			workers_stop(&d.ws);
+			workers_judge(&d.ws, &d.p);
+			flush_bans(&d);
+		}
 		write_summary(&d);
 		daemon_save_state(&d);
 		commands_write_metrics_file(&d);
 	}
 	fleet_free(d.fleet);
 	ctl_close(d.ctl);
+	if (d.threaded)
+		workers_close(&d.ws);
+	free(d.wone);
 	nfqcap_close(d.nfq);
 	livepcap_close(d.pcap);
 	/* By default bans stay in the kernel and expire by themselves. */
