@@ -40,6 +40,9 @@ rg_start() {	# extra config
 }
 rg_stop() { kill -TERM "$rgpid"; wait "$rgpid" 2>/dev/null || true; rgpid=; }
 
+# BENCH_LIVE_PARTS=pps: only part 2 (the packet rate).
+PARTS=${BENCH_LIVE_PARTS:-sessions pps}
+
 # Parallel sessions, as fast as they go or at a fixed total rate; prints
 # "rate median_connect_us p99_connect_us median_session_us".
 session_rate() {	# [sessions/s offered, all clients together]
@@ -59,6 +62,7 @@ session_rate() {	# [sessions/s offered, all clients together]
 		             v["connect_us_p99"] / c["connect_us_p99"], v["session_us_median"] / c["session_us_median"] }'
 }
 
+if [[ " $PARTS " == *" sessions "* ]]; then
 echo "# $(uname -srm), $(nproc) cores; $CLIENTS clients x $SESSIONS sessions each, Postfix $(postconf -c "$LAB_DIR/postfix" -h mail_version 2>/dev/null || echo ?)"
 lab_cli "$top/build/smtpc" -s $SRV4 session -n 20 >/dev/null	# warm up Postfix
 # Three rounds, the conditions interleaved, medians reported: this is a
@@ -152,35 +156,60 @@ a=$(opaque_session none) b=$(opaque_session 0x40000000)
 printf 'packets queued per session, STARTTLS 60 KB, tls_infer = no: unmarked %d, marked once opaque %d (%.0f%% fewer)\n' "$a" "$b" \
 	"$(awk -v a="$a" -v b="$b" 'BEGIN { print 100 * (a - b) / a }')"
 
-# Packet rate through the queue.
-lab_srv "$top/build/smtpc" -s :: -p 2525 sink -n 120 >/dev/null &
+fi
+
+# Packet rate through the queue. Eight streams from eight client
+# addresses: the queue balancing hashes the address pair, so with a
+# range the streams spread over the queues (the split is printed).
+BLAST_N=8
+for i in $(seq 1 $BLAST_N); do lab_cli_addr 198.18.0.$((120 + i)); done
+lab_srv "$top/build/smtpc" -s :: -p 2525 sink -n 240 >/dev/null &
 sinkpid=$!
 sleep 0.3
-lab_srv sh nft/queue-compat.sh add local 0 2525
-blast_pps() {	# 4 streams at once; prints start and end times
+blast_pps() {	# BLAST_N streams at once; prints start and end times
 	local s e i pids=()
 	s=$(date +%s.%N)
-	for i in 1 2 3 4; do
-		lab_cli "$top/build/smtpc" -T 30000 -s $SRV4 -p 2525 blast -z $((BLAST / 4)) >/dev/null &
+	for i in $(seq 1 $BLAST_N); do
+		lab_cli "$top/build/smtpc" -T 30000 -b 198.18.0.$((120 + i)) -s $SRV4 -p 2525 blast \
+			-z $((BLAST / BLAST_N)) >/dev/null &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
 	e=$(date +%s.%N)
 	echo "$s $e"
 }
+pps_of() {	# packets start end
+	awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", n / (e - s) }'
+}
+lab_srv sh nft/queue-compat.sh add local 0 2525
 ip netns exec "$LAB_SRV" "$top/build/nfqfloor" 0 >"$LAB_DIR/floor.out" 2>"$LAB_DIR/floor.err" &
 fpid=$!
 for i in $(seq 1 50); do grep -q ready "$LAB_DIR/floor.err" && break; sleep 0.1; done
 read -r s e <<<"$(blast_pps)"
 kill -TERM $fpid; wait $fpid || true
 floor_pk=$(sed 's/packets=\([0-9]*\).*/\1/' "$LAB_DIR/floor.out")
-floor_pps=$(awk -v n="$floor_pk" -v s="$s" -v e="$e" 'BEGIN { printf "%.0f", n / (e - s) }')
+floor_pps=$(pps_of "$floor_pk" "$s" "$e")
 rg_start "capture = nfqueue\nservers = local\nsmtp_ports = 2525"
 read -r s e <<<"$(blast_pps)"
 rg_stop
 rg_pk=$(jq .packets "$LAB_DIR/sum.json")
-rg_pps=$(awk -v n="$rg_pk" -v s="$s" -v e="$e" 'BEGIN { printf "%.0f", n / (e - s) }')
+rg_pps=$(pps_of "$rg_pk" "$s" "$e")
 lab_srv sh nft/queue-compat.sh del local 0 2525
+# Two queues, a worker each, one tracker.
+lab_srv sh nft/queue-compat.sh add local 0-1 2525
+printf 'capture = nfqueue\nservers = local\nsmtp_ports = 2525\nqueue = 0-1\nstate_file = none\nuser = root\ncontrol_socket = %s\n' \
+	"$LAB_DIR/ctl" >"$LAB_DIR/rg.conf"
+: >"$LAB_DIR/rg.log"
+ip netns exec "$LAB_SRV" "$top/rcptguard" run -f -c "$LAB_DIR/rg.conf" --summary-json "$LAB_DIR/sum.json" 2>>"$LAB_DIR/rg.log" &
+rgpid=$!
+for i in $(seq 1 50); do grep -q running: "$LAB_DIR/rg.log" && break; sleep 0.1; done
+read -r s e <<<"$(blast_pps)"
+split=$("$top/rcptguard" status -s "$LAB_DIR/ctl" --json | jq -c '.workers.packets')
+rg_stop
+rg2_pk=$(jq .packets "$LAB_DIR/sum.json")
+rg2_pps=$(pps_of "$rg2_pk" "$s" "$e")
+lab_srv sh nft/queue-compat.sh del local 0-1 2525
 kill $sinkpid 2>/dev/null || true
-echo "NFQUEUE packets/s, 4 streams of $((BLAST / 4000000)) MB: accept-only floor $floor_pps ($floor_pk packets), rcptguard parsing $rg_pps ($rg_pk packets), ratio $(awk -v a="$rg_pps" -v b="$floor_pps" 'BEGIN { printf "%.2f", a / b }')"
+echo "NFQUEUE packets/s, $BLAST_N streams of $((BLAST / BLAST_N / 1000000)) MB: accept-only floor $floor_pps ($floor_pk packets), rcptguard parsing $rg_pps ($rg_pk packets), ratio $(awk -v a="$rg_pps" -v b="$floor_pps" 'BEGIN { printf "%.2f", a / b }')"
+echo "NFQUEUE packets/s at saturation, 1 queue $rg_pps, 2 queues with a worker each $rg2_pps (packets per worker $split), ratio 2/1 $(awk -v a="$rg2_pps" -v b="$rg_pps" 'BEGIN { printf "%.2f", a / b }')"
 echo "written to $out"

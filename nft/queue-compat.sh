@@ -13,7 +13,7 @@ queue=${3:-0}
 [ $# -gt 3 ] && shift 3 || set -- 25
 case $op in add) flag=-A ;; del) flag=-D ;; *) echo "queue-compat.sh: add or del" >&2; exit 2 ;; esac
 case $queue in
-*-*) target="--queue-balance $queue" ;;
+*-*) target="--queue-balance ${queue%-*}:${queue#*-}" ;;	# iptables writes a range 0:3
 *) target="--queue-num $queue" ;;
 esac
 # Bare ACKs (no SYN, FIN or RST, no payload) carry nothing rcptguard

@@ -1,5 +1,6 @@
 /* The whole middle of rcptguard on synthesised sessions: link layers,
  * reassembly oddities, SMTP features, and what reaches the tracker. */
+#define _GNU_SOURCE 1
 #include <stdlib.h>
 #include <string.h>
 
@@ -747,4 +748,133 @@ TEST(pipeline_rset_closes_the_transaction)
 	CHECK_EQ(r->ncls[EC_RCPT_SEQUENCE], 1);
 	CHECK(strstr(r->sig, "RSET 250 none |RCPT 503 rcpt_sequence y@example.org|NOOP 250") != NULL);
 	rec_free(r);
+}
+
+/* The address pair's hash, the same both ways, as the kernel's queue
+ * balancing and fanout hash are: which of two workers a packet goes to. */
+static int worker_of(const uint8_t *frame, uint32_t len)
+{
+	struct pkt k;
+	uint32_t h = 0;
+
+	if (decode_packet(LINK_EN10MB, frame, len, &k) != DEC_OK)
+		return 0;
+	for (size_t i = 0; i < sizeof(k.src.b); i++)
+		h = h * 31 + (uint32_t)(k.src.b[i] ^ k.dst.b[i]);
+	return (int)(h % 2);
+}
+
+/* Two worker pipelines split by the address pair, their events judged
+ * by one tracker through their rings, give the same events and bans as
+ * one pipeline: a /64 whose eight addresses land on both workers is one
+ * source, banned once. */
+TEST(pipeline_workers_same_events_and_bans)
+{
+	struct framelist fl = { 0 };
+	struct tcpsess s;
+	struct rec *one, *judge;
+	struct pipeline w[2];
+	struct evring ring[2];
+	char cli[64];
+
+	for (int i = 0; i < 8; i++) {
+		snprintf(cli, sizeof(cli), "fd00:1a::1:%d", i + 1);
+		sess_init(&s, fl_add, &fl, PW_EN10MB, cli, (uint16_t)(40000 + i), "fd00:18::1", 25,
+			  (uint32_t)(1000 + i), 5000);
+		sess_handshake(&s);
+		/* Three probes each: only their sum crosses the threshold. */
+		run_steps(&s, harvest, 5);
+		for (int j = 0; j < 3; j++) {
+			char cmd[80];
+
+			snprintf(cmd, sizeof(cmd), "RCPT TO:<guess%d.%d@example.org>\r\n", i, j);
+			sess_sendstr(&s, CLI, cmd);
+			sess_sendstr(&s, SRV, "550 5.1.1 rejected\r\n");
+		}
+		sess_close(&s);
+	}
+	sess_init(&s, fl_add, &fl, PW_EN10MB, "198.18.0.10", 41000, "198.18.1.1", 25, 7, 9);
+	sess_handshake(&s);
+	run_steps(&s, harvest, ARRAY_LEN(harvest));
+	sess_close(&s);
+	sess_init(&s, fl_add, &fl, PW_EN10MB, "198.18.0.77", 41001, "198.18.1.1", 25, 70, 90);
+	sess_handshake(&s);
+	run_steps(&s, delivery, ARRAY_LEN(delivery));
+	sess_close(&s);
+
+	one = rec_new(NULL, PW_EN10MB);
+	fl_feed(&fl, one);
+	judge = rec_new(NULL, PW_EN10MB);
+	for (int i = 0; i < 2; i++) {
+		evring_init(&ring[i], 64);
+		pipeline_init_worker(&w[i], &judge->cfg, (uint64_t)i, &ring[i]);
+	}
+	for (int i = 0; i < fl.n; i++) {
+		int n = worker_of(fl.f[i].data, fl.f[i].len);
+
+		pipeline_frame(&w[n], fl.f[i].ts, LINK_EN10MB, fl.f[i].data, fl.f[i].len);
+		pipeline_judge(&judge->p, &ring[n], SIZE_MAX);
+	}
+	CHECK(w[0].st.packets > 20 && w[1].st.packets > 20);
+	CHECK_EQ(w[0].st.packets + w[1].st.packets, one->p.st.packets);
+	CHECK_EQ(ring[0].full + ring[1].full, 0);
+	CHECK_EQ(one->ncls[EC_RCPT_REJECTED], 8 * 3 + 12);
+	/* The workers send what has a class: the rest is nobody's. */
+	{
+		char *sig = strdup(one->sig), *o = sig;
+
+		for (char *p = one->sig, *bar; (bar = strchr(p, '|')); p = bar + 1)
+			if (!memmem(p, (size_t)(bar - p), " none ", 6)) {
+				memcpy(o, p, (size_t)(bar - p) + 1);
+				o += bar - p + 1;
+			}
+		*o = 0;
+		CHECK_STR(judge->sig, sig);
+		free(sig);
+	}
+	CHECK_EQ(judge->nban, 2);
+	CHECK_EQ(judge->nban, one->nban);
+	for (int i = 0; i < judge->nban && i < one->nban; i++) {
+		CHECK(!memcmp(&judge->ban[i].key, &one->ban[i].key, sizeof(one->ban[i].key)));
+		CHECK_EQ(judge->ban[i].count, one->ban[i].count);
+		CHECK_EQ(judge->ban[i].time, one->ban[i].time);
+	}
+	for (int i = 0; i < 2; i++) {
+		pipeline_free(&w[i]);
+		evring_free(&ring[i]);
+	}
+	rec_free(one);
+	rec_free(judge);
+	fl_free(&fl);
+}
+
+/* A full ring drops and counts, never waits; a batch is published with
+ * its end marked, and the loop takes it whole. */
+TEST(evring_full_counts_and_batches)
+{
+	struct evring r;
+	struct ipaddr a = { 0 };
+	struct smtp_event ev = { .verb = V_RCPT, .code = 550, .rcpt = "x@example.org", .rcpt_len = 13 };
+	const struct evrec *e;
+	int n = 0, ends = 0;
+
+	evring_init(&r, 64);
+	for (int i = 0; i < 100; i++)
+		evring_put(&r, i, &a, EC_RCPT_REJECTED, true, &ev);
+	CHECK(evring_peek(&r) == NULL);		/* nothing published yet */
+	CHECK_EQ(evring_publish(&r), 64);
+	CHECK_EQ(r.full, 36);
+	while ((e = evring_peek(&r))) {
+		CHECK_STR(e->ev.rcpt, "x@example.org");
+		ends += (e->flags & EVR_END) != 0;
+		n++;
+		evring_next(&r);
+	}
+	CHECK_EQ(n, 64);
+	CHECK_EQ(ends, 1);
+	/* Room again once taken. */
+	evring_put(&r, 1, &a, EC_RCPT_REJECTED, true, &ev);
+	CHECK_EQ(evring_publish(&r), 65);
+	CHECK_EQ(r.full, 36);
+	evring_free(&r);
 }
