@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pcap/pcap.h>
+
 #include "helpers.h"
 #include "t.h"
 
@@ -752,12 +754,12 @@ TEST(pipeline_rset_closes_the_transaction)
 
 /* The address pair's hash, the same both ways, as the kernel's queue
  * balancing and fanout hash are: which of two workers a packet goes to. */
-static int worker_of(const uint8_t *frame, uint32_t len)
+static int worker_of(int link, const uint8_t *frame, uint32_t len)
 {
 	struct pkt k;
 	uint32_t h = 0;
 
-	if (decode_packet(LINK_EN10MB, frame, len, &k) != DEC_OK)
+	if (decode_packet(link, frame, len, &k) != DEC_OK)
 		return 0;
 	for (size_t i = 0; i < sizeof(k.src.b); i++)
 		h = h * 31 + (uint32_t)(k.src.b[i] ^ k.dst.b[i]);
@@ -810,7 +812,7 @@ TEST(pipeline_workers_same_events_and_bans)
 		pipeline_init_worker(&w[i], &judge->cfg, (uint64_t)i, &ring[i]);
 	}
 	for (int i = 0; i < fl.n; i++) {
-		int n = worker_of(fl.f[i].data, fl.f[i].len);
+		int n = worker_of(LINK_EN10MB, fl.f[i].data, fl.f[i].len);
 
 		pipeline_frame(&w[n], fl.f[i].ts, LINK_EN10MB, fl.f[i].data, fl.f[i].len);
 		pipeline_judge(&judge->p, &ring[n], SIZE_MAX);
@@ -877,4 +879,87 @@ TEST(evring_full_counts_and_batches)
 	CHECK_EQ(evring_publish(&r), 65);
 	CHECK_EQ(r.full, 36);
 	evring_free(&r);
+}
+
+/* The real-Postfix fixtures, one pipeline against two workers split by
+ * the address pair and judged by one tracker: the same events (those
+ * with a class) and the same bans. */
+TEST(pipeline_workers_fixtures_same_as_one)
+{
+	static const char *const names[] = { "delivery", "harvest", "pipelined", "starttls" };
+	int bans = 0, events = 0;
+
+	for (size_t k = 0; k < ARRAY_LEN(names); k++) {
+		char path[128], ebuf[PCAP_ERRBUF_SIZE];
+		struct framelist fl = { 0 };
+		struct pcap_pkthdr *h;
+		const u_char *d;
+		struct rec *one, *judge;
+		struct pipeline w[2];
+		struct evring ring[2];
+		char *sig, *o;
+		pcap_t *pc;
+		int link;
+
+		snprintf(path, sizeof(path), "tests/fixtures/postfix-%s.pcap", names[k]);
+		pc = pcap_open_offline(path, ebuf);
+		CHECK(pc != NULL);
+		if (!pc)
+			continue;
+		link = pcap_datalink(pc);
+		while (pcap_next_ex(pc, &h, &d) == 1)
+			fl_add(&fl, (int64_t)h->ts.tv_sec * USEC_PER_SEC + h->ts.tv_usec, d, h->caplen);
+		pcap_close(pc);
+		one = rec_new("servers = any", PW_EN10MB);
+		for (int i = 0; i < fl.n; i++)
+			pipeline_frame(&one->p, fl.f[i].ts, link, fl.f[i].data, fl.f[i].len);
+		judge = rec_new("servers = any", PW_EN10MB);
+		for (int i = 0; i < 2; i++) {
+			evring_init(&ring[i], 4096);
+			pipeline_init_worker(&w[i], &judge->cfg, (uint64_t)i, &ring[i]);
+		}
+		for (int i = 0; i < fl.n; i++) {
+			int n = worker_of(link, fl.f[i].data, fl.f[i].len);
+
+			pipeline_frame(&w[n], fl.f[i].ts, link, fl.f[i].data, fl.f[i].len);
+			pipeline_judge(&judge->p, &ring[n], SIZE_MAX);
+			/* The one calibration back to the workers, as the daemon does. */
+			if (judge->p.calib_moved) {
+				judge->p.calib_moved = false;
+				w[0].tls.cal = w[1].tls.cal = judge->p.tls.cal;
+			}
+		}
+		for (int i = 0; i < 2; i++)
+			pipeline_finish(&w[i]);
+		for (int i = 0; i < 2; i++)
+			pipeline_judge(&judge->p, &ring[i], SIZE_MAX);
+		pipeline_finish(&one->p);
+		sig = strdup(one->sig);
+		o = sig;
+		for (char *p = one->sig, *bar; (bar = strchr(p, '|')); p = bar + 1)
+			if (!memmem(p, (size_t)(bar - p), " none ", 6)) {
+				memcpy(o, p, (size_t)(bar - p) + 1);
+				o += bar - p + 1;
+			}
+		*o = 0;
+		CHECK_STR(judge->sig, sig);
+		CHECK_EQ(judge->nban, one->nban);
+		for (int i = 0; i < judge->nban && i < one->nban && i < 32; i++)
+			CHECK(!memcmp(&judge->ban[i].key, &one->ban[i].key, sizeof(one->ban[i].key)) &&
+			      judge->ban[i].count == one->ban[i].count && judge->ban[i].time == one->ban[i].time);
+		CHECK_EQ(w[0].st.packets + w[1].st.packets, one->p.st.packets);
+		bans += one->nban;
+		events += one->ncls[EC_RCPT_REJECTED] + one->ncls[EC_RCPT_ACCEPTED];
+		free(sig);
+		for (int i = 0; i < 2; i++) {
+			pipeline_free(&w[i]);
+			evring_free(&ring[i]);
+		}
+		rec_free(one);
+		rec_free(judge);
+		fl_free(&fl);
+	}
+	/* Not a run that compares nothing. */
+	CHECK(bans >= 1);
+	CHECK(events >= 30);
 }
