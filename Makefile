@@ -175,7 +175,7 @@ test:
 
 check: deps
 	$(MAKE) $(TEST_BINS) CFLAGS="$(CFLAGS) -Werror"
-	$(MAKE) fuzz-build build/tsan/feedcheck
+	$(MAKE) fuzz-build build/tsan/feedcheck build/tsan/rcptguard
 	FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS) tests/run.sh
 
 # Faults for CHAOS_SECONDS (15 minutes) against the lab's Postfix; a
@@ -314,6 +314,13 @@ build/tsan/feedcheck: tests/feedcheck.c src/cli/feed.c $(CORE_SRC) | build
 	mkdir -p build/tsan
 	$(FUZZ_CC) -std=gnu11 $(WARN) -O1 -g -fsanitize=thread -Isrc/core -Isrc/cli \
 		$(shell pkg-config --cflags libpcap 2>/dev/null) -o $@ $^ $(PCAP_LIBS) -lm
+
+# The daemon under ThreadSanitizer, for the capture workers' test
+# (tests/live.sh): every source, one compile.
+build/tsan/rcptguard: $(CORE_SRC) $(LIVE_SRC) $(CLI_SRC) $(wildcard src/*/*.h) | build/.pkgcheck
+	mkdir -p build/tsan
+	$(FUZZ_CC) -std=gnu11 $(WARN) -O1 -g -fsanitize=thread $(CLI_INC) $(PKG_CFLAGS) \
+		-DRCPTGUARD_VERSION='"$(VERSION)"' -o $@ $(filter %.c,$^) $(PKG_LIBS) -lm
 
 build/replaybench: bench/replaybench.c build/cli/feed.o $(CORE_LIB) | build
 	$(CC) $(UNIT_CFLAGS) -Isrc/cli $(HARDEN_LD) -o $@ $< build/cli/feed.o $(CORE_LIB) $(LDFLAGS) $(PCAP_LIBS) -lm

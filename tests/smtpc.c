@@ -2,7 +2,7 @@
  * dictionary, pipelined or not, reconnecting after each session) and the
  * legitimate sender (whole messages). Every wait is bounded.
  *
- *   smtpc -s ADDR [-p PORT] [-b BIND] harvest -n PROBES [-k PER_SESSION] [-P [-W] | -R] [-g GIVEUP]
+ *   smtpc -s ADDR [-p PORT] [-b BIND] harvest -n PROBES [-o FIRST] [-k PER_SESSION] [-P [-W] | -R] [-g GIVEUP]
  *   smtpc -s ADDR [-p PORT] [-b BIND] deliver -n MESSAGES [-z BODY_BYTES] [-t RCPT]
  *   smtpc -s ADDR [-p PORT] [-b BIND] list -n RECIPIENTS -u PERCENT_GONE
  *
@@ -88,10 +88,14 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* harvest -o: the first guess (another bot of one net guesses on). */
+static long probe_base;
+
 static void probe_name(long i, char *buf, size_t len)
 {
 	size_t n = sizeof(dict) / sizeof(dict[0]);
 
+	i += probe_base;
 	if ((size_t)i < n)
 		snprintf(buf, len, "%s", dict[i]);
 	else
@@ -790,7 +794,7 @@ int main(int argc, char **argv)
 		usage();
 	mode = argv[optind];
 	optind++;
-	while ((o = getopt(argc, argv, "n:k:PRWg:z:t:r:D:u:")) != -1) {
+	while ((o = getopt(argc, argv, "n:k:PRWg:z:t:r:D:u:o:")) != -1) {
 		switch (o) {
 		case 'W': stream_writes = true; break;
 		case 'R': rset_each = true; break;
@@ -800,6 +804,7 @@ int main(int argc, char **argv)
 		case 'g': giveup = atol(optarg); break;
 		case 'r': rate = atof(optarg); break;
 		case 'D': max_secs = atof(optarg); break;
+		case 'o': probe_base = atol(optarg); break;
 		case 'z': body = (size_t)atol(optarg); break;
 		case 't': rcpt = optarg; break;
 		case 'u': gone = atol(optarg); break;
