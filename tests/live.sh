@@ -26,7 +26,7 @@ live_tests() {
 	local f
 	for f in ${LIVE_ONLY:-live_capture:nfqueue live_capture:pcap live_fail_open \
 		live_forged:nfqueue live_forged:pcap live_reload live_enforce live_tls \
-		live_enforce_expiry_observe_allow live_prefix_allow live_list live_repair live_repair_bulk live_restart live_errors live_ops live_privileges live_privileges_refused live_sandbox live_queue_fewer live_opaque_bypass live_workers live_workers_tsan live_synflood live_adopt live_batch}; do
+		live_enforce_expiry_observe_allow live_prefix_allow live_list live_repair live_repair_bulk live_restart live_errors live_ops live_privileges live_privileges_refused live_sandbox live_queue_fewer live_opaque_bypass live_workers live_workers_tsan live_workers_stall live_synflood live_adopt live_batch}; do
 		case $f in *:*) ${f%%:*} "${f#*:}" ;; *) $f ;; esac
 	done
 	lab_down
@@ -879,5 +879,40 @@ live_workers_tsan() {
 	rg_stop
 	t "workers under ThreadSanitizer: no race in the workers, the loop, status or a reload ($(grep -c 'ThreadSanitizer' "$LAB_DIR/rg.log") reports, $(jq -c '.workers.packets' "$res/tsan.status" 2>/dev/null) packets)" \
 		bash -c "! grep -q 'ThreadSanitizer' '$LAB_DIR/rg.log' && grep -q 'reload: .* loaded' '$LAB_DIR/rg.log' && grep -q ' ban $ATT4/32 ' '$LAB_DIR/rg.log' && grep -q ' ban fd00:1a::/64 ' '$LAB_DIR/rg.log' && grep -q 'delivered=2' '$res/tsan.good' && jq -e '[.workers.packets[]] | all(. > 0)' '$res/tsan.status' >/dev/null"
+	lab_srv nft delete table inet rcptguard 2>/dev/null
+}
+
+# Fail-open with workers: the loop stuck (a reload whose configuration
+# file is a FIFO nobody writes yet), the workers go on. Held verdicts are
+# let go after verdict_hold, events past the ring's 64 are dropped and
+# counted, and mail flows: a pipelined harvest of 100 probes is answered
+# in full and three messages are delivered while the loop is stuck.
+live_workers_stall() {
+	local res=$LAB_DIR/wk h g
+	mkdir -p "$res"
+	# Observe: no ruleset of ours, so the shipped compat rules queue.
+	lab_srv sh "$here/nft/queue-compat.sh" add local 0-1 25
+	if ! rg_start nfqueue "queue = 0-1\nworker_ring = 64\nmode = observe\nprefix4 = 32"; then
+		nok "workers stalled: daemon starts" "$(tail -3 "$LAB_DIR/rg.log")"
+		lab_srv sh "$here/nft/queue-compat.sh" del local 0-1 25
+		return
+	fi
+	mv "$LAB_DIR/rg.conf" "$LAB_DIR/rg.conf.real"
+	mkfifo "$LAB_DIR/rg.conf"
+	kill -HUP $rgpid
+	sleep 0.3
+	h=$(lab_cli "$here/build/smtpc" -T 3000 -b $ATT4 -s $SRV4 harvest -n 100 -k 100 -P)
+	g=$(lab_cli "$here/build/smtpc" -T 3000 -b $GOOD4 -s $SRV4 deliver -n 3)
+	# Unstuck: the loop reads the file and goes on.
+	timeout 5 sh -c "cat '$LAB_DIR/rg.conf.real' >'$LAB_DIR/rg.conf'"
+	sleep 0.5
+	"$top/rcptguard" status -s "$LAB_DIR/ctl" --json >"$res/stall.status"
+	rg_stop
+	lab_srv sh "$here/nft/queue-compat.sh" del local 0-1 25
+	rm -f "$LAB_DIR/rg.conf"
+	t "workers stalled: mail flows while the loop is stuck ($h; $g)" \
+		bash -c "[[ '$h' == *probes=100*timeouts=0* || '$h' == *timeouts=0*probes=100* ]] && [ \$(( \$(echo '$h' | sed 's/.*rejected=\\([0-9]*\\).*/\\1/') + \$(echo '$h' | sed 's/.* accepted=\\([0-9]*\\).*/\\1/') )) = 100 ] && [[ '$g' == *delivered=3* ]]"
+	t "workers stalled: a held verdict let go after verdict_hold ($(jq -c '.workers.hold_timeouts' "$res/stall.status" 2>/dev/null)), the rest at once ($(jq -c '.workers.unheld' "$res/stall.status" 2>/dev/null)), events past the ring dropped and counted ($(jq -c '.workers.ring_full' "$res/stall.status" 2>/dev/null)), the reload done after" \
+		bash -c "jq -e '.workers.hold_timeouts >= 1 and .workers.hold_timeouts <= 4 and .workers.unheld > 10 and .workers.ring_full >= 36' '$res/stall.status' >/dev/null && grep -q 'reload: .* loaded' '$LAB_DIR/rg.log'"
 	lab_srv nft delete table inet rcptguard 2>/dev/null
 }

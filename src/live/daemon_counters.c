@@ -117,6 +117,8 @@ const struct counter counters_live[] = {
 	WK("holds", holds, "worker_holds_total", "Reads whose verdict waited for the bans they decided."),
 	WK("hold_timeouts", hold_timeouts, "worker_hold_timeouts_total",
 	   "Held verdicts let go after verdict_hold, before the enforcer answered (fail-open)."),
+	WK("unheld", unheld, "worker_unheld_total",
+	   "Reads let go at once: a hold had timed out and the tracker had judged nothing since."),
 	{ "nftables", "table", CK_TEXT, 0, NULL, NULL, "the inet table", .avail = has_enf, .gets = s_table },
 	EN("elements", CK_COUNTER, elements, "nft_elements_total", "Set elements the kernel took."),
 	EN("batches", CK_COUNTER, batches, "nft_batches_total", "Netlink batches of bans."),

@@ -55,13 +55,23 @@ static void publish(struct worker *w)
 static void hold(void *arg)
 {
 	struct worker *w = arg;
-	uint64_t t;
+	uint64_t t, done;
 	usec_t deadline;
 
 	publish(w);
 	t = w->ring.track_tail;
-	if (atomic_load_explicit(&w->done, memory_order_acquire) >= t)
+	done = atomic_load_explicit(&w->done, memory_order_acquire);
+	if (done >= t)
 		return;
+	if (w->stalled) {
+		/* The loop let the last hold time out and has judged nothing
+		 * since: it is stuck, so nothing waits for it until it moves. */
+		if (done == w->stall_done) {
+			w->unheld++;
+			return;
+		}
+		w->stalled = false;
+	}
 	w->holds++;
 	deadline = clock_mono() + w->hold;
 	for (;;) {
@@ -75,6 +85,8 @@ static void hold(void *arg)
 		if (now >= deadline || atomic_load_explicit(&w->stop, memory_order_relaxed)) {
 			/* Fail-open: the loop is slow or stuck, mail is not. */
 			w->hold_timeouts++;
+			w->stalled = true;
+			w->stall_done = atomic_load_explicit(&w->done, memory_order_acquire);
 			return;
 		}
 		ts.tv_sec = (time_t)((deadline - now) / USEC_PER_SEC);
@@ -112,6 +124,7 @@ static void snapshot(struct worker *w)
 		.ring_full = w->ring.full,
 		.holds = w->holds,
 		.hold_timeouts = w->hold_timeouts,
+		.unheld = w->unheld,
 	};
 
 	if (w->nfq)

@@ -36,6 +36,7 @@ struct worker_snap {
 	uint64_t ring_full;		/* events dropped: the ring was full */
 	uint64_t holds;			/* reads whose verdict waited for the enforcer */
 	uint64_t hold_timeouts;		/* of which let go after verdict_hold */
+	uint64_t unheld;		/* reads let go at once: the loop was stuck */
 };
 
 struct worker {
@@ -57,7 +58,9 @@ struct worker {
 	_Atomic uint32_t cfg_gen, cfg_seen;
 	_Atomic bool stop;
 	/* The worker's own. */
-	_Alignas(64) uint64_t holds, hold_timeouts, notified;
+	_Alignas(64) uint64_t holds, hold_timeouts, unheld, notified;
+	bool stalled;			/* the last hold timed out ... */
+	uint64_t stall_done;		/* ... with the loop at done */
 	usec_t last_tick, last_snap;
 	uint32_t cal_seen;		/* the calibration's version it copied */
 	struct workers *ws;
