@@ -57,8 +57,9 @@ lab_up && postfix_up >/dev/null || { echo "chaos: the lab did not come up" >&2; 
 for a in $GOOD $LIST $HARV; do lab_cli_addr "$a"; done
 mkdir -p "$statefs" && mount -t tmpfs -o size=1m,mode=0755 tmpfs "$statefs" && chown nobody "$statefs"
 conf() {	# [broken]
-	printf 'capture = nfqueue\nmanage_queue = yes\nservers = local\nstate_file = %s/state\ncontrol_socket = %s/ctl\nuser = nobody\n' \
-		"$statefs" "$LAB_DIR"
+	# CHAOS_QUEUE=0-1: two capture workers, one tracker.
+	printf 'capture = nfqueue\nmanage_queue = yes\nqueue = %s\nservers = local\nstate_file = %s/state\ncontrol_socket = %s/ctl\nuser = nobody\n' \
+		"${CHAOS_QUEUE:-0}" "$statefs" "$LAB_DIR"
 	[ "${1:-}" = broken ] && printf 'rule harvest {\n threshold = many\n}\n'
 	return 0
 }
@@ -246,7 +247,9 @@ judged=$(grep -c ' judged ' "$LAB_DIR/harvest" 2>/dev/null) judged=${judged:-0}
 leaked=$(awk '$2 == "judged" { for (i = 3; i <= NF; i++) if ($i ~ /^rejected=/) { split($i, a, "="); if (a[2] > 11) n++ } } END { print n + 0 }' "$LAB_DIR/harvest")
 refused=$(awk '$2 == "judged" && /connect_failed=[1-9]/ { n++ } END { print n + 0 }' "$LAB_DIR/harvest")
 
-printf '\nchaos run: %d s, %d restarts of the daemon (%d by itself)\n' "$secs" "$restarts" "$crashes"
+workers=$(ctl status --json 2>/dev/null | jq '.workers.count // 1' 2>/dev/null)
+printf '\nchaos run: %d s, %d restarts of the daemon (%d by itself), %s capture worker(s), queue %s\n' \
+	"$secs" "$restarts" "$crashes" "${workers:-?}" "${CHAOS_QUEUE:-0}"
 printf '%-10s %9s %9s\n' fault injected survived
 for f in $faults; do printf '%-10s %9d %9d\n' "$f" "${fault_n[$f]}" "${fault_ok[$f]}"; done
 printf 'legitimate messages: %d sent, %d accepted by Postfix, %d in mailboxes, %d lost\n' "$sent" "$accepted" "$boxes" "$lost"

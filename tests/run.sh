@@ -393,22 +393,31 @@ live_tests
 echo "== the fleet: MX hosts sharing bans through CrowdSec's LAPI"
 . tests/fleet.sh
 fleet_tests
+# chaos_run LABEL [CHAOS_QUEUE WORKERS]: two minutes of faults, then its checks.
+chaos_run() {
+	local L=$1 log=$work/chaos-$1.log chaos_rc
+	CHAOS_QUEUE=${2:-0} timeout 400 bench/chaos.sh 120 >"$log" 2>&1
+	chaos_rc=$?
+	sed -n '/^chaos run:/,$p' "$log" | sed 's/^/   /'
+	chaos_line() { grep -m1 "$1" "$log"; }
+	t "chaos ($L): every fault injected was survived ($(sed -n '/^fault /,/^clock /p' "$log" | awk 'NR > 1 { i += $2; s += $3 } END { print i " injected, " s " survived" }'))" \
+		bash -c "sed -n '/^fault /,/^clock /p' '$log' | awk 'NR > 1 { i += \$2; if (\$2 != \$3) bad = 1 } END { exit !(i >= 8 && !bad) }'"
+	t "chaos ($L): no legitimate message lost ($(chaos_line '^legitimate messages:'))" \
+		bash -c "grep -m1 '^legitimate messages:' '$log' | grep -Eq ' [1-9][0-9]* accepted by Postfix, .* 0 lost$'"
+	t "chaos ($L): no legitimate source ever in a set, the daemon never died by itself" bash -c \
+		"grep -q '^legitimate sources seen in a set: 0 times' '$log' && grep -q '(0 by itself)' '$log'"
+	t "chaos ($L): every undisturbed harvest burst stopped within the threshold ($(chaos_line '^harvest bursts:'))" bash -c \
+		"grep -Eq '^harvest bursts: [0-9]+, [1-9][0-9]* judged .*, 0 of them let past' '$log'"
+	t "chaos ($L): after every repair the kernel's bans are the daemon's; RSS and descriptors flat ($(chaos_line '^repairs checked:'))" bash -c \
+		"grep -Eq '^repairs checked: [1-9][0-9]*, kernel and daemon differed after 0' '$log' && grep -q '^growth within one life .*: 0' '$log'"
+	t "chaos ($L): the daemon ran with ${3:-1} capture worker(s) ($(chaos_line '^chaos run:'))" \
+		bash -c "grep -q '^chaos run: .*, ${3:-1} capture worker(s)' '$log'"
+	t "chaos ($L): the script's own verdict (exit $chaos_rc)" test "$chaos_rc" = 0
+}
 echo "== chaos: 2 minutes of faults against the lab's Postfix (bench/chaos.sh; make chaos for 15)"
-timeout 400 bench/chaos.sh 120 >"$work/chaos.log" 2>&1
-chaos_rc=$?
-sed -n '/^chaos run:/,$p' "$work/chaos.log" | sed 's/^/   /'
-chaos_line() { grep -m1 "$1" "$work/chaos.log"; }
-t "chaos: every fault injected was survived ($(sed -n '/^fault /,/^clock /p' "$work/chaos.log" | awk 'NR > 1 { i += $2; s += $3 } END { print i " injected, " s " survived" }'))" \
-	bash -c "sed -n '/^fault /,/^clock /p' '$work/chaos.log' | awk 'NR > 1 { i += \$2; if (\$2 != \$3) bad = 1 } END { exit !(i >= 8 && !bad) }'"
-t "chaos: no legitimate message lost ($(chaos_line '^legitimate messages:'))" \
-	bash -c "chaos_line() { grep -m1 \"\$1\" '$work/chaos.log'; }; chaos_line '^legitimate messages:' | grep -Eq ' [1-9][0-9]* accepted by Postfix, .* 0 lost$'"
-t "chaos: no legitimate source ever in a set, the daemon never died by itself" bash -c \
-	"grep -q '^legitimate sources seen in a set: 0 times' '$work/chaos.log' && grep -q '(0 by itself)' '$work/chaos.log'"
-t "chaos: every undisturbed harvest burst stopped within the threshold ($(chaos_line '^harvest bursts:'))" bash -c \
-	"grep -Eq '^harvest bursts: [0-9]+, [1-9][0-9]* judged .*, 0 of them let past' '$work/chaos.log'"
-t "chaos: after every repair the kernel's bans are the daemon's; RSS and descriptors flat ($(chaos_line '^repairs checked:'))" bash -c \
-	"grep -Eq '^repairs checked: [1-9][0-9]*, kernel and daemon differed after 0' '$work/chaos.log' && grep -q '^growth within one life .*: 0' '$work/chaos.log'"
-t "chaos: the script's own verdict (exit $chaos_rc)" test "$chaos_rc" = 0
+chaos_run "one queue"
+echo "== chaos: the same with queue = 0-1, two capture workers as user nobody"
+chaos_run "two workers" 0-1 2
 no_live_namespace_left() {
 	! ip netns list | grep -q "lv$$\|rgsrvch\|rgclich"
 }

@@ -86,6 +86,8 @@ const struct counter counters_live[] = {
 	  "When the daemon started, seconds since the epoch.", .get = g_started },
 	DM("daemon", "reloads", reloads, "reloads_total", "result=\"ok\"", "Configuration reloads, by result."),
 	DM("daemon", "reload_errors", reload_errors, "reloads_total", "result=\"error\"", NULL),
+	DM("daemon", "reload_stale", reload_stale, NULL, NULL,
+	   "Reloads a capture worker took over a second to take: the old configuration kept in memory."),
 	DM("daemon", "state_writes", state_writes, NULL, NULL, "Writes of the state file."),
 	DM("daemon", "state_errors", state_errors, NULL, NULL, "Failed writes of the state file in a row."),
 	DM("daemon", "metrics_errors", metrics_errors, NULL, NULL, "Failed writes of metrics_file in a row."),
