@@ -76,6 +76,13 @@ src_count() {	# key class
 	jq --arg k "$1" --arg c "$2" '[.sources[] | select(.key == $k) | .[$c]] | add // 0' "$LAB_DIR/sum.json"
 }
 
+# What two ways of capturing the same dialogues must agree on: the
+# summary's events, bans and per-source counts, sources sorted.
+sum_events() {
+	jq -S -c '{events, tls: .tls.rejected, bans, by: [.sources[] | {key, rcpt_rejected, rcpt_accepted, rcpt_rejected_tls}] | sort_by(.key)}' \
+		"$LAB_DIR/sum.json"
+}
+
 live_capture() {
 	local mode=$1 before after a4 a6 g4 g6
 	[ $mode = nfqueue ] && queue_rules add
@@ -698,7 +705,7 @@ live_queue_fewer() {
 		compat) queue_rules del ;;
 		esac
 		jq -c '[.packets, .smtp.sessions, .flows.verified]' "$LAB_DIR/sum.json" >"$res/$way.n"
-		jq -S -c '{events, tls: .tls.rejected, bans, by: [.sources[] | {key, rcpt_rejected, rcpt_accepted, rcpt_rejected_tls}]}' "$LAB_DIR/sum.json" >"$res/$way.ev"
+		sum_events >"$res/$way.ev"
 		lab_srv nft delete table inet rcptguard 2>/dev/null
 	done
 	for pair in "compat-all compat" "managed-all managed"; do
@@ -835,8 +842,7 @@ live_workers() {
 			grep ' ban ' "$LAB_DIR/rg.log" >"$res/$way.bans"
 		fi
 		rg_stop
-		jq -S -c '{events, tls: .tls.rejected, bans, by: [.sources[] | {key, rcpt_rejected, rcpt_accepted, rcpt_rejected_tls}] | sort_by(.key)}' \
-			"$LAB_DIR/sum.json" >"$res/$way.ev"
+		sum_events >"$res/$way.ev"
 		lab_srv nft delete table inet rcptguard 2>/dev/null
 	done
 	for pair in "nfq1 nfq2" "pcap1 pcap2"; do

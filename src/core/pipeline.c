@@ -159,8 +159,8 @@ static void release_flow(void *arg, struct flow *f)
 	}
 }
 
-void pipeline_init(struct pipeline *p, const struct config *cfg, uint64_t seed,
-		   ban_fn on_ban, flow_event_fn on_event, void *arg)
+/* Everything but the tracker and the hooks. */
+static void init_front(struct pipeline *p, const struct config *cfg, uint64_t seed)
 {
 	usec_t timeouts[FS_NSTATES] = {
 		[FS_EMBRYONIC] = cfg->timeout_embryonic,
@@ -176,6 +176,12 @@ void pipeline_init(struct pipeline *p, const struct config *cfg, uint64_t seed,
 	smtp_ctx_init(&p->smtp, cfg->max_pipeline, cfg->max_line, on_smtp_event);
 	tls_ctx_init(&p->tls, on_tls_rejects);
 	p->tls.fallback = cfg->servers_mode == SERVERS_LOCAL;
+}
+
+void pipeline_init(struct pipeline *p, const struct config *cfg, uint64_t seed,
+		   ban_fn on_ban, flow_event_fn on_event, void *arg)
+{
+	init_front(p, cfg, seed);
 	p->tracker = tracker_new(cfg, on_ban, arg);
 	p->on_ban = on_ban;
 	p->on_event = on_event;
@@ -245,9 +251,7 @@ void pipeline_free(struct pipeline *p)
 void pipeline_init_worker(struct pipeline *p, const struct config *cfg, uint64_t seed,
 			  struct evring *out)
 {
-	pipeline_init(p, cfg, seed, NULL, NULL, NULL);
-	tracker_free(p->tracker);
-	p->tracker = NULL;
+	init_front(p, cfg, seed);
 	p->out = out;
 }
 

@@ -219,9 +219,7 @@ const struct pipeline *daemon_view(struct daemon *d)
 
 	if (!d->threaded)
 		return &d->p;
-	workers_sum(&d->ws, &d->wsum, d->wone);
-	for (unsigned i = 0; i < d->ws.n && i < 64; i++)
-		d->wpackets[i] = d->wone[i].st.packets;
+	workers_sum(&d->ws, &d->wsum, d->wpackets);
 	/* The loop's pipeline (tracker, configuration) with the workers'
 	 * counts; only read, never run. */
 	*v = d->p;

@@ -72,7 +72,6 @@ struct daemon {
 	bool threaded;
 	struct workers ws;
 	struct worker_snap wsum;	/* their counts, at the last daemon_view */
-	struct worker_snap *wone;	/* each worker's */
 	uint64_t wpackets[64];		/* each worker's packets, for status */
 	struct pipeline view;		/* p with the workers' counts */
 	uint64_t pcap_drops_seen;

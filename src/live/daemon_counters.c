@@ -25,7 +25,7 @@ static const void *b_pcap(const struct counter_ctx *c)
 	return D(c)->pcap ? livepcap_stats(D(c)->pcap) : &D(c)->wsum.pcap;
 }
 static const void *b_wsum(const struct counter_ctx *c) { return &D(c)->wsum; }
-static const void *b_wone(const struct counter_ctx *c) { return D(c)->wpackets; }
+static const void *b_wpackets(const struct counter_ctx *c) { return D(c)->wpackets; }
 static uint64_t g_workers(const struct counter_ctx *c) { return D(c)->ws.n; }
 static size_t n_worker(const struct counter_ctx *c) { return D(c)->ws.n; }
 static const char *k_worker(const struct counter_ctx *c, size_t i)
@@ -111,7 +111,7 @@ const struct counter counters_live[] = {
 	{ "workers", "count", CK_GAUGE, 0, "workers", NULL, "Capture workers (threads), one tracker.",
 	  .avail = has_workers, .get = g_workers },
 	{ "workers", "packets", CK_COUNTER, 0, "worker_packets_total", NULL, "Packets each worker parsed.",
-	  .avail = has_workers, .base = b_wone, .offset = 0, .label = "worker", .n = n_worker,
+	  .avail = has_workers, .base = b_wpackets, .offset = 0, .label = "worker", .n = n_worker,
 	  .key = k_worker },
 	WK("events", ring_events, "worker_events_total", "Events the workers sent to the tracker."),
 	WK("ring_full", ring_full, "worker_ring_full_total",

@@ -457,7 +457,6 @@ int cmd_run(int argc, char **argv)
 	if (!rc && d.threaded) {
 		/* After the restore: each starts from the saved calibration. */
 		workers_prepare(&d.ws, d.cfg, &d.p.tls.cal, (uint64_t)d.started ^ 0x5bd1e995u, true);
-		d.wone = xcalloc(d.ws.n, sizeof(*d.wone));
 	}
 	if (!rc && drop_privileges(&d) < 0)
 		rc = 1;
@@ -491,7 +490,6 @@ int cmd_run(int argc, char **argv)
 	ctl_close(d.ctl);
 	if (d.threaded)
 		workers_close(&d.ws);
-	free(d.wone);
 	nfqcap_close(d.nfq);
 	livepcap_close(d.pcap);
 	/* By default bans stay in the kernel and expire by themselves. */

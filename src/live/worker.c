@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,7 +321,7 @@ int workers_reconfigure(struct workers *ws, const struct config *cfg)
 	return -1;
 }
 
-void workers_sum(struct workers *ws, struct worker_snap *sum, struct worker_snap *each)
+void workers_sum(struct workers *ws, struct worker_snap *sum, uint64_t *packets)
 {
 	/* Every member is a count of uint64_t (worker.h). */
 	uint64_t v[sizeof(struct worker_snap) / sizeof(uint64_t)], t[sizeof(v) / sizeof(v[0])];
@@ -330,8 +331,8 @@ void workers_sum(struct workers *ws, struct worker_snap *sum, struct worker_snap
 		pthread_mutex_lock(&ws->w[i].lock);
 		memcpy(v, &ws->w[i].snap, sizeof(v));
 		pthread_mutex_unlock(&ws->w[i].lock);
-		if (each)
-			memcpy(&each[i], v, sizeof(v));
+		if (packets)
+			packets[i] = v[offsetof(struct worker_snap, st.packets) / sizeof(uint64_t)];
 		for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++)
 			t[k] += v[k];
 	}

@@ -100,9 +100,9 @@ void workers_ack(struct workers *ws);
  * it (0), or -1 if one did not within a second (cfg's predecessor must
  * then be kept). */
 int workers_reconfigure(struct workers *ws, const struct config *cfg);
-/* The counts of all workers, summed; per worker into each (n of them) if
- * not NULL. */
-void workers_sum(struct workers *ws, struct worker_snap *sum, struct worker_snap *each);
+/* The counts of all workers, summed; each worker's packets into
+ * packets[i] (n of them) if not NULL. */
+void workers_sum(struct workers *ws, struct worker_snap *sum, uint64_t *packets);
 /* The loop's TLS calibration moved: a copy for the workers. */
 void workers_publish_calib(struct workers *ws, const struct tls_calibs *cal);
 /* Stop and join the threads: their last events are in the rings, their

@@ -766,6 +766,69 @@ static int worker_of(int link, const uint8_t *frame, uint32_t len)
 	return (int)(h % 2);
 }
 
+/* The daemon's workers in one thread: two worker pipelines, their rings
+ * judged by judge's tracker. */
+struct split {
+	struct pipeline w[2];
+	struct evring ring[2];
+};
+
+/* Each frame to the worker its address pair hashes to, that worker's
+ * ring judged at once, the one calibration handed back, as the daemon
+ * does; then the ends of the capture. */
+static void split_run(struct split *sp, struct rec *judge, const struct framelist *fl, int link,
+		      uint32_t ring_cap)
+{
+	for (int i = 0; i < 2; i++) {
+		evring_init(&sp->ring[i], ring_cap);
+		pipeline_init_worker(&sp->w[i], &judge->cfg, (uint64_t)i, &sp->ring[i]);
+	}
+	for (int i = 0; i < fl->n; i++) {
+		int n = worker_of(link, fl->f[i].data, fl->f[i].len);
+
+		pipeline_frame(&sp->w[n], fl->f[i].ts, link, fl->f[i].data, fl->f[i].len);
+		pipeline_judge(&judge->p, &sp->ring[n], SIZE_MAX);
+		if (judge->p.calib_moved) {
+			judge->p.calib_moved = false;
+			sp->w[0].tls.cal = sp->w[1].tls.cal = judge->p.tls.cal;
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		pipeline_finish(&sp->w[i]);
+	for (int i = 0; i < 2; i++)
+		pipeline_judge(&judge->p, &sp->ring[i], SIZE_MAX);
+}
+
+static void split_free(struct split *sp)
+{
+	for (int i = 0; i < 2; i++) {
+		pipeline_free(&sp->w[i]);
+		evring_free(&sp->ring[i]);
+	}
+}
+
+/* What judge saw is what one saw: the events with a class (the workers
+ * send nothing else), one by one, and the bans by key, count and time. */
+static void check_same_judgement(const struct rec *judge, const struct rec *one)
+{
+	char *sig = strdup(one->sig), *o = sig;
+
+	for (const char *p = one->sig, *bar; (bar = strchr(p, '|')); p = bar + 1)
+		if (!memmem(p, (size_t)(bar - p), " none ", 6)) {
+			memcpy(o, p, (size_t)(bar - p) + 1);
+			o += bar - p + 1;
+		}
+	*o = 0;
+	CHECK_STR(judge->sig, sig);
+	free(sig);
+	CHECK_EQ(judge->nban, one->nban);
+	for (int i = 0; i < judge->nban && i < one->nban && i < 32; i++) {
+		CHECK(!memcmp(&judge->ban[i].key, &one->ban[i].key, sizeof(one->ban[i].key)));
+		CHECK_EQ(judge->ban[i].count, one->ban[i].count);
+		CHECK_EQ(judge->ban[i].time, one->ban[i].time);
+	}
+}
+
 /* Two worker pipelines split by the address pair, their events judged
  * by one tracker through their rings, give the same events and bans as
  * one pipeline: a /64 whose eight addresses land on both workers is one
@@ -775,8 +838,7 @@ TEST(pipeline_workers_same_events_and_bans)
 	struct framelist fl = { 0 };
 	struct tcpsess s;
 	struct rec *one, *judge;
-	struct pipeline w[2];
-	struct evring ring[2];
+	struct split sp;
 	char cli[64];
 
 	for (int i = 0; i < 8; i++) {
@@ -807,44 +869,14 @@ TEST(pipeline_workers_same_events_and_bans)
 	one = rec_new(NULL, PW_EN10MB);
 	fl_feed(&fl, one);
 	judge = rec_new(NULL, PW_EN10MB);
-	for (int i = 0; i < 2; i++) {
-		evring_init(&ring[i], 64);
-		pipeline_init_worker(&w[i], &judge->cfg, (uint64_t)i, &ring[i]);
-	}
-	for (int i = 0; i < fl.n; i++) {
-		int n = worker_of(LINK_EN10MB, fl.f[i].data, fl.f[i].len);
-
-		pipeline_frame(&w[n], fl.f[i].ts, LINK_EN10MB, fl.f[i].data, fl.f[i].len);
-		pipeline_judge(&judge->p, &ring[n], SIZE_MAX);
-	}
-	CHECK(w[0].st.packets > 20 && w[1].st.packets > 20);
-	CHECK_EQ(w[0].st.packets + w[1].st.packets, one->p.st.packets);
-	CHECK_EQ(ring[0].full + ring[1].full, 0);
+	split_run(&sp, judge, &fl, LINK_EN10MB, 64);
+	CHECK(sp.w[0].st.packets > 20 && sp.w[1].st.packets > 20);
+	CHECK_EQ(sp.w[0].st.packets + sp.w[1].st.packets, one->p.st.packets);
+	CHECK_EQ(sp.ring[0].full + sp.ring[1].full, 0);
 	CHECK_EQ(one->ncls[EC_RCPT_REJECTED], 8 * 3 + 12);
-	/* The workers send what has a class: the rest is nobody's. */
-	{
-		char *sig = strdup(one->sig), *o = sig;
-
-		for (char *p = one->sig, *bar; (bar = strchr(p, '|')); p = bar + 1)
-			if (!memmem(p, (size_t)(bar - p), " none ", 6)) {
-				memcpy(o, p, (size_t)(bar - p) + 1);
-				o += bar - p + 1;
-			}
-		*o = 0;
-		CHECK_STR(judge->sig, sig);
-		free(sig);
-	}
 	CHECK_EQ(judge->nban, 2);
-	CHECK_EQ(judge->nban, one->nban);
-	for (int i = 0; i < judge->nban && i < one->nban; i++) {
-		CHECK(!memcmp(&judge->ban[i].key, &one->ban[i].key, sizeof(one->ban[i].key)));
-		CHECK_EQ(judge->ban[i].count, one->ban[i].count);
-		CHECK_EQ(judge->ban[i].time, one->ban[i].time);
-	}
-	for (int i = 0; i < 2; i++) {
-		pipeline_free(&w[i]);
-		evring_free(&ring[i]);
-	}
+	check_same_judgement(judge, one);
+	split_free(&sp);
 	rec_free(one);
 	rec_free(judge);
 	fl_free(&fl);
@@ -895,9 +927,7 @@ TEST(pipeline_workers_fixtures_same_as_one)
 		struct pcap_pkthdr *h;
 		const u_char *d;
 		struct rec *one, *judge;
-		struct pipeline w[2];
-		struct evring ring[2];
-		char *sig, *o;
+		struct split sp;
 		pcap_t *pc;
 		int link;
 
@@ -913,48 +943,14 @@ TEST(pipeline_workers_fixtures_same_as_one)
 		one = rec_new("servers = any", PW_EN10MB);
 		for (int i = 0; i < fl.n; i++)
 			pipeline_frame(&one->p, fl.f[i].ts, link, fl.f[i].data, fl.f[i].len);
-		judge = rec_new("servers = any", PW_EN10MB);
-		for (int i = 0; i < 2; i++) {
-			evring_init(&ring[i], 4096);
-			pipeline_init_worker(&w[i], &judge->cfg, (uint64_t)i, &ring[i]);
-		}
-		for (int i = 0; i < fl.n; i++) {
-			int n = worker_of(link, fl.f[i].data, fl.f[i].len);
-
-			pipeline_frame(&w[n], fl.f[i].ts, link, fl.f[i].data, fl.f[i].len);
-			pipeline_judge(&judge->p, &ring[n], SIZE_MAX);
-			/* The one calibration back to the workers, as the daemon does. */
-			if (judge->p.calib_moved) {
-				judge->p.calib_moved = false;
-				w[0].tls.cal = w[1].tls.cal = judge->p.tls.cal;
-			}
-		}
-		for (int i = 0; i < 2; i++)
-			pipeline_finish(&w[i]);
-		for (int i = 0; i < 2; i++)
-			pipeline_judge(&judge->p, &ring[i], SIZE_MAX);
 		pipeline_finish(&one->p);
-		sig = strdup(one->sig);
-		o = sig;
-		for (char *p = one->sig, *bar; (bar = strchr(p, '|')); p = bar + 1)
-			if (!memmem(p, (size_t)(bar - p), " none ", 6)) {
-				memcpy(o, p, (size_t)(bar - p) + 1);
-				o += bar - p + 1;
-			}
-		*o = 0;
-		CHECK_STR(judge->sig, sig);
-		CHECK_EQ(judge->nban, one->nban);
-		for (int i = 0; i < judge->nban && i < one->nban && i < 32; i++)
-			CHECK(!memcmp(&judge->ban[i].key, &one->ban[i].key, sizeof(one->ban[i].key)) &&
-			      judge->ban[i].count == one->ban[i].count && judge->ban[i].time == one->ban[i].time);
-		CHECK_EQ(w[0].st.packets + w[1].st.packets, one->p.st.packets);
+		judge = rec_new("servers = any", PW_EN10MB);
+		split_run(&sp, judge, &fl, link, 4096);
+		check_same_judgement(judge, one);
+		CHECK_EQ(sp.w[0].st.packets + sp.w[1].st.packets, one->p.st.packets);
 		bans += one->nban;
 		events += one->ncls[EC_RCPT_REJECTED] + one->ncls[EC_RCPT_ACCEPTED];
-		free(sig);
-		for (int i = 0; i < 2; i++) {
-			pipeline_free(&w[i]);
-			evring_free(&ring[i]);
-		}
+		split_free(&sp);
 		rec_free(one);
 		rec_free(judge);
 		fl_free(&fl);
