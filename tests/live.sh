@@ -83,6 +83,23 @@ sum_events() {
 		"$LAB_DIR/sum.json"
 }
 
+# status_settled FILE: the daemon's status once its packet count stands
+# still. Workers copy their counts out every 100 ms (and a copy of the
+# traffic reaches a pcap reader a little late), so a status read right
+# after the last packet may not count it yet: read until two reads 0.15 s
+# apart agree, at most 20 reads.
+status_settled() {
+	local i last=-1 now
+	for i in $(seq 1 20); do
+		"$top/rcptguard" status -s "$LAB_DIR/ctl" --json >"$1" 2>&1
+		now=$(jq '.packets' "$1" 2>/dev/null)
+		[ -n "$now" ] && [ "$now" != 0 ] && [ "$now" = "$last" ] && return 0
+		last=$now
+		sleep 0.15
+	done
+	return 1
+}
+
 live_capture() {
 	local mode=$1 before after a4 a6 g4 g6
 	[ $mode = nfqueue ] && queue_rules add
@@ -830,7 +847,7 @@ live_workers() {
 		for i in $(seq 1 12); do
 			lab_cli "$here/build/smtpc" -T 1000 -b fd00:1a::1:$i -s $SRV6 harvest -n 1 -o $i -P >/dev/null
 		done
-		"$top/rcptguard" status -s "$LAB_DIR/ctl" --json >"$res/$way.status6"
+		status_settled "$res/$way.status6"
 		lab_cli "$here/build/smtpc" -T 1000 -b $ATT4 -s $SRV4 harvest -n 25 -k 10 -g 2 >/dev/null
 		lab_cli "$here/build/smtpc" -T 1000 -b $GOOD4 -s $SRV4 deliver -n 2 >"$res/$way.good"
 		lab_cli "$here/build/smtpc" -T 1000 -S tls13 -b $tlsh -s $SRV4 harvest -n 24 -k 24 -g 2 >/dev/null
@@ -881,7 +898,7 @@ live_workers_tsan() {
 		lab_cli "$here/build/smtpc" -T 1000 -b fd00:1a::1:$i -s $SRV6 harvest -n 1 -o $i -P >/dev/null
 	done
 	lab_cli "$here/build/smtpc" -T 1000 -b $GOOD4 -s $SRV4 deliver -n 2 >"$res/tsan.good"
-	"$top/rcptguard" status -s "$LAB_DIR/ctl" --json >"$res/tsan.status"
+	status_settled "$res/tsan.status"
 	rg_stop
 	t "workers under ThreadSanitizer: no race in the workers, the loop, status or a reload ($(grep -c 'ThreadSanitizer' "$LAB_DIR/rg.log") reports, $(jq -c '.workers.packets' "$res/tsan.status" 2>/dev/null) packets)" \
 		bash -c "! grep -q 'ThreadSanitizer' '$LAB_DIR/rg.log' && grep -q 'reload: .* loaded' '$LAB_DIR/rg.log' && grep -q ' ban $ATT4/32 ' '$LAB_DIR/rg.log' && grep -q ' ban fd00:1a::/64 ' '$LAB_DIR/rg.log' && grep -q 'delivered=2' '$res/tsan.good' && jq -e '[.workers.packets[]] | all(. > 0)' '$res/tsan.status' >/dev/null"
