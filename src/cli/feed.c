@@ -53,6 +53,7 @@ struct feed {
 	struct chunk ch[FEED_CHUNKS];
 	pcap_t *pc;
 	const struct config *cfg;	/* read only, by both */
+	uint64_t seed;			/* the pipeline's flow table's */
 	int link;
 	/* Written by the reader before it hands over the last chunk. */
 	int rc;
@@ -139,7 +140,7 @@ static void *reader(void *arg)
 		if (r.result == DEC_OK) {
 			unsigned char *at = c->buf + used + sizeof(r);
 
-			pipeline_place(f->cfg, &k, &pl);
+			pipeline_place_hash(f->cfg, f->seed, &k, &pl);
 			memcpy(at, &pl, sizeof(pl));
 			memcpy(at + sizeof(pl), &k, sizeof(k));
 			memcpy(at + sizeof(pl) + sizeof(k), k.payload, k.len);
@@ -190,6 +191,7 @@ int feed_pcap(pcap_t *pc, int link, struct pipeline *p, feed_progress_fn progres
 	f->pc = pc;
 	f->link = link;
 	f->cfg = p->cfg;
+	f->seed = p->flows.seed;
 	for (int i = 0; i < FEED_CHUNKS; i++)
 		f->ch[i].buf = mem + (size_t)i * FEED_CHUNK_BYTES;
 	if (pthread_create(&t, NULL, reader, f)) {

@@ -6,9 +6,14 @@
 #define NIL UINT32_MAX
 #define LRU_GRAIN USEC_PER_SEC
 
+uint64_t flow_hash(uint64_t seed, const struct flowkey *k)
+{
+	return hash_bytes(k, sizeof(*k), seed);
+}
+
 static uint32_t bucket_of(const struct flowtab *t, const struct flowkey *k)
 {
-	return (uint32_t)hash_bytes(k, sizeof(*k), t->seed) & (t->nbucket - 1);
+	return (uint32_t)flow_hash(t->seed, k) & (t->nbucket - 1);
 }
 
 static uint32_t idx(const struct flowtab *t, const struct flow *f)
@@ -78,9 +83,14 @@ void flowtab_free(struct flowtab *t)
 
 struct flow *flow_lookup(struct flowtab *t, const struct flowkey *k)
 {
+	return flow_lookup_hashed(t, k, flow_hash(t->seed, k));
+}
+
+struct flow *flow_lookup_hashed(struct flowtab *t, const struct flowkey *k, uint64_t h)
+{
 	if (t->last != NIL && memcmp(&t->f[t->last].key, k, sizeof(*k)) == 0)
 		return &t->f[t->last];
-	for (uint32_t i = t->bucket[bucket_of(t, k)]; i != NIL; i = t->f[i].hnext) {
+	for (uint32_t i = t->bucket[(uint32_t)h & (t->nbucket - 1)]; i != NIL; i = t->f[i].hnext) {
 		if (memcmp(&t->f[i].key, k, sizeof(*k)) == 0) {
 			t->last = i;
 			return &t->f[i];

@@ -312,9 +312,9 @@ static void start_session(struct pipeline *p, struct flow *f, bool verified)
 /* Handshake bookkeeping. Returns the flow to carry on with, or NULL when
  * the packet has nothing more to give. */
 static struct flow *track_handshake(struct pipeline *p, usec_t now, const struct pkt *k,
-				    const struct flowkey *key, int d)
+				    const struct flowkey *key, uint64_t hash, int d)
 {
-	struct flow *f = flow_lookup(&p->flows, key);
+	struct flow *f = flow_lookup_hashed(&p->flows, key, hash);
 	uint8_t fl = k->flags;
 
 	if (d == 0 && (fl & TH_SYN) && !(fl & TH_ACK)) {
@@ -383,6 +383,7 @@ static void key_of(const struct pkt *k, int d, struct flowkey *key)
 
 void pipeline_place(const struct config *cfg, const struct pkt *k, struct pkt_place *pl)
 {
+	pl->hashed = false;
 	if (config_is_smtp_port(cfg, k->dport))
 		pl->dir = 0;
 	else if (config_is_smtp_port(cfg, k->sport))
@@ -393,6 +394,19 @@ void pipeline_place(const struct config *cfg, const struct pkt *k, struct pkt_pl
 		return;
 	}
 	pl->protected = cfg->servers_any || prefixlist_match(&cfg->servers, pl->dir == 0 ? &k->dst : &k->src);
+}
+
+void pipeline_place_hash(const struct config *cfg, uint64_t seed, const struct pkt *k,
+			 struct pkt_place *pl)
+{
+	pipeline_place(cfg, k, pl);
+	if (pl->dir >= 0 && pl->protected) {
+		struct flowkey key;
+
+		key_of(k, pl->dir, &key);
+		pl->hash = flow_hash(seed, &key);
+		pl->hashed = true;
+	}
 }
 
 void pipeline_placed(struct pipeline *p, usec_t now, const struct pkt *k, const struct pkt_place *pl)
@@ -421,7 +435,7 @@ void pipeline_placed(struct pipeline *p, usec_t now, const struct pkt *k, const 
 		return;
 	}
 	key_of(k, d, &key);
-	f = track_handshake(p, now, k, &key, d);
+	f = track_handshake(p, now, k, &key, pl->hashed ? pl->hash : flow_hash(p->flows.seed, &key), d);
 	if (!f)
 		return;
 	/* The events of one segment (a reply batch) are judged together. */
