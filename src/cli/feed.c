@@ -140,7 +140,7 @@ static void *reader(void *arg)
 		if (r.result == DEC_OK) {
 			unsigned char *at = c->buf + used + sizeof(r);
 
-			pipeline_place_hash(f->cfg, f->seed, &k, &pl);
+			pipeline_place(f->cfg, f->seed, &k, &pl);
 			memcpy(at, &pl, sizeof(pl));
 			memcpy(at + sizeof(pl), &k, sizeof(k));
 			memcpy(at + sizeof(pl) + sizeof(k), k.payload, k.len);

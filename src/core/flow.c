@@ -81,12 +81,7 @@ void flowtab_free(struct flowtab *t)
 	memset(t, 0, sizeof(*t));
 }
 
-struct flow *flow_lookup(struct flowtab *t, const struct flowkey *k)
-{
-	return flow_lookup_hashed(t, k, flow_hash(t->seed, k));
-}
-
-struct flow *flow_lookup_hashed(struct flowtab *t, const struct flowkey *k, uint64_t h)
+struct flow *flow_lookup(struct flowtab *t, const struct flowkey *k, uint64_t h)
 {
 	if (t->last != NIL && memcmp(&t->f[t->last].key, k, sizeof(*k)) == 0)
 		return &t->f[t->last];

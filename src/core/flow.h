@@ -78,12 +78,11 @@ void flowtab_init(struct flowtab *t, uint32_t max, const usec_t timeout[FS_NSTAT
 		  uint64_t seed, flow_release_fn release, void *arg);
 void flowtab_free(struct flowtab *t);
 
-struct flow *flow_lookup(struct flowtab *t, const struct flowkey *k);
-/* The hash flow_lookup works out: read only, so that another thread (the
- * replay reader) can compute it ahead, with the table's seed. */
+/* The hash of a key with a table's seed: it reads nothing else, so that
+ * another thread (the replay reader) can work it out ahead. */
 uint64_t flow_hash(uint64_t seed, const struct flowkey *k);
-/* flow_lookup with h = flow_hash(t->seed, k). */
-struct flow *flow_lookup_hashed(struct flowtab *t, const struct flowkey *k, uint64_t h);
+/* h is flow_hash(t->seed, k). */
+struct flow *flow_lookup(struct flowtab *t, const struct flowkey *k, uint64_t h);
 /* New flow in state st; may evict the oldest idle flow to make room. The
  * pointer is valid until the next flow_create or expiry. */
 struct flow *flow_create(struct flowtab *t, const struct flowkey *k, int st, usec_t now);

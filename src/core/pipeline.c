@@ -314,7 +314,7 @@ static void start_session(struct pipeline *p, struct flow *f, bool verified)
 static struct flow *track_handshake(struct pipeline *p, usec_t now, const struct pkt *k,
 				    const struct flowkey *key, uint64_t hash, int d)
 {
-	struct flow *f = flow_lookup_hashed(&p->flows, key, hash);
+	struct flow *f = flow_lookup(&p->flows, key, hash);
 	uint8_t fl = k->flags;
 
 	if (d == 0 && (fl & TH_SYN) && !(fl & TH_ACK)) {
@@ -381,9 +381,11 @@ static void key_of(const struct pkt *k, int d, struct flowkey *key)
 	key->sport = d == 0 ? k->dport : k->sport;
 }
 
-void pipeline_place(const struct config *cfg, const struct pkt *k, struct pkt_place *pl)
+void pipeline_place(const struct config *cfg, uint64_t seed, const struct pkt *k,
+		    struct pkt_place *pl)
 {
-	pl->hashed = false;
+	struct flowkey key;
+
 	if (config_is_smtp_port(cfg, k->dport))
 		pl->dir = 0;
 	else if (config_is_smtp_port(cfg, k->sport))
@@ -394,18 +396,9 @@ void pipeline_place(const struct config *cfg, const struct pkt *k, struct pkt_pl
 		return;
 	}
 	pl->protected = cfg->servers_any || prefixlist_match(&cfg->servers, pl->dir == 0 ? &k->dst : &k->src);
-}
-
-void pipeline_place_hash(const struct config *cfg, uint64_t seed, const struct pkt *k,
-			 struct pkt_place *pl)
-{
-	pipeline_place(cfg, k, pl);
-	if (pl->dir >= 0 && pl->protected) {
-		struct flowkey key;
-
+	if (pl->protected) {
 		key_of(k, pl->dir, &key);
 		pl->hash = flow_hash(seed, &key);
-		pl->hashed = true;
 	}
 }
 
@@ -435,7 +428,7 @@ void pipeline_placed(struct pipeline *p, usec_t now, const struct pkt *k, const 
 		return;
 	}
 	key_of(k, d, &key);
-	f = track_handshake(p, now, k, &key, pl->hashed ? pl->hash : flow_hash(p->flows.seed, &key), d);
+	f = track_handshake(p, now, k, &key, pl->hash, d);
 	if (!f)
 		return;
 	/* The events of one segment (a reply batch) are judged together. */
@@ -487,7 +480,7 @@ void pipeline_packet(struct pipeline *p, usec_t now, const struct pkt *k)
 {
 	struct pkt_place pl;
 
-	pipeline_place(p->cfg, k, &pl);
+	pipeline_place(p->cfg, p->flows.seed, k, &pl);
 	pipeline_placed(p, now, k, &pl);
 }
 

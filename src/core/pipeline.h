@@ -89,16 +89,12 @@ void pipeline_set_wave_fn(struct pipeline *p, wave_fn fn);
 struct pkt_place {
 	int dir;		/* 0 from the client, 1 from the server, -1 not SMTP */
 	bool protected;		/* the server end is one of servers */
-	bool hashed;		/* hash holds the flow key's hash */
-	uint64_t hash;		/* flow_hash of the segment's flow key */
+	uint64_t hash;		/* when protected: flow_hash of its flow key */
 };
-/* Reads the configuration only: any thread may call it. */
-void pipeline_place(const struct config *cfg, const struct pkt *k, struct pkt_place *pl);
-/* pipeline_place, and for a protected SMTP segment its flow key's hash
- * with the seed of the pipeline's flow table (p->flows.seed), so that the
- * pipeline need not work it out. */
-void pipeline_place_hash(const struct config *cfg, uint64_t seed, const struct pkt *k,
-			 struct pkt_place *pl);
+/* Reads the configuration only: any thread may call it. seed is that of
+ * the pipeline's flow table (p->flows.seed). */
+void pipeline_place(const struct config *cfg, uint64_t seed, const struct pkt *k,
+		    struct pkt_place *pl);
 
 /* One captured frame of the given link type. */
 void pipeline_frame(struct pipeline *p, usec_t now, int link, const uint8_t *data,
