@@ -24,6 +24,8 @@ struct result {
 	uint64_t tracker_bytes;
 	size_t per_source;
 	long maxrss_kb;
+	/* On two threads: CPU seconds of each and seconds each waited. */
+	double reader_cpu, pipeline_cpu, reader_waited, pipeline_waited;
 };
 
 static double now(void)
@@ -81,6 +83,10 @@ static void run(const char *path, enum mode mode, struct result *r)
 			fprintf(stderr, "replaybench: no reader thread\n");
 			exit(1);
 		}
+		r->reader_cpu = fr.reader_cpu;
+		r->pipeline_cpu = fr.pipeline_cpu;
+		r->reader_waited = fr.reader_waited;
+		r->pipeline_waited = fr.pipeline_waited;
 	}
 	r->secs = now() - t0;
 	if (mode != FLOOR) {
@@ -137,7 +143,7 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	int rounds = argc > 2 ? atoi(argv[2]) : 3;
-	double tf[16], tp[16], t2[16];
+	double tf[16], tp[16], t2[16], rc[16], pc[16], rw[16], pw[16];
 	struct result f, p, p2;
 
 	if (argc < 2 || rounds < 1 || rounds > 16) {
@@ -152,11 +158,21 @@ int main(int argc, char **argv)
 		tp[i] = p.secs;
 		in_child(argv[1], TWO, &p2);
 		t2[i] = p2.secs;
-		printf("round %d: floor %.3f s, rcptguard %.3f s, on two threads %.3f s\n", i + 1, tf[i], tp[i], t2[i]);
+		rc[i] = p2.reader_cpu;
+		pc[i] = p2.pipeline_cpu;
+		rw[i] = p2.reader_waited;
+		pw[i] = p2.pipeline_waited;
+		printf("round %d: floor %.3f s, rcptguard %.3f s, on two threads %.3f s "
+		       "(CPU: reader %.3f s, pipeline %.3f s; waited: reader %.3f s, pipeline %.3f s)\n",
+		       i + 1, tf[i], tp[i], t2[i], rc[i], pc[i], rw[i], pw[i]);
 	}
 	qsort(tf, (size_t)rounds, sizeof(double), cmp);
 	qsort(tp, (size_t)rounds, sizeof(double), cmp);
 	qsort(t2, (size_t)rounds, sizeof(double), cmp);
+	qsort(rc, (size_t)rounds, sizeof(double), cmp);
+	qsort(pc, (size_t)rounds, sizeof(double), cmp);
+	qsort(rw, (size_t)rounds, sizeof(double), cmp);
+	qsort(pw, (size_t)rounds, sizeof(double), cmp);
 	double mf = tf[rounds / 2], mp = tp[rounds / 2], m2 = t2[rounds / 2];
 
 	printf("\ncapture: %llu packets, %.1f MB\n", (unsigned long long)p.packets, (double)p.bytes / 1e6);
@@ -173,6 +189,10 @@ int main(int argc, char **argv)
 	       p2.maxrss_kb);
 	printf("ratio two threads / floor: %.2fx (median), %.2fx (best of %d); %.2fx faster than one thread\n",
 	       m2 / mf, t2[0] / tf[0], rounds, mp / m2);
+	printf("two threads, median CPU: reader %.3f s (%.2fx the floor), pipeline %.3f s (%.2fx); "
+	       "median wait: reader %.3f s, pipeline %.3f s\n",
+	       rc[rounds / 2], rc[rounds / 2] / mf, pc[rounds / 2], pc[rounds / 2] / mf, rw[rounds / 2],
+	       pw[rounds / 2]);
 	printf("two threads found what one did: %s (packets %llu, rejected %llu, bans %llu)\n",
 	       p2.packets == p.packets && p2.events_rejected == p.events_rejected && p2.bans == p.bans &&
 	       p2.sources_peak == p.sources_peak ? "yes" : "NO",

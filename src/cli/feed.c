@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "decode.h"
@@ -58,6 +59,7 @@ struct feed {
 	/* Written by the reader before it hands over the last chunk. */
 	int rc;
 	uint64_t packets;
+	double cpu, waited;
 	char err[PCAP_ERRBUF_SIZE];
 };
 
@@ -66,14 +68,28 @@ static size_t align8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-static void wait_while(_Atomic uint32_t *w, uint32_t v)
+static double clock_secs(clockid_t id)
 {
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The time spent waiting is added to *waited: only a wait that outlasts
+ * the spins is timed, which leaves the common case two loads. */
+static void wait_while(_Atomic uint32_t *w, uint32_t v, double *waited)
+{
+	double t0;
+
 	for (int i = 0; i < FEED_SPINS; i++)
 		if (atomic_load_explicit(w, memory_order_acquire) != v)
 			return;
+	t0 = clock_secs(CLOCK_MONOTONIC);
 	while (atomic_load_explicit(w, memory_order_acquire) == v)
 		/* Returns at once if the word moved on meanwhile. */
 		(void)syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+	*waited += clock_secs(CLOCK_MONOTONIC) - t0;
 }
 
 static void hand_over(_Atomic uint32_t *w, uint32_t v)
@@ -86,7 +102,7 @@ static struct chunk *take_empty(struct feed *f, uint64_t i)
 {
 	struct chunk *c = &f->ch[i % FEED_CHUNKS];
 
-	wait_while(&c->full, 1);
+	wait_while(&c->full, 1, &f->waited);
 	return c;
 }
 
@@ -151,6 +167,7 @@ static void *reader(void *arg)
 	}
 	f->packets = packets;
 	f->rc = rc;
+	f->cpu = clock_secs(CLOCK_THREAD_CPUTIME_ID);
 	if (rc == PCAP_ERROR)
 		snprintf(f->err, sizeof(f->err), "%s", pcap_geterr(f->pc));
 	publish(f, c, nrec, used, true);
@@ -187,6 +204,7 @@ int feed_pcap(pcap_t *pc, int link, struct pipeline *p, feed_progress_fn progres
 	unsigned char *mem = xcalloc(FEED_CHUNKS, FEED_CHUNK_BYTES);
 	pthread_t t;
 	uint64_t n = 0;
+	double cpu0 = clock_secs(CLOCK_THREAD_CPUTIME_ID), waited = 0;
 
 	f->pc = pc;
 	f->link = link;
@@ -203,7 +221,7 @@ int feed_pcap(pcap_t *pc, int link, struct pipeline *p, feed_progress_fn progres
 		struct chunk *c = &f->ch[i % FEED_CHUNKS];
 		bool last;
 
-		wait_while(&c->full, 0);
+		wait_while(&c->full, 0, &waited);
 		run_chunk(p, c);
 		if (progress && (n >> 20) != ((n + c->nrec) >> 20))
 			progress(arg, c->pos, n + c->nrec);
@@ -213,7 +231,11 @@ int feed_pcap(pcap_t *pc, int link, struct pipeline *p, feed_progress_fn progres
 		if (last)
 			break;
 	}
+	res->pipeline_cpu = clock_secs(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+	res->pipeline_waited = waited;
 	pthread_join(t, NULL);
+	res->reader_cpu = f->cpu;
+	res->reader_waited = f->waited;
 	res->packets = f->packets;
 	res->rc = f->rc;
 	snprintf(res->err, sizeof(res->err), "%s", f->err);

@@ -15,6 +15,11 @@ struct feed_result {
 	uint64_t packets;		/* frames handed to the pipeline */
 	int rc;				/* pcap_next_ex's last answer */
 	char err[PCAP_ERRBUF_SIZE];	/* with rc == PCAP_ERROR */
+	/* Where the time went, in seconds: each thread's CPU time, and how
+	 * long each waited for the other (the reader for room, the pipeline
+	 * for packets). The side that waits less is the one that bounds. */
+	double reader_cpu, pipeline_cpu;
+	double reader_waited, pipeline_waited;
 };
 
 /* Told now and then (every 2^20 packets) where the reader is. */
