@@ -3,8 +3,9 @@
  * The two threads share a ring of FEED_CHUNKS chunks. The reader fills a
  * chunk with records (a frame's time, length and decode result, then for
  * a decoded TCP segment where it goes, its header fields and its payload:
- * the rest of the frame is not needed again) and hands it over; the pipeline thread
- * empties it and hands it back. A chunk changes hands through one atomic
+ * the rest of the frame is not needed again) and hands it over; the
+ * pipeline thread reads the records where they lie, with no copy out, and
+ * hands the chunk back. A chunk changes hands through one atomic
  * word, so the packet path takes no lock; a thread that finds nothing to
  * do spins a little, then sleeps on that word (futex) until the other
  * hands a chunk over. One wake-up per chunk of hundreds of packets. */
@@ -62,6 +63,17 @@ struct feed {
 	double cpu, waited;
 	char err[PCAP_ERRBUF_SIZE];
 };
+
+/* Records lie at multiples of 8 in a chunk, which is how far apart each
+ * of their parts must be for the pipeline to read them where they lie. */
+_Static_assert(sizeof(struct rec) % 8 == 0 && sizeof(struct pkt_place) % 8 == 0 &&
+	       sizeof(struct pkt) % 8 == 0 && _Alignof(struct pkt) <= 8 &&
+	       _Alignof(struct pkt_place) <= 8, "records keep 8-byte alignment");
+
+/* A decoded segment's record after its struct rec: where it goes, the
+ * packet, then its payload. */
+#define FEED_HEAD (sizeof(struct pkt_place) + sizeof(struct pkt))
+#define FEED_PAYLOAD_MAX (FEED_CHUNK_BYTES - sizeof(struct rec) - FEED_HEAD - 8)
 
 static size_t align8(size_t n)
 {
@@ -132,7 +144,6 @@ static void *reader(void *arg)
 
 	while ((rc = pcap_next_ex(f->pc, &h, &data)) == 1) {
 		struct pkt k;
-		struct pkt_place pl;
 		struct rec r = {
 			.ts = (usec_t)h->ts.tv_sec * USEC_PER_SEC + h->ts.tv_usec,
 			.caplen = h->caplen,
@@ -143,9 +154,9 @@ static void *reader(void *arg)
 		/* Never so for the link types replay reads (libpcap refuses
 		 * frames over 262144 bytes); were it so, the segment would be
 		 * counted as cut by the capture, not overrun the chunk. */
-		if (r.result == DEC_OK && k.len > FEED_CHUNK_BYTES - sizeof(r) - sizeof(pl) - sizeof(k) - 8)
-			k.len = FEED_CHUNK_BYTES - sizeof(r) - sizeof(pl) - sizeof(k) - 8;
-		need = sizeof(r) + (r.result == DEC_OK ? sizeof(pl) + sizeof(k) + align8(k.len) : 0);
+		if (r.result == DEC_OK && k.len > FEED_PAYLOAD_MAX)
+			k.len = FEED_PAYLOAD_MAX;
+		need = sizeof(r) + (r.result == DEC_OK ? FEED_HEAD + align8(k.len) : 0);
 		if (used + need > FEED_CHUNK_BYTES) {
 			publish(f, c, nrec, used, false);
 			c = take_empty(f, ++i);
@@ -155,11 +166,14 @@ static void *reader(void *arg)
 		memcpy(c->buf + used, &r, sizeof(r));
 		if (r.result == DEC_OK) {
 			unsigned char *at = c->buf + used + sizeof(r);
+			unsigned char *payload = at + FEED_HEAD;
 
-			pipeline_place(f->cfg, f->seed, &k, &pl);
-			memcpy(at, &pl, sizeof(pl));
-			memcpy(at + sizeof(pl), &k, sizeof(k));
-			memcpy(at + sizeof(pl) + sizeof(k), k.payload, k.len);
+			/* Where the pipeline will read them: it takes the
+			 * records in place, copying nothing out. */
+			pipeline_place(f->cfg, f->seed, &k, (struct pkt_place *)(void *)at);
+			memcpy(payload, k.payload, k.len);
+			k.payload = payload;
+			memcpy(at + sizeof(struct pkt_place), &k, sizeof(k));
 		}
 		used += need;
 		nrec++;
@@ -180,20 +194,18 @@ static void run_chunk(struct pipeline *p, const struct chunk *c)
 	size_t off = 0;
 
 	for (uint32_t n = 0; n < nrec; n++) {
-		struct rec r;
-		struct pkt_place pl;
-		struct pkt k;
+		const struct rec *r = (const void *)(c->buf + off);
+		const struct pkt_place *pl;
+		const struct pkt *k;
 
-		memcpy(&r, c->buf + off, sizeof(r));
-		off += sizeof(r);
-		pipeline_count_frame(p, r.caplen, (enum dec_result)r.result);
-		if (r.result != DEC_OK)
+		off += sizeof(*r);
+		pipeline_count_frame(p, r->caplen, (enum dec_result)r->result);
+		if (r->result != DEC_OK)
 			continue;
-		memcpy(&pl, c->buf + off, sizeof(pl));
-		memcpy(&k, c->buf + off + sizeof(pl), sizeof(k));
-		k.payload = c->buf + off + sizeof(pl) + sizeof(k);
-		off += sizeof(pl) + sizeof(k) + align8(k.len);
-		pipeline_placed(p, r.ts, &k, &pl);
+		pl = (const void *)(c->buf + off);
+		k = (const void *)(c->buf + off + sizeof(*pl));
+		off += sizeof(*pl) + sizeof(*k) + align8(k->len);
+		pipeline_placed(p, r->ts, k, pl);
 	}
 }
 

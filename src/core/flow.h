@@ -81,6 +81,10 @@ void flowtab_free(struct flowtab *t);
 /* The hash of a key with a table's seed: it reads nothing else, so that
  * another thread (the replay reader) can work it out ahead. */
 uint64_t flow_hash(uint64_t seed, const struct flowkey *k);
+/* The same hash from the key's fields where they lie, in a decoded packet
+ * say: no key needs building first. */
+uint64_t flow_hash_of(uint64_t seed, const struct ipaddr *cli, const struct ipaddr *srv,
+		      uint16_t cport, uint16_t sport);
 /* h is flow_hash(t->seed, k). */
 struct flow *flow_lookup(struct flowtab *t, const struct flowkey *k, uint64_t h);
 /* New flow in state st; may evict the oldest idle flow to make room. The

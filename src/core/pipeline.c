@@ -371,10 +371,15 @@ static struct flow *track_handshake(struct pipeline *p, usec_t now, const struct
 	return f;
 }
 
-/* The flow key of a segment, client first, given its direction. */
+/* The flow key of a segment, client first, given its direction. The key
+ * has no padding, so its fields are all of it: no memset first (for 38
+ * bytes the compiler picks a byte-wise rep stos, which was two thirds of
+ * this function's time). */
+_Static_assert(sizeof(struct flowkey) == 2 * sizeof(struct ipaddr) + 2 * sizeof(uint16_t),
+	       "struct flowkey has no padding");
+
 static void key_of(const struct pkt *k, int d, struct flowkey *key)
 {
-	memset(key, 0, sizeof(*key));
 	key->cli = d == 0 ? k->src : k->dst;
 	key->srv = d == 0 ? k->dst : k->src;
 	key->cport = d == 0 ? k->sport : k->dport;
@@ -384,8 +389,6 @@ static void key_of(const struct pkt *k, int d, struct flowkey *key)
 void pipeline_place(const struct config *cfg, uint64_t seed, const struct pkt *k,
 		    struct pkt_place *pl)
 {
-	struct flowkey key;
-
 	if (config_is_smtp_port(cfg, k->dport))
 		pl->dir = 0;
 	else if (config_is_smtp_port(cfg, k->sport))
@@ -397,14 +400,15 @@ void pipeline_place(const struct config *cfg, uint64_t seed, const struct pkt *k
 	}
 	pl->protected = cfg->servers_any || prefixlist_match(&cfg->servers, pl->dir == 0 ? &k->dst : &k->src);
 	if (pl->protected) {
-		key_of(k, pl->dir, &key);
-		pl->hash = flow_hash(seed, &key);
+		key_of(k, pl->dir, &pl->key);
+		/* From the packet, not from the key just written. */
+		pl->hash = pl->dir == 0 ? flow_hash_of(seed, &k->src, &k->dst, k->sport, k->dport)
+					: flow_hash_of(seed, &k->dst, &k->src, k->dport, k->sport);
 	}
 }
 
 void pipeline_placed(struct pipeline *p, usec_t now, const struct pkt *k, const struct pkt_place *pl)
 {
-	struct flowkey key;
 	struct flow *f;
 	struct sink_ctx x;
 	int d = pl->dir;
@@ -427,8 +431,7 @@ void pipeline_placed(struct pipeline *p, usec_t now, const struct pkt *k, const 
 		p->st.untrusted_replies++;
 		return;
 	}
-	key_of(k, d, &key);
-	f = track_handshake(p, now, k, &key, pl->hash, d);
+	f = track_handshake(p, now, k, &pl->key, pl->hash, d);
 	if (!f)
 		return;
 	/* The events of one segment (a reply batch) are judged together. */

@@ -132,39 +132,49 @@ char *fmt_time(usec_t us, char *buf, size_t len)
 	return buf;
 }
 
-static inline uint64_t mix64(uint64_t x)
+static uint64_t load64(const unsigned char *p)
 {
-	x ^= x >> 32;
-	x *= UINT64_C(0xd6e8feb86659fd93);
-	x ^= x >> 32;
-	x *= UINT64_C(0xd6e8feb86659fd93);
-	x ^= x >> 32;
-	return x;
+	uint64_t w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
 }
 
-/* One multiply per word and a full mix at the end: keys are short (a flow
- * key is 38 bytes) and hashed once per packet. */
+static uint64_t load32(const unsigned char *p)
+{
+	uint32_t w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+/* One multiply per word and a full mix at the end: keys are short (a
+ * recipient, an address) and hashed once per event. The bytes past the
+ * last whole word are read as one word ending where the string ends
+ * (overlapping the word before), never gathered byte by byte on the
+ * stack: that costs a load that must wait for the stores before it. */
 uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 {
 	const unsigned char *b = p;
 	uint64_t h = seed ^ (n * UINT64_C(0x9e3779b97f4a7c15));
+	uint64_t tail;
+	size_t left = n;
 
-	while (n >= 8) {
-		uint64_t w;
-
-		memcpy(&w, b, 8);
-		h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+	while (left > 8) {
+		h = (h ^ load64(b)) * UINT64_C(0xff51afd7ed558ccd);
 		h ^= h >> 29;
 		b += 8;
-		n -= 8;
+		left -= 8;
 	}
-	if (n) {
-		uint64_t w = 0;
-
-		memcpy(&w, b, n);
-		h = (h ^ w) * UINT64_C(0xc4ceb9fe1a85ec53);
-	}
-	return mix64(h);
+	if (n >= 8)
+		tail = load64(b + left - 8);
+	else if (n >= 4)
+		tail = load32(b) << 32 | load32(b + n - 4);
+	else if (n)
+		tail = (uint64_t)b[0] << 16 | (uint64_t)b[n / 2] << 8 | b[n - 1];
+	else
+		tail = 0;
+	return mix64((h ^ tail) * UINT64_C(0xc4ceb9fe1a85ec53));
 }
 
 static void out_of_memory(void)

@@ -30,6 +30,17 @@ char *fmt_time(usec_t us, char *buf, size_t len);
  * aim packets at one bucket. */
 uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
 
+/* The final mix of hash_bytes, for hashes built word by word elsewhere. */
+static inline uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 32;
+	x *= UINT64_C(0xd6e8feb86659fd93);
+	x ^= x >> 32;
+	x *= UINT64_C(0xd6e8feb86659fd93);
+	x ^= x >> 32;
+	return x;
+}
+
 static inline int ascii_lower(int c)
 {
 	return (c >= 'A' && c <= 'Z') ? c + 32 : c;

@@ -959,3 +959,72 @@ TEST(pipeline_workers_fixtures_same_as_one)
 	CHECK(bans >= 1);
 	CHECK(events >= 30);
 }
+
+/* The reader thread hashes a flow from the packet's fields; the table
+ * hashes the key it stored. Both ways, both families, they must agree, and
+ * the key must be the flow's whichever side sent the segment. */
+TEST(pipeline_place_hash_is_the_keys)
+{
+	struct config cfg;
+	const char *addrs[][2] = { { "198.18.0.7", "198.18.1.25" }, { "fd00:18::7", "fd00:19::25" } };
+
+	config_defaults(&cfg);
+	CHECK_EQ(config_load_string(&cfg, "", "test", stderr), 0);
+	for (int fam = 0; fam < 2; fam++) {
+		struct pkt up, down;
+		struct pkt_place a, b;
+		uint64_t seed = 0x1234567890abcdefULL + (uint64_t)fam;
+
+		memset(&up, 0, sizeof(up));
+		CHECK_EQ(addr_parse(addrs[fam][0], &up.src), 0);
+		CHECK_EQ(addr_parse(addrs[fam][1], &up.dst), 0);
+		up.sport = 40001;
+		up.dport = 25;
+		down = up;
+		down.src = up.dst;
+		down.dst = up.src;
+		down.sport = up.dport;
+		down.dport = up.sport;
+		pipeline_place(&cfg, seed, &up, &a);
+		pipeline_place(&cfg, seed, &down, &b);
+		CHECK_EQ(a.dir, 0);
+		CHECK_EQ(b.dir, 1);
+		CHECK(a.protected && b.protected);
+		CHECK(memcmp(&a.key, &b.key, sizeof(a.key)) == 0);
+		CHECK(addr_eq(&a.key.cli, &up.src) && addr_eq(&a.key.srv, &up.dst));
+		CHECK_EQ(a.key.cport, 40001);
+		CHECK_EQ(a.key.sport, 25);
+		CHECK(a.hash == flow_hash(seed, &a.key));
+		CHECK(b.hash == a.hash);
+		/* Another client port is another flow. */
+		up.sport = 40002;
+		pipeline_place(&cfg, seed, &up, &b);
+		CHECK(b.hash != a.hash);
+	}
+	config_free(&cfg);
+}
+
+/* Every length reads only its own bytes: the same string at another
+ * place, with other bytes around it, hashes alike; one byte changed, it
+ * does not. */
+TEST(hash_bytes_reads_only_its_bytes)
+{
+	unsigned char x[64], y[80];
+
+	for (size_t i = 0; i < sizeof(x); i++)
+		x[i] = (unsigned char)(i * 37 + 11);
+	for (size_t n = 0; n <= 40; n++) {
+		memset(y, 0xa5, sizeof(y));
+		memcpy(y + 13, x, n);
+		CHECK(hash_bytes(x, n, 7) == hash_bytes(y + 13, n, 7));
+		if (n) {
+			y[13 + n - 1] ^= 1;
+			CHECK(hash_bytes(x, n, 7) != hash_bytes(y + 13, n, 7));
+			y[13 + n - 1] ^= 1;
+			y[13] ^= 0x80;
+			CHECK(hash_bytes(x, n, 7) != hash_bytes(y + 13, n, 7));
+		}
+		if (n < 40)
+			CHECK(hash_bytes(x, n, 7) != hash_bytes(x, n + 1, 7));
+	}
+}
