@@ -6,11 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool addr_eq(const struct ipaddr *x, const struct ipaddr *y)
-{
-	return x->af == y->af && memcmp(x->b, y->b, 16) == 0;
-}
-
 void addr_mask(const struct ipaddr *in, unsigned plen, struct ipaddr *out)
 {
 	unsigned bits = addr_bits(in);

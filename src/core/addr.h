@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <string.h>
 
 /* af is 4 or 6; an IPv4 address lives in b[0..3] and b[4..15] stay zero, so
  * that whole-struct comparison and hashing work for both families. */
@@ -32,7 +33,12 @@ static inline unsigned addr_bits(const struct ipaddr *a)
 	return a->af == 4 ? 32 : 128;
 }
 
-bool addr_eq(const struct ipaddr *x, const struct ipaddr *y);
+/* Inline: called per event and per rule, where a call cost more than
+ * the compare. */
+static inline bool addr_eq(const struct ipaddr *x, const struct ipaddr *y)
+{
+	return x->af == y->af && memcmp(x->b, y->b, 16) == 0;
+}
 void addr_mask(const struct ipaddr *in, unsigned plen, struct ipaddr *out);
 char *addr_fmt(const struct ipaddr *a, char *buf, size_t len);
 int addr_parse(const char *s, struct ipaddr *out);

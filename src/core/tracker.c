@@ -254,10 +254,13 @@ static void distinct_rebuild(struct tracker *t)
 {
 	uint32_t nb;
 
-	/* A power of two near half the hits: chains of about two. The table
-	 * holds indices, so a grown hit array needs no new one until the
-	 * size changes. */
-	for (nb = 1; nb * 4 <= t->hitcap; nb *= 2)
+	/* A power of two at least the hit slots: chains of one at most on
+	 * average. Most lookups are of a recipient not seen yet, which walks
+	 * the whole chain, a cache miss per hit on it: with a bucket for
+	 * every two to four hits, this walk was half of tracker_event's time
+	 * on the replay bench. The table holds indices, so a grown hit array
+	 * needs no new one until the size changes. */
+	for (nb = 1; nb < t->hitcap; nb *= 2)
 		;
 	if (nb == t->ndbucket && t->dbucket)
 		return;
@@ -1030,13 +1033,17 @@ void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cl
 {
 	const struct config *cfg = t->cfg;
 	bool trap = false, checked = false, fresh = false;
+	/* The source the rule before found, and its prefix: rules of one
+	 * prefix (all of the defaults) share one lookup. Nothing between two
+	 * rules frees a source (only source_get evicts, to make room). */
+	uint8_t last_plen = 0;
+	uint32_t last_si = NIL;
 
 	t->dup = false;
 	t->ev_this = NIL;
 	for (size_t ri = 0; ri < t->nrules; ri++) {
 		const struct rule *r = &cfg->rules[ri];
 		int kind = kind_of(r, cls);
-		struct ipaddr key;
 		uint8_t plen;
 		uint32_t si;
 
@@ -1057,8 +1064,18 @@ void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cl
 			}
 		}
 		plen = a->af == 4 ? r->prefix4 : r->prefix6;
-		addr_mask(a, plen, &key);
-		si = source_get(t, &key, plen);
+		if (last_si != NIL && plen == last_plen) {
+			si = last_si;
+		} else if (plen >= addr_bits(a)) {
+			si = source_get(t, a, plen);
+		} else {
+			struct ipaddr key;
+
+			addr_mask(a, plen, &key);
+			si = source_get(t, &key, plen);
+		}
+		last_plen = plen;
+		last_si = si;
 		if (si == NIL)
 			continue;
 		if (t->src[si].banned) {
@@ -1066,8 +1083,10 @@ void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cl
 				t->st.while_banned++;
 			continue;
 		}
-		lru_unlink(t, si);
-		lru_push_head(t, si);
+		if (t->lru_head != si) {
+			lru_unlink(t, si);
+			lru_push_head(t, si);
+		}
 		rs_attach(t, si);
 		if (!count_hit(t, now, si, ri, ev, (uint8_t)kind) || kind != K_COUNT)
 			continue;
@@ -1389,8 +1408,8 @@ size_t tracker_bytes_per_source(const struct tracker *t)
 
 size_t tracker_bytes_per_hit(void)
 {
-	/* The hit and its share of the distinct table. */
-	return sizeof(struct hit) + sizeof(uint32_t) / 2;
+	/* The hit and its share of the distinct table: one to two buckets. */
+	return sizeof(struct hit) + 2 * sizeof(uint32_t);
 }
 
 uint64_t tracker_memory(const struct tracker *t)
