@@ -126,12 +126,20 @@ void flowtab_free(struct flowtab *t)
 	memset(t, 0, sizeof(*t));
 }
 
-struct flow *flow_lookup(struct flowtab *t, const struct flowkey *k, uint64_t h)
+static bool key_is(const struct flowkey *fk, const struct ipaddr *cli, const struct ipaddr *srv,
+		   uint16_t cport, uint16_t sport)
 {
-	if (t->last != NIL && memcmp(&t->f[t->last].key, k, sizeof(*k)) == 0)
+	return fk->cport == cport && fk->sport == sport && addr_eq(&fk->cli, cli) &&
+	       addr_eq(&fk->srv, srv);
+}
+
+struct flow *flow_lookup(struct flowtab *t, const struct ipaddr *cli, const struct ipaddr *srv,
+			 uint16_t cport, uint16_t sport, uint64_t h)
+{
+	if (t->last != NIL && key_is(&t->f[t->last].key, cli, srv, cport, sport))
 		return &t->f[t->last];
 	for (uint32_t i = t->bucket[(uint32_t)h & (t->nbucket - 1)]; i != NIL; i = t->f[i].hnext) {
-		if (memcmp(&t->f[i].key, k, sizeof(*k)) == 0) {
+		if (key_is(&t->f[i].key, cli, srv, cport, sport)) {
 			t->last = i;
 			return &t->f[i];
 		}

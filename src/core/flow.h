@@ -85,8 +85,10 @@ uint64_t flow_hash(uint64_t seed, const struct flowkey *k);
  * say: no key needs building first. */
 uint64_t flow_hash_of(uint64_t seed, const struct ipaddr *cli, const struct ipaddr *srv,
 		      uint16_t cport, uint16_t sport);
-/* h is flow_hash(t->seed, k). */
-struct flow *flow_lookup(struct flowtab *t, const struct flowkey *k, uint64_t h);
+/* The flow of key {cli, srv, cport, sport}, read where the fields lie (a
+ * decoded packet: no key is built for a lookup); h is their flow_hash_of. */
+struct flow *flow_lookup(struct flowtab *t, const struct ipaddr *cli, const struct ipaddr *srv,
+			 uint16_t cport, uint16_t sport, uint64_t h);
 /* New flow in state st; may evict the oldest idle flow to make room. The
  * pointer is valid until the next flow_create or expiry. */
 struct flow *flow_create(struct flowtab *t, const struct flowkey *k, int st, usec_t now);

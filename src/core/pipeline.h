@@ -89,8 +89,7 @@ void pipeline_set_wave_fn(struct pipeline *p, wave_fn fn);
 struct pkt_place {
 	int dir;		/* 0 from the client, 1 from the server, -1 not SMTP */
 	bool protected;		/* the server end is one of servers */
-	uint64_t hash;		/* when protected: flow_hash of key */
-	struct flowkey key;	/* when protected: its flow's key */
+	uint64_t hash;		/* when protected: the flow_hash of its flow's key */
 };
 /* Reads the configuration only: any thread may call it. seed is that of
  * the pipeline's flow table (p->flows.seed). */
