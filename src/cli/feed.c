@@ -8,7 +8,11 @@
  * hands the chunk back. A chunk changes hands through one atomic
  * word, so the packet path takes no lock; a thread that finds nothing to
  * do spins a little, then sleeps on that word (futex) until the other
- * hands a chunk over. One wake-up per chunk of hundreds of packets. */
+ * hands a chunk over. One wake-up per chunk of hundreds of packets.
+ *
+ * Placing a segment (pipeline_place) can be done on either side; the
+ * reader does it for a chunk when the pipeline is behind, else leaves it
+ * to the pipeline, which would otherwise sit waiting for the reader. */
 #define _GNU_SOURCE 1
 #include "feed.h"
 
@@ -48,6 +52,7 @@ struct chunk {
 	size_t used;
 	long pos;		/* the file's position after the chunk's last frame */
 	bool last;		/* the capture ends with this chunk */
+	bool placed;		/* the reader placed its segments (pipeline_place) */
 	unsigned char *buf;
 };
 
@@ -57,9 +62,11 @@ struct feed {
 	const struct config *cfg;	/* read only, by both */
 	uint64_t seed;			/* the pipeline's flow table's */
 	int link;
+	enum feed_placing placing;
 	/* Written by the reader before it hands over the last chunk. */
 	int rc;
 	uint64_t packets;
+	uint64_t chunks, chunks_placed;
 	double cpu, waited;
 	char err[PCAP_ERRBUF_SIZE];
 };
@@ -118,11 +125,33 @@ static struct chunk *take_empty(struct feed *f, uint64_t i)
 	return c;
 }
 
+/* Whether the reader places the segments of the chunk it starts (works
+ * out where each goes and hashes its flow) or leaves that to the
+ * pipeline: the one that is ahead does it. With half the ring or more
+ * waiting for the pipeline, the pipeline is the slower side; else the
+ * reader is, and the pipeline would wait for it anyway. Either gives the
+ * same placement (pipeline_place reads the packet and the configuration
+ * only). */
+static bool reader_places(struct feed *f)
+{
+	unsigned backlog = 0;
+
+	if (f->placing != FEED_PLACE_AHEAD)
+		return f->placing == FEED_PLACE_READER;
+	for (int j = 0; j < FEED_CHUNKS; j++)
+		backlog += atomic_load_explicit(&f->ch[j].full, memory_order_relaxed);
+	return backlog >= FEED_CHUNKS / 2;
+}
+
 /* What the reader kept in its registers goes in with the chunk. */
-static void publish(struct feed *f, struct chunk *c, uint32_t nrec, size_t used, bool last)
+static void publish(struct feed *f, struct chunk *c, uint32_t nrec, size_t used, bool last,
+		    bool placed)
 {
 	FILE *file = pcap_file(f->pc);
 
+	c->placed = placed;
+	f->chunks++;
+	f->chunks_placed += placed;
 	c->nrec = nrec;
 	c->used = used;
 	c->last = last;
@@ -140,6 +169,7 @@ static void *reader(void *arg)
 	uint64_t packets = 0;
 	uint32_t nrec = 0;
 	size_t used = 0;
+	bool place = reader_places(f);
 	int rc;
 
 	while ((rc = pcap_next_ex(f->pc, &h, &data)) == 1) {
@@ -158,8 +188,9 @@ static void *reader(void *arg)
 			k.len = FEED_PAYLOAD_MAX;
 		need = sizeof(r) + (r.result == DEC_OK ? FEED_HEAD + align8(k.len) : 0);
 		if (used + need > FEED_CHUNK_BYTES) {
-			publish(f, c, nrec, used, false);
+			publish(f, c, nrec, used, false, place);
 			c = take_empty(f, ++i);
+			place = reader_places(f);
 			nrec = 0;
 			used = 0;
 		}
@@ -170,7 +201,8 @@ static void *reader(void *arg)
 
 			/* Where the pipeline will read them: it takes the
 			 * records in place, copying nothing out. */
-			pipeline_place(f->cfg, f->seed, &k, (struct pkt_place *)(void *)at);
+			if (place)
+				pipeline_place(f->cfg, f->seed, &k, (struct pkt_place *)(void *)at);
 			memcpy(payload, k.payload, k.len);
 			k.payload = payload;
 			memcpy(at + sizeof(struct pkt_place), &k, sizeof(k));
@@ -184,33 +216,35 @@ static void *reader(void *arg)
 	f->cpu = clock_secs(CLOCK_THREAD_CPUTIME_ID);
 	if (rc == PCAP_ERROR)
 		snprintf(f->err, sizeof(f->err), "%s", pcap_geterr(f->pc));
-	publish(f, c, nrec, used, true);
+	publish(f, c, nrec, used, true, place);
 	return NULL;
 }
 
-static void run_chunk(struct pipeline *p, const struct chunk *c)
+static void run_chunk(struct pipeline *p, struct chunk *c)
 {
 	const uint32_t nrec = c->nrec;
 	size_t off = 0;
 
 	for (uint32_t n = 0; n < nrec; n++) {
 		const struct rec *r = (const void *)(c->buf + off);
-		const struct pkt_place *pl;
+		struct pkt_place *pl;
 		const struct pkt *k;
 
 		off += sizeof(*r);
 		pipeline_count_frame(p, r->caplen, (enum dec_result)r->result);
 		if (r->result != DEC_OK)
 			continue;
-		pl = (const void *)(c->buf + off);
+		pl = (void *)(c->buf + off);
 		k = (const void *)(c->buf + off + sizeof(*pl));
 		off += sizeof(*pl) + sizeof(*k) + align8(k->len);
+		if (!c->placed)
+			pipeline_place(p->cfg, p->flows.seed, k, pl);
 		pipeline_placed(p, r->ts, k, pl);
 	}
 }
 
-int feed_pcap(pcap_t *pc, int link, struct pipeline *p, feed_progress_fn progress, void *arg,
-	      struct feed_result *res)
+int feed_pcap(pcap_t *pc, int link, struct pipeline *p, enum feed_placing placing,
+	      feed_progress_fn progress, void *arg, struct feed_result *res)
 {
 	struct feed *f = xcalloc(1, sizeof(*f));
 	unsigned char *mem = xcalloc(FEED_CHUNKS, FEED_CHUNK_BYTES);
@@ -220,6 +254,7 @@ int feed_pcap(pcap_t *pc, int link, struct pipeline *p, feed_progress_fn progres
 
 	f->pc = pc;
 	f->link = link;
+	f->placing = placing;
 	f->cfg = p->cfg;
 	f->seed = p->flows.seed;
 	for (int i = 0; i < FEED_CHUNKS; i++)
@@ -248,6 +283,8 @@ int feed_pcap(pcap_t *pc, int link, struct pipeline *p, feed_progress_fn progres
 	pthread_join(t, NULL);
 	res->reader_cpu = f->cpu;
 	res->reader_waited = f->waited;
+	res->chunks = f->chunks;
+	res->chunks_placed = f->chunks_placed;
 	res->packets = f->packets;
 	res->rc = f->rc;
 	snprintf(res->err, sizeof(res->err), "%s", f->err);
