@@ -26,7 +26,7 @@ struct result {
 	long maxrss_kb;
 	/* On two threads: CPU seconds of each and seconds each waited. */
 	double reader_cpu, pipeline_cpu, reader_waited, pipeline_waited;
-	double placed_share;	/* of the chunks, those the reader placed */
+	double decoded_share;	/* of the chunks, those the reader decoded */
 };
 
 static double now(void)
@@ -80,7 +80,7 @@ static void run(const char *path, enum mode mode, struct result *r)
 	} else {
 		struct feed_result fr;
 
-		if (feed_pcap(pc, dlt, &p, FEED_PLACE_AHEAD, NULL, NULL, &fr)) {
+		if (feed_pcap(pc, dlt, &p, FEED_DECODE_AHEAD, NULL, NULL, &fr)) {
 			fprintf(stderr, "replaybench: no reader thread\n");
 			exit(1);
 		}
@@ -88,7 +88,7 @@ static void run(const char *path, enum mode mode, struct result *r)
 		r->pipeline_cpu = fr.pipeline_cpu;
 		r->reader_waited = fr.reader_waited;
 		r->pipeline_waited = fr.pipeline_waited;
-		r->placed_share = fr.chunks ? (double)fr.chunks_placed / (double)fr.chunks : 0;
+		r->decoded_share = fr.chunks ? (double)fr.chunks_decoded / (double)fr.chunks : 0;
 	}
 	r->secs = now() - t0;
 	if (mode != FLOOR) {
@@ -166,8 +166,8 @@ int main(int argc, char **argv)
 		pw[i] = p2.pipeline_waited;
 		printf("round %d: floor %.3f s, rcptguard %.3f s, on two threads %.3f s "
 		       "(CPU: reader %.3f s, pipeline %.3f s; waited: reader %.3f s, pipeline %.3f s; "
-		       "reader placed %.0f%% of chunks)\n",
-		       i + 1, tf[i], tp[i], t2[i], rc[i], pc[i], rw[i], pw[i], 100 * p2.placed_share);
+		       "reader decoded %.0f%% of chunks)\n",
+		       i + 1, tf[i], tp[i], t2[i], rc[i], pc[i], rw[i], pw[i], 100 * p2.decoded_share);
 	}
 	qsort(tf, (size_t)rounds, sizeof(double), cmp);
 	qsort(tp, (size_t)rounds, sizeof(double), cmp);

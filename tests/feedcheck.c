@@ -1,11 +1,11 @@
 /* feedcheck CAPTURE [ahead|reader|pipeline]: the replay's two-thread
  * hand-over (src/cli/feed.c) over a capture, built with ThreadSanitizer
- * by make check, with the segments placed by the side ahead (the
- * default), always by the reader, or always by the pipeline; prints what
- * the pipeline found, for comparison with rcptguard replay, then how many
- * of the chunks the reader placed:
+ * by make check, with the frames decoded by the side ahead (the default),
+ * always by the reader, or always by the pipeline; prints what the
+ * pipeline found, for comparison with rcptguard replay, then how many of
+ * the chunks the reader decoded:
  *   packets=N rejected=N accepted=N bans=N rc=N
- *   placed=N/N
+ *   decoded=N/N
  * A data race between the reader and the pipeline makes TSan fail it. */
 #include <pcap/pcap.h>
 #include <stdio.h>
@@ -28,13 +28,13 @@ int main(int argc, char **argv)
 	struct pipeline p;
 	struct feed_result fr;
 	unsigned long long bans = 0;
-	enum feed_placing placing = FEED_PLACE_AHEAD;
+	enum feed_decoding decoding = FEED_DECODE_AHEAD;
 	pcap_t *pc;
 
 	if (argc == 3 && !strcmp(argv[2], "reader"))
-		placing = FEED_PLACE_READER;
+		decoding = FEED_DECODE_READER;
 	else if (argc == 3 && !strcmp(argv[2], "pipeline"))
-		placing = FEED_PLACE_PIPELINE;
+		decoding = FEED_DECODE_PIPELINE;
 	else if (argc != 2 && !(argc == 3 && !strcmp(argv[2], "ahead"))) {
 		fprintf(stderr, "usage: feedcheck CAPTURE [ahead|reader|pipeline]\n");
 		return 2;
@@ -49,7 +49,7 @@ int main(int argc, char **argv)
 		return 2;
 	/* The seed of rcptguard replay, so that the figures compare. */
 	pipeline_init(&p, &cfg, UINT64_C(0x72637074677561), on_ban, NULL, &bans);
-	if (feed_pcap(pc, pcap_datalink(pc), &p, placing, NULL, NULL, &fr)) {
+	if (feed_pcap(pc, pcap_datalink(pc), &p, decoding, NULL, NULL, &fr)) {
 		fprintf(stderr, "feedcheck: no reader thread\n");
 		return 2;
 	}
@@ -57,7 +57,7 @@ int main(int argc, char **argv)
 	printf("packets=%llu rejected=%llu accepted=%llu bans=%llu rc=%d\n",
 	       (unsigned long long)p.st.packets, (unsigned long long)p.st.events[EC_RCPT_REJECTED],
 	       (unsigned long long)p.st.events[EC_RCPT_ACCEPTED], bans, fr.rc);
-	printf("placed=%llu/%llu\n", (unsigned long long)fr.chunks_placed, (unsigned long long)fr.chunks);
+	printf("decoded=%llu/%llu\n", (unsigned long long)fr.chunks_decoded, (unsigned long long)fr.chunks);
 	pipeline_free(&p);
 	config_free(&cfg);
 	pcap_close(pc);

@@ -268,27 +268,27 @@ many_cut_on_two_threads() {
 t "a capture cut short: on two threads the same packet named, exit 2, what was read kept" many_cut_on_two_threads
 # The hand-over itself under ThreadSanitizer: no data race between the
 # reader and the pipeline, and the same figures as rcptguard replay.
-# Each way of placing the segments (the side ahead, always the reader,
-# always the pipeline) gives those figures; the forced ones place all of
+# Each way of sharing the decoding (the side ahead, always the reader,
+# always the pipeline) gives those figures; the forced ones decode all of
 # the chunks on their side.
 feed_tsan() {
-	local got want mode placed n
+	local got want mode decoded n
 	want=$($rg replay --json "$1" | tail -1 | jq -r '"packets=\(.packets) rejected=\(.events.rcpt_rejected) accepted=\(.events.rcpt_accepted) bans=\(.bans) rc=-2"')
 	for mode in ahead reader pipeline; do
 		got=$(TSAN_OPTIONS="halt_on_error=1 exitcode=66" build/tsan/feedcheck "$1" $mode) || return 1
 		[ "$(head -1 <<<"$got")" = "$want" ] || { echo "feedcheck $mode: $got; replay: $want"; return 1; }
-		placed=$(sed -n 's/^placed=\([0-9]*\)\/.*/\1/p' <<<"$got")
-		n=$(sed -n 's/^placed=[0-9]*\/\([0-9]*\)$/\1/p' <<<"$got")
+		decoded=$(sed -n 's/^decoded=\([0-9]*\)\/.*/\1/p' <<<"$got")
+		n=$(sed -n 's/^decoded=[0-9]*\/\([0-9]*\)$/\1/p' <<<"$got")
 		[ "$n" -gt 10 ] || { echo "feedcheck $mode: only $n chunks"; return 1; }
 		case $mode in
-		reader) [ "$placed" = "$n" ] || { echo "reader placed $placed of $n"; return 1; } ;;
-		pipeline) [ "$placed" = 0 ] || { echo "reader placed $placed of $n, forced to none"; return 1; } ;;
+		reader) [ "$decoded" = "$n" ] || { echo "reader decoded $decoded of $n"; return 1; } ;;
+		pipeline) [ "$decoded" = 0 ] || { echo "reader decoded $decoded of $n, forced to none"; return 1; } ;;
 		esac
 	done
 }
 if [ -x build/tsan/feedcheck ]; then
-	t "replay's two threads under ThreadSanitizer, segments placed by either side: no data race, the figures of rcptguard replay (2000 sessions)" feed_tsan "$work/many.pcap"
-	t "replay's two threads under ThreadSanitizer, segments placed by either side: no data race, the figures of rcptguard replay (80% TLS)" feed_tsan "$work/many-tls.pcap"
+	t "replay's two threads under ThreadSanitizer, frames decoded by either side: no data race, the figures of rcptguard replay (2000 sessions)" feed_tsan "$work/many.pcap"
+	t "replay's two threads under ThreadSanitizer, frames decoded by either side: no data race, the figures of rcptguard replay (80% TLS)" feed_tsan "$work/many-tls.pcap"
 else
 	skip "replay's two threads under ThreadSanitizer" "no clang: build/tsan/feedcheck not built"
 fi

@@ -10,9 +10,10 @@
  * do spins a little, then sleeps on that word (futex) until the other
  * hands a chunk over. One wake-up per chunk of hundreds of packets.
  *
- * Placing a segment (pipeline_place) can be done on either side; the
- * reader does it for a chunk when the pipeline is behind, else leaves it
- * to the pipeline, which would otherwise sit waiting for the reader. */
+ * Decoding a frame and placing its segment (pipeline_place) can be done
+ * on either side: the reader does it for a chunk when the pipeline is
+ * behind, else copies the frames whole and leaves it to the pipeline,
+ * which would otherwise sit waiting for the reader. */
 #define _GNU_SOURCE 1
 #include "feed.h"
 
@@ -36,12 +37,15 @@
 #define FEED_CHUNK_BYTES ((size_t)512 * 1024)
 #define FEED_SPINS 512
 
+/* A record's result when the reader left the frame undecoded. */
+#define REC_RAW UINT32_MAX
+
 struct rec {
 	usec_t ts;
 	uint32_t caplen;
-	uint32_t result;	/* enum dec_result */
-	/* With DEC_OK: where it goes (worked out here, off the pipeline's
-	 * thread), a struct pkt, then its payload, to 8 bytes. */
+	uint32_t result;	/* enum dec_result, or REC_RAW */
+	/* With DEC_OK: where it goes, a struct pkt, then its payload, to 8
+	 * bytes. With REC_RAW: the frame, to 8 bytes. */
 };
 
 /* A cache line each: the reader fills one while the pipeline reads
@@ -52,7 +56,6 @@ struct chunk {
 	size_t used;
 	long pos;		/* the file's position after the chunk's last frame */
 	bool last;		/* the capture ends with this chunk */
-	bool placed;		/* the reader placed its segments (pipeline_place) */
 	unsigned char *buf;
 };
 
@@ -62,11 +65,11 @@ struct feed {
 	const struct config *cfg;	/* read only, by both */
 	uint64_t seed;			/* the pipeline's flow table's */
 	int link;
-	enum feed_placing placing;
+	enum feed_decoding decoding;
 	/* Written by the reader before it hands over the last chunk. */
 	int rc;
 	uint64_t packets;
-	uint64_t chunks, chunks_placed;
+	uint64_t chunks, chunks_decoded;
 	double cpu, waited;
 	char err[PCAP_ERRBUF_SIZE];
 };
@@ -125,19 +128,19 @@ static struct chunk *take_empty(struct feed *f, uint64_t i)
 	return c;
 }
 
-/* Whether the reader places the segments of the chunk it starts (works
- * out where each goes and hashes its flow) or leaves that to the
- * pipeline: the one that is ahead does it. With half the ring or more
- * waiting for the pipeline, the pipeline is the slower side; else the
- * reader is, and the pipeline would wait for it anyway. Either gives the
- * same placement (pipeline_place reads the packet and the configuration
- * only). */
-static bool reader_places(struct feed *f)
+/* Whether the reader decodes the frames of the chunk it starts (and works
+ * out where each segment goes, and its flow's hash) or copies them as
+ * they are for the pipeline to do it: the side ahead does that work.
+ * With half the ring or more waiting for the pipeline, the pipeline is
+ * the slower side; else the reader is, and the pipeline would wait for it
+ * anyway. Either way the pipeline gets what pipeline_frame would give it:
+ * decoding and placing read the frame and the configuration only. */
+static bool reader_decodes(struct feed *f)
 {
 	unsigned backlog = 0;
 
-	if (f->placing != FEED_PLACE_AHEAD)
-		return f->placing == FEED_PLACE_READER;
+	if (f->decoding != FEED_DECODE_AHEAD)
+		return f->decoding == FEED_DECODE_READER;
 	for (int j = 0; j < FEED_CHUNKS; j++)
 		backlog += atomic_load_explicit(&f->ch[j].full, memory_order_relaxed);
 	return backlog >= FEED_CHUNKS / 2;
@@ -145,18 +148,31 @@ static bool reader_places(struct feed *f)
 
 /* What the reader kept in its registers goes in with the chunk. */
 static void publish(struct feed *f, struct chunk *c, uint32_t nrec, size_t used, bool last,
-		    bool placed)
+		    bool decoded)
 {
 	FILE *file = pcap_file(f->pc);
 
-	c->placed = placed;
 	f->chunks++;
-	f->chunks_placed += placed;
+	f->chunks_decoded += decoded;
 	c->nrec = nrec;
 	c->used = used;
 	c->last = last;
 	c->pos = file ? ftell(file) : -1;
 	hand_over(&c->full, 1);
+}
+
+/* Where the next record goes; a full chunk is handed over first. */
+static unsigned char *room(struct feed *f, struct chunk **c, uint64_t *i, uint32_t *nrec,
+			   size_t *used, size_t need, bool *dec)
+{
+	if (*used + need > FEED_CHUNK_BYTES) {
+		publish(f, *c, *nrec, *used, false, *dec);
+		*c = take_empty(f, ++*i);
+		*dec = reader_decodes(f);
+		*nrec = 0;
+		*used = 0;
+	}
+	return (*c)->buf + *used;
 }
 
 static void *reader(void *arg)
@@ -169,43 +185,51 @@ static void *reader(void *arg)
 	uint64_t packets = 0;
 	uint32_t nrec = 0;
 	size_t used = 0;
-	bool place = reader_places(f);
+	bool dec = reader_decodes(f);
 	int rc;
 
 	while ((rc = pcap_next_ex(f->pc, &h, &data)) == 1) {
-		struct pkt k;
 		struct rec r = {
 			.ts = (usec_t)h->ts.tv_sec * USEC_PER_SEC + h->ts.tv_usec,
 			.caplen = h->caplen,
+			.result = REC_RAW,
 		};
+		unsigned char *at;
 		size_t need;
 
-		r.result = decode_packet(f->link, data, h->caplen, &k);
-		/* Never so for the link types replay reads (libpcap refuses
-		 * frames over 262144 bytes); were it so, the segment would be
-		 * counted as cut by the capture, not overrun the chunk. */
-		if (r.result == DEC_OK && k.len > FEED_PAYLOAD_MAX)
-			k.len = FEED_PAYLOAD_MAX;
-		need = sizeof(r) + (r.result == DEC_OK ? FEED_HEAD + align8(k.len) : 0);
-		if (used + need > FEED_CHUNK_BYTES) {
-			publish(f, c, nrec, used, false, place);
-			c = take_empty(f, ++i);
-			place = reader_places(f);
-			nrec = 0;
-			used = 0;
-		}
-		memcpy(c->buf + used, &r, sizeof(r));
-		if (r.result == DEC_OK) {
-			unsigned char *at = c->buf + used + sizeof(r);
-			unsigned char *payload = at + FEED_HEAD;
+		/* A frame too large for a chunk is decoded here whatever the
+		 * chunk: its payload, cut if need be, fits. */
+		if (!dec && h->caplen <= FEED_PAYLOAD_MAX) {
+			need = sizeof(r) + align8(h->caplen);
+			at = room(f, &c, &i, &nrec, &used, need, &dec);
+			memcpy(at, &r, sizeof(r));
+			memcpy(at + sizeof(r), data, h->caplen);
+		} else {
+			struct pkt k;
 
-			/* Where the pipeline will read them: it takes the
-			 * records in place, copying nothing out. */
-			if (place)
+			r.result = decode_packet(f->link, data, h->caplen, &k);
+			if (r.result != DEC_OK) {
+				need = sizeof(r);
+				at = room(f, &c, &i, &nrec, &used, need, &dec);
+				memcpy(at, &r, sizeof(r));
+			} else {
+				/* Never so for the link types replay reads
+				 * (libpcap refuses frames over 262144 bytes);
+				 * were it so, the segment would be counted as
+				 * cut by the capture, not overrun the chunk. */
+				if (k.len > FEED_PAYLOAD_MAX)
+					k.len = FEED_PAYLOAD_MAX;
+				need = sizeof(r) + FEED_HEAD + align8(k.len);
+				at = room(f, &c, &i, &nrec, &used, need, &dec);
+				memcpy(at, &r, sizeof(r));
+				at += sizeof(r);
+				/* Where the pipeline will read them: it takes
+				 * the records in place, copying nothing out. */
 				pipeline_place(f->cfg, f->seed, &k, (struct pkt_place *)(void *)at);
-			memcpy(payload, k.payload, k.len);
-			k.payload = payload;
-			memcpy(at + sizeof(struct pkt_place), &k, sizeof(k));
+				memcpy(at + FEED_HEAD, k.payload, k.len);
+				k.payload = at + FEED_HEAD;
+				memcpy(at + sizeof(struct pkt_place), &k, sizeof(k));
+			}
 		}
 		used += need;
 		nrec++;
@@ -216,34 +240,37 @@ static void *reader(void *arg)
 	f->cpu = clock_secs(CLOCK_THREAD_CPUTIME_ID);
 	if (rc == PCAP_ERROR)
 		snprintf(f->err, sizeof(f->err), "%s", pcap_geterr(f->pc));
-	publish(f, c, nrec, used, true, place);
+	publish(f, c, nrec, used, true, dec);
 	return NULL;
 }
 
-static void run_chunk(struct pipeline *p, struct chunk *c)
+static void run_chunk(struct pipeline *p, const struct chunk *c, int link)
 {
 	const uint32_t nrec = c->nrec;
 	size_t off = 0;
 
 	for (uint32_t n = 0; n < nrec; n++) {
 		const struct rec *r = (const void *)(c->buf + off);
-		struct pkt_place *pl;
+		const struct pkt_place *pl;
 		const struct pkt *k;
 
 		off += sizeof(*r);
+		if (r->result == REC_RAW) {
+			pipeline_frame(p, r->ts, link, c->buf + off, r->caplen);
+			off += align8(r->caplen);
+			continue;
+		}
 		pipeline_count_frame(p, r->caplen, (enum dec_result)r->result);
 		if (r->result != DEC_OK)
 			continue;
-		pl = (void *)(c->buf + off);
+		pl = (const void *)(c->buf + off);
 		k = (const void *)(c->buf + off + sizeof(*pl));
 		off += sizeof(*pl) + sizeof(*k) + align8(k->len);
-		if (!c->placed)
-			pipeline_place(p->cfg, p->flows.seed, k, pl);
 		pipeline_placed(p, r->ts, k, pl);
 	}
 }
 
-int feed_pcap(pcap_t *pc, int link, struct pipeline *p, enum feed_placing placing,
+int feed_pcap(pcap_t *pc, int link, struct pipeline *p, enum feed_decoding decoding,
 	      feed_progress_fn progress, void *arg, struct feed_result *res)
 {
 	struct feed *f = xcalloc(1, sizeof(*f));
@@ -254,7 +281,7 @@ int feed_pcap(pcap_t *pc, int link, struct pipeline *p, enum feed_placing placin
 
 	f->pc = pc;
 	f->link = link;
-	f->placing = placing;
+	f->decoding = decoding;
 	f->cfg = p->cfg;
 	f->seed = p->flows.seed;
 	for (int i = 0; i < FEED_CHUNKS; i++)
@@ -269,7 +296,7 @@ int feed_pcap(pcap_t *pc, int link, struct pipeline *p, enum feed_placing placin
 		bool last;
 
 		wait_while(&c->full, 0, &waited);
-		run_chunk(p, c);
+		run_chunk(p, c, link);
 		if (progress && (n >> 20) != ((n + c->nrec) >> 20))
 			progress(arg, c->pos, n + c->nrec);
 		n += c->nrec;
@@ -284,7 +311,7 @@ int feed_pcap(pcap_t *pc, int link, struct pipeline *p, enum feed_placing placin
 	res->reader_cpu = f->cpu;
 	res->reader_waited = f->waited;
 	res->chunks = f->chunks;
-	res->chunks_placed = f->chunks_placed;
+	res->chunks_decoded = f->chunks_decoded;
 	res->packets = f->packets;
 	res->rc = f->rc;
 	snprintf(res->err, sizeof(res->err), "%s", f->err);

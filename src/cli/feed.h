@@ -20,23 +20,23 @@ struct feed_result {
 	 * for packets). The side that waits less is the one that bounds. */
 	double reader_cpu, pipeline_cpu;
 	double reader_waited, pipeline_waited;
-	/* Chunks handed over, and those whose segments the reader placed
-	 * (the others the pipeline placed: the side ahead does it). */
-	uint64_t chunks, chunks_placed;
+	/* Chunks handed over, and those whose frames the reader decoded
+	 * (the others the pipeline decoded: the side ahead does it). */
+	uint64_t chunks, chunks_decoded;
 };
 
 /* Told now and then (every 2^20 packets) where the reader is. */
 typedef void (*feed_progress_fn)(void *arg, long file_pos, uint64_t packets);
 
-/* Who places each segment (pipeline_place: where it goes, its flow's
- * hash): the side ahead, chunk by chunk, or always one of them (for
- * tests; the answers are the same). */
-enum feed_placing { FEED_PLACE_AHEAD, FEED_PLACE_READER, FEED_PLACE_PIPELINE };
+/* Who decodes each frame and places its segment (pipeline_place: where it
+ * goes, its flow's hash): the side ahead, chunk by chunk, or always one of
+ * them (for tests; the answers are the same). */
+enum feed_decoding { FEED_DECODE_AHEAD, FEED_DECODE_READER, FEED_DECODE_PIPELINE };
 
 /* Every frame of pc through p. Returns 0 when the file was read to its
  * end or to an error (in res), -1 when no thread could be started (then
  * nothing was read: the caller reads it on its own). */
-int feed_pcap(pcap_t *pc, int link, struct pipeline *p, enum feed_placing placing,
+int feed_pcap(pcap_t *pc, int link, struct pipeline *p, enum feed_decoding decoding,
 	      feed_progress_fn progress, void *arg, struct feed_result *res);
 
 #endif
