@@ -84,6 +84,8 @@ _Static_assert(sizeof(struct rec) % 8 == 0 && sizeof(struct pkt_place) % 8 == 0 
  * packet, then its payload. */
 #define FEED_HEAD (sizeof(struct pkt_place) + sizeof(struct pkt))
 #define FEED_PAYLOAD_MAX (FEED_CHUNK_BYTES - sizeof(struct rec) - FEED_HEAD - 8)
+/* The largest frame a raw record holds. */
+#define FEED_FRAME_MAX (FEED_CHUNK_BYTES - sizeof(struct rec) - 8)
 
 static size_t align8(size_t n)
 {
@@ -199,7 +201,7 @@ static void *reader(void *arg)
 
 		/* A frame too large for a chunk is decoded here whatever the
 		 * chunk: its payload, cut if need be, fits. */
-		if (!dec && h->caplen <= FEED_PAYLOAD_MAX) {
+		if (!dec && h->caplen <= FEED_FRAME_MAX) {
 			need = sizeof(r) + align8(h->caplen);
 			at = room(f, &c, &i, &nrec, &used, need, &dec);
 			memcpy(at, &r, sizeof(r));

@@ -6,28 +6,6 @@
 #define NIL UINT32_MAX
 #define LRU_GRAIN USEC_PER_SEC
 
-static uint64_t load32(const uint8_t *p)
-{
-	uint32_t w;
-
-	memcpy(&w, p, sizeof(w));
-	return w;
-}
-
-static uint64_t load64(const uint8_t *p)
-{
-	uint64_t w;
-
-	memcpy(&w, p, sizeof(w));
-	return w;
-}
-
-static uint64_t step(uint64_t h, uint64_t w)
-{
-	h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
-	return h ^ (h >> 29);
-}
-
 /* Field by field, each read as it was written: a key just built on the
  * stack and read back as words across its fields' edges costs a stalled
  * load per word (the store cannot be forwarded), which made hashing a
@@ -41,12 +19,13 @@ uint64_t flow_hash_of(uint64_t seed, const struct ipaddr *cli, const struct ipad
 			     (uint64_t)cli->af << 8 | srv->af);
 
 	if (cli->af == 4 && srv->af == 4) {
-		h = step(h * UINT64_C(0x9e3779b97f4a7c15), load32(cli->b) << 32 | load32(srv->b));
+		h = hash_step(h * UINT64_C(0x9e3779b97f4a7c15),
+			      hash_load32(cli->b) << 32 | hash_load32(srv->b));
 	} else {
-		h = step(h * UINT64_C(0x9e3779b97f4a7c15), load64(cli->b));
-		h = step(h, load64(cli->b + 8));
-		h = step(h, load64(srv->b));
-		h = step(h, load64(srv->b + 8));
+		h = hash_step(h * UINT64_C(0x9e3779b97f4a7c15), hash_load64(cli->b));
+		h = hash_step(h, hash_load64(cli->b + 8));
+		h = hash_step(h, hash_load64(srv->b));
+		h = hash_step(h, hash_load64(srv->b + 8));
 	}
 	return mix64(h);
 }

@@ -132,22 +132,6 @@ char *fmt_time(usec_t us, char *buf, size_t len)
 	return buf;
 }
 
-static uint64_t load64(const unsigned char *p)
-{
-	uint64_t w;
-
-	memcpy(&w, p, sizeof(w));
-	return w;
-}
-
-static uint64_t load32(const unsigned char *p)
-{
-	uint32_t w;
-
-	memcpy(&w, p, sizeof(w));
-	return w;
-}
-
 /* One multiply per word and a full mix at the end: keys are short (a
  * recipient, an address) and hashed once per event. The bytes past the
  * last whole word are read as one word ending where the string ends
@@ -161,15 +145,14 @@ uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 	size_t left = n;
 
 	while (left > 8) {
-		h = (h ^ load64(b)) * UINT64_C(0xff51afd7ed558ccd);
-		h ^= h >> 29;
+		h = hash_step(h, hash_load64(b));
 		b += 8;
 		left -= 8;
 	}
 	if (n >= 8)
-		tail = load64(b + left - 8);
+		tail = hash_load64(b + left - 8);
 	else if (n >= 4)
-		tail = load32(b) << 32 | load32(b + n - 4);
+		tail = hash_load32(b) << 32 | hash_load32(b + n - 4);
 	else if (n)
 		tail = (uint64_t)b[0] << 16 | (uint64_t)b[n / 2] << 8 | b[n - 1];
 	else

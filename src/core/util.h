@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <string.h>
 
 /* All times inside the pipeline are microseconds since the epoch, taken from
  * the packets themselves; no stage reads a clock. */
@@ -30,7 +31,31 @@ char *fmt_time(usec_t us, char *buf, size_t len);
  * aim packets at one bucket. */
 uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
 
-/* The final mix of hash_bytes, for hashes built word by word elsewhere. */
+/* The pieces of hash_bytes, for hashes built word by word elsewhere (a
+ * flow key read field by field): a word loaded from any alignment, one
+ * word's step, and the final mix. */
+static inline uint64_t hash_load32(const void *p)
+{
+	uint32_t w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+static inline uint64_t hash_load64(const void *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+static inline uint64_t hash_step(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+	return h ^ (h >> 29);
+}
+
 static inline uint64_t mix64(uint64_t x)
 {
 	x ^= x >> 32;
