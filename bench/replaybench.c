@@ -145,53 +145,74 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	int rounds = argc > 2 ? atoi(argv[2]) : 3;
-	double tf[16], tp[16], t2[16], rc[16], pc[16], rw[16], pw[16];
+	double tf[48], tp[16], t2[16], rc[16], pc[16], rw[16], pw[16], b1[16], b2[16];
 	struct result f, p, p2;
+	int nf = 0;
 
 	if (argc < 2 || rounds < 1 || rounds > 16) {
 		fprintf(stderr, "usage: replaybench CAPTURE [ROUNDS<=16]\n");
 		return 1;
 	}
 	in_child(argv[1], FLOOR, &f);	/* warm the page cache */
+	/* This machine's speed drifts by tens of percent within seconds, so
+	 * each run is bracketed by floor runs just before and just after it:
+	 * floor, two threads, floor, one thread, floor. */
+	in_child(argv[1], FLOOR, &f);
+	tf[nf++] = f.secs;
 	for (int i = 0; i < rounds; i++) {
-		in_child(argv[1], FLOOR, &f);
-		tf[i] = f.secs;
-		in_child(argv[1], ONE, &p);
-		tp[i] = p.secs;
+		double before = f.secs, mid;
+
 		in_child(argv[1], TWO, &p2);
 		t2[i] = p2.secs;
+		in_child(argv[1], FLOOR, &f);
+		tf[nf++] = mid = f.secs;
+		in_child(argv[1], ONE, &p);
+		tp[i] = p.secs;
+		in_child(argv[1], FLOOR, &f);
+		tf[nf++] = f.secs;
+		b2[i] = t2[i] / ((before + mid) / 2);
+		b1[i] = tp[i] / ((mid + f.secs) / 2);
 		rc[i] = p2.reader_cpu;
 		pc[i] = p2.pipeline_cpu;
 		rw[i] = p2.reader_waited;
 		pw[i] = p2.pipeline_waited;
-		printf("round %d: floor %.3f s, rcptguard %.3f s, on two threads %.3f s "
-		       "(CPU: reader %.3f s, pipeline %.3f s; waited: reader %.3f s, pipeline %.3f s; "
-		       "reader decoded %.0f%% of chunks)\n",
-		       i + 1, tf[i], tp[i], t2[i], rc[i], pc[i], rw[i], pw[i], 100 * p2.decoded_share);
+		printf("round %d: floor %.3f s, on two threads %.3f s, floor %.3f s, rcptguard %.3f s, "
+		       "floor %.3f s; bracketed ratios: two threads %.2fx, one %.2fx "
+		       "(two threads' CPU: reader %.3f s, pipeline %.3f s; waited: reader %.3f s, "
+		       "pipeline %.3f s; reader decoded %.0f%% of chunks)\n",
+		       i + 1, before, t2[i], mid, tp[i], f.secs, b2[i], b1[i], rc[i], pc[i], rw[i],
+		       pw[i], 100 * p2.decoded_share);
 	}
-	qsort(tf, (size_t)rounds, sizeof(double), cmp);
+	qsort(tf, (size_t)nf, sizeof(double), cmp);
 	qsort(tp, (size_t)rounds, sizeof(double), cmp);
 	qsort(t2, (size_t)rounds, sizeof(double), cmp);
 	qsort(rc, (size_t)rounds, sizeof(double), cmp);
 	qsort(pc, (size_t)rounds, sizeof(double), cmp);
 	qsort(rw, (size_t)rounds, sizeof(double), cmp);
 	qsort(pw, (size_t)rounds, sizeof(double), cmp);
-	double mf = tf[rounds / 2], mp = tp[rounds / 2], m2 = t2[rounds / 2];
+	qsort(b1, (size_t)rounds, sizeof(double), cmp);
+	qsort(b2, (size_t)rounds, sizeof(double), cmp);
+	double mf = tf[nf / 2], mp = tp[rounds / 2], m2 = t2[rounds / 2];
 
-	printf("\ncapture: %llu packets, %.1f MB\n", (unsigned long long)p.packets, (double)p.bytes / 1e6);
+	printf("\nfloor runs: %d, from %.3f s to %.3f s (the machine's speed over the run)\n", nf, tf[0],
+	       tf[nf - 1]);
+	printf("capture: %llu packets, %.1f MB\n", (unsigned long long)p.packets, (double)p.bytes / 1e6);
 	printf("libpcap read loop (floor): median %.3f s  %.2f Mpkt/s  %.0f MB/s  %.1f ns/pkt  peak RSS %ld KB\n",
 	       mf, (double)p.packets / mf / 1e6, (double)p.bytes / mf / 1e6, mf * 1e9 / (double)p.packets,
 	       f.maxrss_kb);
 	printf("rcptguard pipeline:        median %.3f s  %.2f Mpkt/s  %.0f MB/s  %.1f ns/pkt  peak RSS %ld KB\n",
 	       mp, (double)p.packets / mp / 1e6, (double)p.bytes / mp / 1e6, mp * 1e9 / (double)p.packets,
 	       p.maxrss_kb);
-	printf("ratio rcptguard / floor:   %.2fx (median), %.2fx (best of %d)\n", mp / mf, tp[0] / tf[0], rounds);
+	printf("ratio rcptguard / floor:   %.2fx (median), %.2fx (best of %d against best of %d floors); "
+	       "bracketed, median of rounds: %.2fx\n", mp / mf, tp[0] / tf[0], rounds, nf, b1[rounds / 2]);
 	printf("pipeline cost above the floor: %.1f ns/pkt\n", (mp - mf) * 1e9 / (double)p.packets);
 	printf("rcptguard on two threads:  median %.3f s  %.2f Mpkt/s  %.0f MB/s  %.1f ns/pkt  peak RSS %ld KB\n",
 	       m2, (double)p2.packets / m2 / 1e6, (double)p2.bytes / m2 / 1e6, m2 * 1e9 / (double)p2.packets,
 	       p2.maxrss_kb);
-	printf("ratio two threads / floor: %.2fx (median), %.2fx (best of %d); %.2fx faster than one thread\n",
-	       m2 / mf, t2[0] / tf[0], rounds, mp / m2);
+	printf("ratio two threads / floor: %.2fx (median), %.2fx (best of %d against best of %d floors); "
+	       "%.2fx faster than one thread\n", m2 / mf, t2[0] / tf[0], rounds, nf, mp / m2);
+	printf("ratio two threads / the floors either side, median of rounds: %.2fx (from %.2fx to %.2fx)\n",
+	       b2[rounds / 2], b2[0], b2[rounds - 1]);
 	printf("two threads, median CPU: reader %.3f s (%.2fx the floor), pipeline %.3f s (%.2fx); "
 	       "median wait: reader %.3f s, pipeline %.3f s\n",
 	       rc[rounds / 2], rc[rounds / 2] / mf, pc[rounds / 2], pc[rounds / 2] / mf, rw[rounds / 2],
