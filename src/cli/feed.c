@@ -163,10 +163,14 @@ static void publish(struct feed *f, struct chunk *c, uint32_t nrec, size_t used,
 	hand_over(&c->full, 1);
 }
 
-/* Where the next record goes; a full chunk is handed over first. */
-static unsigned char *room(struct feed *f, struct chunk **c, uint64_t *i, uint32_t *nrec,
-			   size_t *used, size_t need, bool *dec)
+/* A record of need bytes starting with r: a full chunk is handed over
+ * first. Returns where what follows r goes. The record's form is settled
+ * by then; a new chunk changes only how the next ones are made (*dec). */
+static unsigned char *put_rec(struct feed *f, struct chunk **c, uint64_t *i, uint32_t *nrec,
+			      size_t *used, size_t need, bool *dec, const struct rec *r)
 {
+	unsigned char *at;
+
 	if (*used + need > FEED_CHUNK_BYTES) {
 		publish(f, *c, *nrec, *used, false, *dec);
 		*c = take_empty(f, ++*i);
@@ -174,7 +178,9 @@ static unsigned char *room(struct feed *f, struct chunk **c, uint64_t *i, uint32
 		*nrec = 0;
 		*used = 0;
 	}
-	return (*c)->buf + *used;
+	at = (*c)->buf + *used;
+	memcpy(at, r, sizeof(*r));
+	return at + sizeof(*r);
 }
 
 static void *reader(void *arg)
@@ -203,28 +209,21 @@ static void *reader(void *arg)
 		 * chunk: its payload, cut if need be, fits. */
 		if (!dec && h->caplen <= FEED_FRAME_MAX) {
 			need = sizeof(r) + align8(h->caplen);
-			at = room(f, &c, &i, &nrec, &used, need, &dec);
-			memcpy(at, &r, sizeof(r));
-			memcpy(at + sizeof(r), data, h->caplen);
+			at = put_rec(f, &c, &i, &nrec, &used, need, &dec, &r);
+			memcpy(at, data, h->caplen);
 		} else {
 			struct pkt k;
 
 			r.result = decode_packet(f->link, data, h->caplen, &k);
-			if (r.result != DEC_OK) {
-				need = sizeof(r);
-				at = room(f, &c, &i, &nrec, &used, need, &dec);
-				memcpy(at, &r, sizeof(r));
-			} else {
-				/* Never so for the link types replay reads
-				 * (libpcap refuses frames over 262144 bytes);
-				 * were it so, the segment would be counted as
-				 * cut by the capture, not overrun the chunk. */
-				if (k.len > FEED_PAYLOAD_MAX)
-					k.len = FEED_PAYLOAD_MAX;
-				need = sizeof(r) + FEED_HEAD + align8(k.len);
-				at = room(f, &c, &i, &nrec, &used, need, &dec);
-				memcpy(at, &r, sizeof(r));
-				at += sizeof(r);
+			/* Never so for the link types replay reads (libpcap
+			 * refuses frames over 262144 bytes); were it so, the
+			 * segment would be counted as cut by the capture, not
+			 * overrun the chunk. */
+			if (r.result == DEC_OK && k.len > FEED_PAYLOAD_MAX)
+				k.len = FEED_PAYLOAD_MAX;
+			need = sizeof(r) + (r.result == DEC_OK ? FEED_HEAD + align8(k.len) : 0);
+			at = put_rec(f, &c, &i, &nrec, &used, need, &dec, &r);
+			if (r.result == DEC_OK) {
 				/* Where the pipeline will read them: it takes
 				 * the records in place, copying nothing out. */
 				pipeline_place(f->cfg, f->seed, &k, (struct pkt_place *)(void *)at);

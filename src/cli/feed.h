@@ -1,8 +1,8 @@
 /* Replay on two cores: a thread of its own reads the capture file, while
  * the calling thread runs the pipeline over the packets in the order they
- * were read; each frame is decoded by whichever thread is ahead. What the pipeline sees is
- * what pipeline_frame would have given it, so the results are those of a
- * single-threaded run. */
+ * were read; each frame is decoded by whichever thread is ahead. What the
+ * pipeline sees is what pipeline_frame would have given it, so the
+ * results are those of a single-threaded run. */
 #ifndef RCPTGUARD_FEED_H
 #define RCPTGUARD_FEED_H
 

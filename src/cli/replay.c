@@ -123,7 +123,8 @@ static int replay_file(struct pipeline *p, const char *path, bool show_progress,
 		pcap_close(pc);
 		return REPLAY_EXIT_INPUT;
 	}
-	if (threads < 2 || feed_pcap(pc, dlt, p, FEED_DECODE_AHEAD, show_progress ? feed_progress : NULL, &pa, &fr)) {
+	if (threads < 2 || feed_pcap(pc, dlt, p, FEED_DECODE_AHEAD, show_progress ? feed_progress : NULL,
+				     &pa, &fr)) {
 		/* One thread, or none could be started: this one reads. */
 		fr.rc = read_here(p, pc, dlt, show_progress ? &pa : NULL, &fr.packets);
 		snprintf(fr.err, sizeof(fr.err), "%s", pcap_geterr(pc));

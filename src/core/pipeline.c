@@ -309,20 +309,40 @@ static void start_session(struct pipeline *p, struct flow *f, bool verified)
 	}
 }
 
-/* The flow key of a segment, client first, given its direction: for a new
- * flow only, lookups read the packet's fields. The key has no padding, so
- * its fields are all of it: no memset first (for 38 bytes the compiler
- * picks a byte-wise rep stos, which was two thirds of pipeline_place's
- * time when it built a key for every packet). */
+/* A segment's two ends, client first, given its direction (0: from the
+ * client): the fields of its flow's key, where they lie in the packet, so
+ * that hashing and lookups build no key. */
+struct ends {
+	const struct ipaddr *cli, *srv;
+	uint16_t cport, sport;
+};
+
+static struct ends ends_of(const struct pkt *k, int d)
+{
+	struct ends e;
+
+	e.cli = d == 0 ? &k->src : &k->dst;
+	e.srv = d == 0 ? &k->dst : &k->src;
+	e.cport = d == 0 ? k->sport : k->dport;
+	e.sport = d == 0 ? k->dport : k->sport;
+	return e;
+}
+
+/* The key itself, for a new flow only. It has no padding, so its fields
+ * are all of it: no memset first (for 38 bytes the compiler picks a
+ * byte-wise rep stos, which was two thirds of pipeline_place's time when
+ * it built a key for every packet). */
 _Static_assert(sizeof(struct flowkey) == 2 * sizeof(struct ipaddr) + 2 * sizeof(uint16_t),
 	       "struct flowkey has no padding");
 
 static void key_of(const struct pkt *k, int d, struct flowkey *key)
 {
-	key->cli = d == 0 ? k->src : k->dst;
-	key->srv = d == 0 ? k->dst : k->src;
-	key->cport = d == 0 ? k->sport : k->dport;
-	key->sport = d == 0 ? k->dport : k->sport;
+	const struct ends e = ends_of(k, d);
+
+	key->cli = *e.cli;
+	key->srv = *e.srv;
+	key->cport = e.cport;
+	key->sport = e.sport;
 }
 
 /* Handshake bookkeeping. Returns the flow to carry on with, or NULL when
@@ -330,8 +350,8 @@ static void key_of(const struct pkt *k, int d, struct flowkey *key)
 static struct flow *track_handshake(struct pipeline *p, usec_t now, const struct pkt *k,
 				    uint64_t hash, int d)
 {
-	struct flow *f = d == 0 ? flow_lookup(&p->flows, &k->src, &k->dst, k->sport, k->dport, hash)
-				: flow_lookup(&p->flows, &k->dst, &k->src, k->dport, k->sport, hash);
+	const struct ends e = ends_of(k, d);
+	struct flow *f = flow_lookup(&p->flows, e.cli, e.srv, e.cport, e.sport, hash);
 	struct flowkey key;
 	uint8_t fl = k->flags;
 
@@ -403,10 +423,12 @@ void pipeline_place(const struct config *cfg, uint64_t seed, const struct pkt *k
 		pl->protected = false;
 		return;
 	}
-	pl->protected = cfg->servers_any || prefixlist_match(&cfg->servers, pl->dir == 0 ? &k->dst : &k->src);
-	if (pl->protected)
-		pl->hash = pl->dir == 0 ? flow_hash_of(seed, &k->src, &k->dst, k->sport, k->dport)
-					: flow_hash_of(seed, &k->dst, &k->src, k->dport, k->sport);
+	pl->protected = cfg->servers_any || prefixlist_match(&cfg->servers, ends_of(k, pl->dir).srv);
+	if (pl->protected) {
+		const struct ends e = ends_of(k, pl->dir);
+
+		pl->hash = flow_hash_of(seed, e.cli, e.srv, e.cport, e.sport);
+	}
 }
 
 void pipeline_placed(struct pipeline *p, usec_t now, const struct pkt *k, const struct pkt_place *pl)
