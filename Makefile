@@ -137,6 +137,11 @@ build/asan/liveunit: $(LIVEUNIT_SRC) build/asan/liblive.a build/asan/libcore.a |
 build/mkpcap: tests/mkpcap.c tests/pcapw.c tests/pcapw.h | build
 	$(CC) $(BASE_CFLAGS) -Itests $(HARDEN_LD) -o $@ tests/mkpcap.c tests/pcapw.c
 
+# Replay's reader against libpcap's, frame by frame (tests/capcheck.c).
+build/capcheck: tests/capcheck.c src/cli/capfile.c src/cli/capfile.h | build/.pkgcheck
+	$(CC) $(BASE_CFLAGS) -Isrc/core -Isrc/cli $(shell pkg-config --cflags libpcap 2>/dev/null) $(HARDEN_LD) \
+		-o $@ tests/capcheck.c src/cli/capfile.c $(LDFLAGS) $(PCAP_LIBS)
+
 build/mkbench: bench/mkbench.c tests/pcapw.c tests/pcapw.h | build
 	$(CC) $(BASE_CFLAGS) -Itests $(HARDEN_LD) -o $@ bench/mkbench.c tests/pcapw.c -lm
 
@@ -167,7 +172,7 @@ deps:
 # is missing.
 TEST_BINS  := rcptguard build/asan/rcptguard build/unit build/asan/unit build/liveunit \
               build/asan/liveunit build/mkpcap build/smtpc build/forge build/nftbatch \
-              build/mkflood build/mkday build/synflood build/lapistub build/mkbench
+              build/mkflood build/mkday build/synflood build/lapistub build/mkbench build/capcheck
 test:
 	$(MAKE) $(TEST_BINS) CFLAGS="$(CFLAGS) -Werror"
 	if command -v $(FUZZ_CC) >/dev/null; then $(MAKE) fuzz-build build/tsan/feedcheck; fi
@@ -310,7 +315,7 @@ build/tlsbench: bench/tlsbench.c $(CORE_LIB) | build
 
 # Replay's two threads under ThreadSanitizer: the core, feed.c and a
 # driver (tests/feedcheck.c), nothing else.
-build/tsan/feedcheck: tests/feedcheck.c src/cli/feed.c $(CORE_SRC) | build
+build/tsan/feedcheck: tests/feedcheck.c src/cli/feed.c src/cli/capfile.c $(CORE_SRC) | build
 	mkdir -p build/tsan
 	$(FUZZ_CC) -std=gnu11 $(WARN) -O1 -g -fsanitize=thread -Isrc/core -Isrc/cli \
 		$(shell pkg-config --cflags libpcap 2>/dev/null) -o $@ $^ $(PCAP_LIBS) -lm
@@ -322,8 +327,8 @@ build/tsan/rcptguard: $(CORE_SRC) $(LIVE_SRC) $(CLI_SRC) $(wildcard src/*/*.h) |
 	$(FUZZ_CC) -std=gnu11 $(WARN) -O1 -g -fsanitize=thread $(CLI_INC) $(PKG_CFLAGS) \
 		-DRCPTGUARD_VERSION='"$(VERSION)"' -o $@ $(filter %.c,$^) $(PKG_LIBS) -lm
 
-build/replaybench: bench/replaybench.c build/cli/feed.o $(CORE_LIB) | build
-	$(CC) $(UNIT_CFLAGS) -Isrc/cli $(HARDEN_LD) -o $@ $< build/cli/feed.o $(CORE_LIB) $(LDFLAGS) $(PCAP_LIBS) -lm
+build/replaybench: bench/replaybench.c build/cli/feed.o build/cli/capfile.o $(CORE_LIB) | build
+	$(CC) $(UNIT_CFLAGS) -Isrc/cli $(HARDEN_LD) -o $@ $< build/cli/feed.o build/cli/capfile.o $(CORE_LIB) $(LDFLAGS) $(PCAP_LIBS) -lm
 
 build/nfqfloor build/nftbatch: build/%: $(LIVE_LIB) $(CORE_LIB) | build
 	$(CC) $(LIVE_CFLAGS) $(HARDEN_LD) -o $@ $(filter %.c,$(wildcard bench/$*.c tests/$*.c)) \

@@ -29,6 +29,7 @@ int main(int argc, char **argv)
 	struct feed_result fr;
 	unsigned long long bans = 0;
 	enum feed_decoding decoding = FEED_DECODE_AHEAD;
+	struct capfile cf;
 	pcap_t *pc;
 
 	if (argc == 3 && !strcmp(argv[2], "reader"))
@@ -49,7 +50,8 @@ int main(int argc, char **argv)
 		return 2;
 	/* The seed of rcptguard replay, so that the figures compare. */
 	pipeline_init(&p, &cfg, UINT64_C(0x72637074677561), on_ban, NULL, &bans);
-	if (feed_pcap(pc, pcap_datalink(pc), &p, decoding, NULL, NULL, &fr)) {
+	capfile_open(&cf, pc);
+	if (feed_capture(&cf, pcap_datalink(pc), &p, decoding, NULL, NULL, &fr)) {
 		fprintf(stderr, "feedcheck: no reader thread\n");
 		return 2;
 	}
@@ -60,6 +62,7 @@ int main(int argc, char **argv)
 	printf("decoded=%llu/%llu\n", (unsigned long long)fr.chunks_decoded, (unsigned long long)fr.chunks);
 	pipeline_free(&p);
 	config_free(&cfg);
+	capfile_close(&cf);
 	pcap_close(pc);
 	return 0;
 }

@@ -298,6 +298,76 @@ threads_bad_value() {
 }
 t "replay --threads 3: refused with a clear error" threads_bad_value
 
+# Replay maps a classic pcap file and reads its frames where they lie
+# (src/cli/capfile.c). build/capcheck reads a file with libpcap and with
+# that reader side by side and compares every frame's time, length and
+# bytes, and how the reading ended: "frames=N end=R mapped=M".
+capcheck_is() {	# FILE "frames=N end=R mapped=M" (frames=* for any count above 0)
+	local got
+	got=$(build/capcheck "$1") || return 1
+	case $got in $2) ;; *) echo "capcheck $1: $got, not $2"; return 1 ;; esac
+	[ "${got#frames=0 }" = "$got" ] || [ "${2#frames=0 }" != "$2" ] || { echo "capcheck $1: no frames"; return 1; }
+}
+for pcap in tests/fixtures/postfix-*.pcap "$work/many.pcap"; do
+	t "replay's reader over $(basename "$pcap"): mapped, every frame libpcap's" capcheck_is "$pcap" "frames=* end=-2 mapped=1"
+done
+build/capcheck swap tests/fixtures/postfix-harvest.pcap "$work/swapped.pcap"
+t "replay's reader over a capture of the other byte order: mapped, every frame libpcap's" \
+	capcheck_is "$work/swapped.pcap" "frames=105 end=-2 mapped=1"
+if have editcap; then
+	editcap -F nsecpcap tests/fixtures/postfix-harvest.pcap "$work/nsec-rd.pcap"
+	build/capcheck swap "$work/nsec-rd.pcap" "$work/nsec-swapped.pcap"
+	t "replay's reader over nanosecond time stamps, in either byte order: mapped, libpcap's times" \
+		eval 'capcheck_is "$work/nsec-rd.pcap" "frames=105 end=-2 mapped=1" && capcheck_is "$work/nsec-swapped.pcap" "frames=105 end=-2 mapped=1"'
+	mergecap -F pcapng -w "$work/one.pcapng" tests/fixtures/postfix-harvest.pcap
+	t "replay's reader over a pcapng: left to libpcap" capcheck_is "$work/one.pcapng" "frames=105 end=-2 mapped=0"
+else
+	nok "replay's reader over nanosecond and pcapng captures" "editcap and mergecap (wireshark-common) missing"
+fi
+# Damaged headers: a snapshot length below the frames' (libpcap cuts
+# them to it), a captured length over 262144 in the second record (both
+# stop there), and version 2.3, whose two lengths may be the other way
+# round (left to libpcap).
+cp tests/fixtures/postfix-harvest.pcap "$work/snap100.pcap" && build/capcheck poke "$work/snap100.pcap" 16 100
+t "replay's reader, snapshot length 100 in the header: the frames cut to it as libpcap cuts them" \
+	capcheck_is "$work/snap100.pcap" "frames=105 end=-2 mapped=1"
+first=$(od -An -tu4 -j32 -N4 tests/fixtures/postfix-harvest.pcap | tr -d ' ')
+cp tests/fixtures/postfix-harvest.pcap "$work/huge.pcap" && build/capcheck poke "$work/huge.pcap" $((24 + 16 + first + 8)) 300000
+t "replay's reader, a captured length of 300000: an error at the second frame, as libpcap's" \
+	capcheck_is "$work/huge.pcap" "frames=1 end=-1 mapped=1"
+cp tests/fixtures/postfix-harvest.pcap "$work/v23.pcap" && printf '\003\000' | dd of="$work/v23.pcap" bs=1 seek=6 conv=notrunc 2>/dev/null
+t "replay's reader, version 2.3: left to libpcap" capcheck_is "$work/v23.pcap" "frames=105 end=-2 mapped=0"
+# Cut anywhere: in the file header, in a record header, in a frame, or
+# just after one. Each cut is read alike by both.
+cuts_read_alike() {
+	local size n bad=0 tried=0
+	size=$(stat -c %s tests/fixtures/postfix-harvest.pcap)
+	for n in $(seq 0 1 60) $(seq 61 11 "$size"); do
+		head -c "$n" tests/fixtures/postfix-harvest.pcap >"$work/cut-rd.pcap"
+		tried=$((tried + 1))
+		[ "$n" -lt 24 ] && continue	# not a capture: libpcap refuses it to both
+		build/capcheck "$work/cut-rd.pcap" >/dev/null 2>"$work/cut-rd.err" || { bad=$((bad + 1)); head -2 "$work/cut-rd.err"; }
+	done
+	echo "$tried cuts, $bad read differently"
+	[ "$bad" = 0 ] && [ "$tried" -gt 1000 ]
+}
+t "a capture cut at each of its first 60 bytes and every 11th after: replay's reader stops where libpcap stops" cuts_read_alike
+# The whole replay, mapped or through libpcap (a pipe cannot be mapped),
+# on one thread and on two: the same output, and a damaged file stops at
+# the same packet.
+mapped_or_piped() {	# capture
+	local m p1 p2 name="s|^rcptguard: -: |rcptguard: $1: |; s|: packet \([0-9]*\): .*|: packet \1|"
+	m=$($rg replay --json --threads 2 "$1" 2>&1; echo "exit $?")
+	p1=$($rg replay --json --threads 1 - <"$1" 2>&1; echo "exit $?")
+	p2=$(cat "$1" | $rg replay --json --threads 2 - 2>&1; echo "exit $?")
+	m=$(sed "$name" <<<"$m")
+	[ "$(wc -l <<<"$m")" -gt 1 ] || return 1
+	[ "$m" = "$(sed "$name" <<<"$p1")" ] || { diff <(echo "$m") <(sed "$name" <<<"$p1") | head -5; return 1; }
+	[ "$m" = "$(sed "$name" <<<"$p2")" ] || { diff <(echo "$m") <(sed "$name" <<<"$p2") | head -5; return 1; }
+}
+t "replay of a mapped file and of the same through a pipe: the same output (2000 sessions)" mapped_or_piped "$work/many.pcap"
+t "replay of a cut file, mapped and through a pipe: the same output, the same packet named" mapped_or_piped "$work/many-cut.pcap"
+
 echo "== synthetic captures (tests/mkpcap)"
 while IFS=$'\t' read -r scen filter want; do
 	case $scen in ''|'#'*) continue ;; esac

@@ -9,11 +9,12 @@
 #include <pcap/pcap.h>
 #include <stdint.h>
 
+#include "capfile.h"
 #include "pipeline.h"
 
 struct feed_result {
 	uint64_t packets;		/* frames handed to the pipeline */
-	int rc;				/* pcap_next_ex's last answer */
+	int rc;				/* capfile_next's last answer */
 	char err[PCAP_ERRBUF_SIZE];	/* with rc == PCAP_ERROR */
 	/* Where the time went, in seconds: each thread's CPU time, and how
 	 * long each waited for the other (the reader for room, the pipeline
@@ -33,10 +34,10 @@ typedef void (*feed_progress_fn)(void *arg, long file_pos, uint64_t packets);
  * them (for tests; the answers are the same). */
 enum feed_decoding { FEED_DECODE_AHEAD, FEED_DECODE_READER, FEED_DECODE_PIPELINE };
 
-/* Every frame of pc through p. Returns 0 when the file was read to its
+/* Every frame of cf through p. Returns 0 when the file was read to its
  * end or to an error (in res), -1 when no thread could be started (then
  * nothing was read: the caller reads it on its own). */
-int feed_pcap(pcap_t *pc, int link, struct pipeline *p, enum feed_decoding decoding,
-	      feed_progress_fn progress, void *arg, struct feed_result *res);
+int feed_capture(struct capfile *cf, int link, struct pipeline *p, enum feed_decoding decoding,
+		 feed_progress_fn progress, void *arg, struct feed_result *res);
 
 #endif

@@ -76,23 +76,22 @@ static void feed_progress(void *arg, long pos, uint64_t n)
 		fprintf(stderr, "\r%s: %llu packets", a->path, (unsigned long long)n);
 }
 
-/* Every frame of pc through p on this thread; returns pcap_next_ex's
+/* Every frame of cf through p on this thread; returns capfile_next's
  * last answer, the frames read in *n. */
-static int read_here(struct pipeline *p, pcap_t *pc, int dlt, struct progress_arg *pa, uint64_t *n)
+static int read_here(struct pipeline *p, struct capfile *cf, int dlt, struct progress_arg *pa,
+		     uint64_t *n)
 {
-	struct pcap_pkthdr *h;
-	const u_char *data;
+	struct capframe fr;
 	int rc;
 
 	*n = 0;
-	while ((rc = pcap_next_ex(pc, &h, &data)) == 1) {
-		usec_t ts = (usec_t)h->ts.tv_sec * USEC_PER_SEC + h->ts.tv_usec;
-
-		pipeline_frame(p, ts, dlt, data, h->caplen);
-		if ((++*n & 0xfffff) == 0 && pa) {
-			FILE *f = pcap_file(pc);
-
-			feed_progress(pa, f ? ftell(f) : -1, *n);
+	while ((rc = capfile_next(cf, &fr)) == 1) {
+		pipeline_frame(p, fr.ts, dlt, fr.data, fr.caplen);
+		/* The pipeline keeps nothing of a frame once it returns. */
+		if ((++*n & 0xffff) == 0) {
+			capfile_release(cf, (size_t)capfile_pos(cf));
+			if (pa && (*n & 0xfffff) == 0)
+				feed_progress(pa, capfile_pos(cf), *n);
 		}
 	}
 	return rc;
@@ -108,6 +107,7 @@ static int replay_file(struct pipeline *p, const char *path, bool show_progress,
 	struct stat sb;
 	struct progress_arg pa = { .path = path, .size = stat(path, &sb) == 0 ? sb.st_size : 0 };
 	struct feed_result fr;
+	struct capfile cf;
 
 	pc = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
 	if (!pc) {
@@ -123,11 +123,12 @@ static int replay_file(struct pipeline *p, const char *path, bool show_progress,
 		pcap_close(pc);
 		return REPLAY_EXIT_INPUT;
 	}
-	if (threads < 2 || feed_pcap(pc, dlt, p, FEED_DECODE_AHEAD, show_progress ? feed_progress : NULL,
-				     &pa, &fr)) {
+	capfile_open(&cf, pc);
+	if (threads < 2 || feed_capture(&cf, dlt, p, FEED_DECODE_AHEAD,
+					show_progress ? feed_progress : NULL, &pa, &fr)) {
 		/* One thread, or none could be started: this one reads. */
-		fr.rc = read_here(p, pc, dlt, show_progress ? &pa : NULL, &fr.packets);
-		snprintf(fr.err, sizeof(fr.err), "%s", pcap_geterr(pc));
+		fr.rc = read_here(p, &cf, dlt, show_progress ? &pa : NULL, &fr.packets);
+		snprintf(fr.err, sizeof(fr.err), "%s", capfile_err(&cf));
 	}
 	if (show_progress)
 		fputc('\n', stderr);
@@ -136,6 +137,7 @@ static int replay_file(struct pipeline *p, const char *path, bool show_progress,
 			path, (unsigned long long)fr.packets + 1, fr.err, (unsigned long long)fr.packets);
 		ret = REPLAY_EXIT_INPUT;
 	}
+	capfile_close(&cf);
 	pcap_close(pc);
 	return ret;
 }
