@@ -186,6 +186,7 @@ struct flow *flow_create(struct flowtab *t, const struct flowkey *k, int st, use
 	f->key = *k;
 	f->state = (uint8_t)st;
 	f->last = f->moved = now;
+	f->src_hint = UINT32_MAX;
 	b = bucket_of(t, k);
 	f->hnext = t->bucket[b];
 	t->bucket[b] = i;

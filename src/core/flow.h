@@ -39,6 +39,7 @@ struct flow {
 	 * reply, and the session's errors so far. */
 	usec_t t_cli, t_reply;
 	uint8_t errors;
+	uint32_t src_hint;	/* where the tracker found the client last (tracker_event_hint) */
 	struct reasm r[2];	/* 0: client to server, 1: server to client */
 	struct smtp smtp;
 	struct tls *tls;	/* after STARTTLS, when followed */

@@ -33,7 +33,7 @@ static void deliver(const struct sink_ctx *x, int cls, const struct smtp_event *
 		p->on_event(p->event_arg, &fe);
 	}
 	if (cls >= 0 && (f->verified || p->cfg->count_unverified))
-		tracker_event(p->tracker, x->now, &f->key.cli, cls, ev);
+		tracker_event_hint(p->tracker, x->now, &f->key.cli, cls, ev, &f->src_hint);
 }
 
 static void on_smtp_event(void *arg, const struct smtp_event *ev)

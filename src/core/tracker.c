@@ -424,6 +424,23 @@ static uint32_t source_get(struct tracker *t, const struct ipaddr *key, uint8_t 
 	return t->last = i;
 }
 
+/* source_get, trying first where the caller found the source last. A
+ * source's place holds its key while it lives and a zeroed key once it
+ * is evicted, and a key has one place at most: a place that holds this
+ * key is the one the table would find. */
+static uint32_t source_get_hint(struct tracker *t, const struct ipaddr *key, uint8_t plen,
+				uint32_t *hint)
+{
+	uint32_t si;
+
+	if (!hint)
+		return source_get(t, key, plen);
+	si = *hint;
+	if (si < t->used_src && t->src[si].plen == plen && addr_eq(&t->src[si].key, key))
+		return t->last = si;
+	return *hint = source_get(t, key, plen);
+}
+
 /* ---- bans ---- */
 
 /* Every move of a heap entry goes through here, so that its source keeps
@@ -1031,6 +1048,12 @@ static int kind_of(const struct rule *r, int cls)
 void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cls,
 		   const struct smtp_event *ev)
 {
+	tracker_event_hint(t, now, a, cls, ev, NULL);
+}
+
+void tracker_event_hint(struct tracker *t, usec_t now, const struct ipaddr *a, int cls,
+			const struct smtp_event *ev, uint32_t *hint)
+{
 	const struct config *cfg = t->cfg;
 	bool trap = false, checked = false, fresh = false;
 	/* The source the rule before found, and its prefix: rules of one
@@ -1067,12 +1090,12 @@ void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cl
 		if (last_si != NIL && plen == last_plen) {
 			si = last_si;
 		} else if (plen >= addr_bits(a)) {
-			si = source_get(t, a, plen);
+			si = source_get_hint(t, a, plen, hint);
 		} else {
 			struct ipaddr key;
 
 			addr_mask(a, plen, &key);
-			si = source_get(t, &key, plen);
+			si = source_get_hint(t, &key, plen, hint);
 		}
 		last_plen = plen;
 		last_si = si;

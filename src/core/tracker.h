@@ -114,6 +114,12 @@ void tracker_batch_end(struct tracker *t);
 /* One classified event from client address a. */
 void tracker_event(struct tracker *t, usec_t now, const struct ipaddr *a, int cls,
 		   const struct smtp_event *ev);
+/* The same, with hint: where the caller (a flow) saw a's source last,
+ * UINT32_MAX at first. It is tried before the hash table, only after its
+ * key is checked, and updated after; a stale one (the source evicted,
+ * its place given to another) costs the lookup, never a wrong count. */
+void tracker_event_hint(struct tracker *t, usec_t now, const struct ipaddr *a, int cls,
+			const struct smtp_event *ev, uint32_t *hint);
 /* Turn the wheels and lift expired bans; called as time passes. */
 void tracker_advance(struct tracker *t, usec_t now);
 

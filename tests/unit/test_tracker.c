@@ -157,6 +157,74 @@ TEST(tracker_evicts_least_recent_unbanned)
 	cfg_del(c);
 }
 
+static void hit_hint(struct tracker *t, usec_t now, const char *addr, const char *rcpt, uint32_t *hint)
+{
+	struct ipaddr a;
+	struct smtp_event e = { .verb = V_RCPT, .code = 550, .in_txn = true };
+
+	addr_parse(addr, &a);
+	e.rcpt = rcpt;
+	e.rcpt_len = (uint16_t)strlen(rcpt);
+	e.rcpt_hash = (uint32_t)hash_bytes(rcpt, strlen(rcpt), 0);
+	tracker_event_hint(t, now, &a, EC_RCPT_REJECTED, &e, hint);
+}
+
+/* A flow's memory of where its client's source lies is checked before it
+ * is used: once the source is evicted and its place given to another, an
+ * event through the old hint counts for its own source, not the other. */
+TEST(tracker_stale_hint_never_credits_another_source)
+{
+	struct config *c = cfg_new("max_sources = 16\n"
+				   "rule h {\n class = rcpt_rejected\n threshold = 3\n}\n");
+	struct bans b = { 0 };
+	struct tracker *t = tracker_new(c, on_ban, &b);
+	struct prefix x, y;
+	uint32_t hx = UINT32_MAX, stale, hy = UINT32_MAX;
+	char a[32], r[32], ya[32] = "";
+
+	hit_hint(t, S(1), "198.18.9.0", "p@x", &hx);
+	CHECK(hx != UINT32_MAX);
+	stale = hx;
+	/* New sources, one hit each, until one is given X's place (X, the
+	 * least recent, is the first evicted). */
+	for (int i = 1; i <= 64 && !ya[0]; i++) {
+		snprintf(a, sizeof(a), "198.18.10.%d", i);
+		snprintf(r, sizeof(r), "u%d@x", i);
+		hy = UINT32_MAX;
+		hit_hint(t, S(2), a, r, &hy);
+		if (hy == stale)
+			snprintf(ya, sizeof(ya), "%s", a);
+	}
+	CHECK(ya[0] != 0);
+	CHECK(tracker_stats(t)->evictions >= 1);
+	/* X again, twice, each time through the hint that now names Y's
+	 * place. Trusted, it would give Y three hits and a ban. */
+	for (int i = 0; i < 2; i++) {
+		hx = stale;
+		snprintf(r, sizeof(r), "q%d@x", i);
+		hit_hint(t, S(3), "198.18.9.0", r, &hx);
+		CHECK(hx != stale);
+	}
+	CHECK_EQ(b.n, 0);
+	/* X's third hit (its first was forgotten with it) bans X, by X's key. */
+	hit_hint(t, S(3), "198.18.9.0", "q2@x", &hx);
+	CHECK_EQ(b.n, 1);
+	CHECK_EQ(b.last.count, 3);
+	CHECK_EQ(prefix_parse("198.18.9.0/32", &x), 0);
+	CHECK(addr_eq(&b.last.key.a, &x.a) && b.last.key.len == 32);
+	/* Y has its own one hit, and one more through its own hint: two, no
+	 * ban. */
+	hit_hint(t, S(3), ya, "u-again@x", &hy);
+	CHECK_EQ(hy, stale);
+	CHECK_EQ(b.n, 1);
+	hit(t, S(3), ya, "u-third@x");
+	CHECK_EQ(b.n, 2);
+	CHECK_EQ(prefix_parse(ya, &y), 0);
+	CHECK(addr_eq(&b.last.key.a, &y.a));
+	tracker_free(t);
+	cfg_del(c);
+}
+
 static int cls(int verb, int code, bool txn, const char *enh)
 {
 	struct smtp_event ev = { .verb = (uint8_t)verb, .code = (uint16_t)code, .in_txn = txn };
