@@ -258,8 +258,15 @@ static void *reader(void *arg)
 			if (r.result == DEC_OK) {
 				/* Where the pipeline will read them: it takes
 				 * the records in place, copying nothing out. */
-				pipeline_place(f->cfg, f->seed, &k, (struct pkt_place *)(void *)at);
+				struct pkt_place *pl = (struct pkt_place *)(void *)at;
+
+				pipeline_place(f->cfg, f->seed, &k, pl);
 				memcpy(at + FEED_HEAD, k.payload, k.len);
+				/* Scanned here, where the copy has just been
+				 * read, rather than by the pipeline's body
+				 * scan: the side behind reads less. */
+				if (pl->dir == 0 && pl->protected && k.len)
+					pl->plain = smtp_plain(at + FEED_HEAD, k.len);
 				k.payload = at + FEED_HEAD;
 				memcpy(at + sizeof(struct pkt_place), &k, sizeof(k));
 			}

@@ -8,6 +8,10 @@ struct sink_ctx {
 	struct pipeline *p;
 	struct flow *f;
 	usec_t now;
+	/* The segment's payload when it is plain (pkt_place), else NULL:
+	 * client data from within it holds no line that starts with a dot. */
+	const uint8_t *plain;
+	uint32_t plain_len;
 };
 
 /* An event of class cls: to the owner's hook, then to the tracker. */
@@ -113,8 +117,13 @@ static void client_sink(void *arg, const uint8_t *d, uint32_t n)
 		return;
 	}
 	if (d) {
+		/* Bytes of the segment itself, not of data held before: what
+		 * is true of its payload is true of any part of it. */
+		bool plain = x->plain && (uintptr_t)d >= (uintptr_t)x->plain &&
+			     (uintptr_t)d + n <= (uintptr_t)x->plain + x->plain_len;
+
 		x->f->t_cli = x->now;
-		smtp_client(&x->p->smtp, &x->f->smtp, d, n, x);
+		smtp_client_plain(&x->p->smtp, &x->f->smtp, d, n, plain, x);
 	} else
 		smtp_client_gap(&x->p->smtp, &x->f->smtp, n);
 	/* TLS from the first byte (implicit TLS on a port of smtp_ports):
@@ -414,6 +423,7 @@ static struct flow *track_handshake(struct pipeline *p, usec_t now, const struct
 void pipeline_place(const struct config *cfg, uint64_t seed, const struct pkt *k,
 		    struct pkt_place *pl)
 {
+	pl->plain = false;
 	if (config_is_smtp_port(cfg, k->dport))
 		pl->dir = 0;
 	else if (config_is_smtp_port(cfg, k->sport))
@@ -471,6 +481,8 @@ void pipeline_placed(struct pipeline *p, usec_t now, const struct pkt *k, const 
 		x.p = p;
 		x.f = f;
 		x.now = now;
+		x.plain = pl->plain && d == 0 ? k->payload : NULL;
+		x.plain_len = k->len;
 		if (k->wire_len > k->len)
 			p->st.payload_truncated++;
 		/* Data from one side acknowledging bytes of the other that we
@@ -485,6 +497,7 @@ void pipeline_placed(struct pipeline *p, usec_t now, const struct pkt *k, const 
 		x.p = p;
 		x.f = f;
 		x.now = now;
+		x.plain = NULL;
 		tls_flush(&p->tls, f->tls, &x);
 	}
 	p->last_opaque = smtp_opaque(&f->smtp) && (!f->tls || tls_done(f->tls));

@@ -89,6 +89,10 @@ void pipeline_set_wave_fn(struct pipeline *p, wave_fn fn);
 struct pkt_place {
 	int dir;		/* 0 from the client, 1 from the server, -1 not SMTP */
 	bool protected;		/* the server end is one of servers */
+	/* Client data known to hold no line that starts with a dot
+	 * (smtp_plain), so that a message body's scan may skip it. Set by
+	 * replay's reader, which has the payload at hand; false here. */
+	bool plain;
 	uint64_t hash;		/* when protected: the flow_hash of its flow's key */
 };
 /* Reads the configuration only: any thread may call it. seed is that of

@@ -337,7 +337,20 @@ static uint32_t client_lines(struct smtp_ctx *c, struct smtp *s, const uint8_t *
  * is taken as a line end too, as servers do. The marker needs a dot at the
  * start of a line, so the scan jumps from dot to dot: base64 attachments,
  * the bulk of mail by volume, hold no dot at all. */
-static uint32_t client_body(struct smtp_ctx *c, struct smtp *s, const uint8_t *d, uint32_t n)
+bool smtp_plain(const uint8_t *d, uint32_t n)
+{
+	const uint8_t *p = d, *stop = d + n, *dot;
+
+	while ((dot = memchr(p, '.', (size_t)(stop - p))) != NULL) {
+		if (dot > d && dot[-1] == '\n')
+			return false;
+		p = dot + 1;
+	}
+	return true;
+}
+
+static uint32_t client_body(struct smtp_ctx *c, struct smtp *s, const uint8_t *d, uint32_t n,
+			    bool plain)
 {
 	uint32_t i = 0;
 	bool end = false;
@@ -355,6 +368,14 @@ static uint32_t client_body(struct smtp_ctx *c, struct smtp *s, const uint8_t *d
 		case B_MID: {
 			const uint8_t *p = d + i, *stop = d + n, *dot;
 
+			/* In B_MID the byte before d + i ends no line, and
+			 * plain data has no LF before a dot after it: no dot
+			 * from here on starts a line. */
+			if (plain) {
+				s->body_state = stop[-1] == '\n' ? B_BOL : B_MID;
+				i = n;
+				break;
+			}
 			for (;;) {
 				dot = memchr(p, '.', (size_t)(stop - p));
 				if (!dot) {
@@ -407,6 +428,12 @@ static uint32_t client_body(struct smtp_ctx *c, struct smtp *s, const uint8_t *d
 
 void smtp_client(struct smtp_ctx *c, struct smtp *s, const uint8_t *d, uint32_t n, void *arg)
 {
+	smtp_client_plain(c, s, d, n, false, arg);
+}
+
+void smtp_client_plain(struct smtp_ctx *c, struct smtp *s, const uint8_t *d, uint32_t n, bool plain,
+		       void *arg)
+{
 	(void)arg;
 	while (n) {
 		uint32_t used;
@@ -415,7 +442,7 @@ void smtp_client(struct smtp_ctx *c, struct smtp *s, const uint8_t *d, uint32_t 
 		case CM_OPAQUE:
 			return;
 		case CM_BODY:
-			used = client_body(c, s, d, n);
+			used = client_body(c, s, d, n, plain);
 			break;
 		case CM_BDAT:
 			used = n < s->bdat_left ? n : (uint32_t)s->bdat_left;

@@ -139,6 +139,13 @@ void smtp_init(struct smtp *s, bool verified);
 void smtp_free(struct smtp *s);
 
 void smtp_client(struct smtp_ctx *c, struct smtp *s, const uint8_t *d, uint32_t n, void *arg);
+/* The same, told whether d is plain: no LF in it is followed by a dot
+ * (smtp_plain), so that a message body's scan for its end skips it. */
+void smtp_client_plain(struct smtp_ctx *c, struct smtp *s, const uint8_t *d, uint32_t n, bool plain,
+		       void *arg);
+/* Whether no LF in d[0..n) is followed by a dot. True of d, it is true
+ * of any part of d. */
+bool smtp_plain(const uint8_t *d, uint32_t n);
 void smtp_server(struct smtp_ctx *c, struct smtp *s, const uint8_t *d, uint32_t n, void *arg);
 void smtp_client_gap(struct smtp_ctx *c, struct smtp *s, uint32_t n);
 void smtp_server_gap(struct smtp_ctx *c, struct smtp *s, uint32_t n);
