@@ -86,16 +86,12 @@ static void run(const char *path, enum mode mode, struct result *r)
 		}
 	} else if (mode == MAPPED) {
 		while (capfile_next(&cf, &fr) == 1) {
+			r->packets++;
 			r->bytes += fr.caplen;
-			if ((++r->packets & 0xffff) == 0)
-				capfile_release(&cf, (size_t)capfile_pos(&cf));
 		}
 	} else if (mode == ONE) {
-		for (uint64_t n = 1; capfile_next(&cf, &fr) == 1; n++) {
+		while (capfile_next(&cf, &fr) == 1)
 			pipeline_frame(&p, fr.ts, dlt, fr.data, fr.caplen);
-			if ((n & 0xffff) == 0)
-				capfile_release(&cf, (size_t)capfile_pos(&cf));
-		}
 	} else {
 		struct feed_result res;
 

@@ -127,10 +127,6 @@ int main(int argc, char **argv)
 				fr.caplen);
 			return 1;
 		}
-		/* As replay does, now and then: what was read stays readable
-		 * until then, and the reading goes on after. */
-		if ((n & 0x3ff) == 0)
-			capfile_release(&cf, (size_t)capfile_pos(&cf));
 	}
 	if (ra == PCAP_ERROR)
 		fprintf(stderr, "capcheck: both stop at frame %llu: libpcap: %s; replay's reader: %s\n",

@@ -12,9 +12,6 @@
 #define MAGIC_USEC 0xa1b2c3d4u
 #define MAGIC_NSEC 0xa1b23c4du
 
-/* Pages are given back in steps of this many bytes at least. */
-#define RELEASE_STEP ((size_t)8 << 20)
-
 static uint32_t get32(const struct capfile *cf, const unsigned char *p)
 {
 	uint32_t v;
@@ -89,9 +86,21 @@ void capfile_close(struct capfile *cf)
 	memset(cf, 0, sizeof(*cf));
 }
 
+/* The pages before the reader's position: the frames there are done
+ * with, the caller having asked for the next. Only the mapping's pages
+ * go: the file stays in the page cache, and a page touched again would be
+ * mapped again, not lost. */
+static void release(struct capfile *cf)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), upto = cf->off / page * page;
+
+	(void)madvise((void *)(cf->map + cf->released), upto - cf->released, MADV_DONTNEED);
+	cf->released = upto;
+}
+
 /* Every frame that the inline path leaves: libpcap's, a swapped file's,
- * a frame longer than the snapshot length, and the file's end, whole or
- * cut short. */
+ * a frame longer than the snapshot length, the file's end, whole or cut
+ * short, and a frame after another step of pages was read. */
 int capfile_next_slow(struct capfile *cf, struct capframe *fr)
 {
 	const unsigned char *h;
@@ -110,6 +119,8 @@ int capfile_next_slow(struct capfile *cf, struct capframe *fr)
 		}
 		return rc;
 	}
+	if (cf->off - cf->released >= CAPFILE_RELEASE_STEP)
+		release(cf);
 	h = cf->map + cf->off;
 	left = cf->size - cf->off;
 	if (left == 0)
@@ -133,8 +144,7 @@ int capfile_next_slow(struct capfile *cf, struct capframe *fr)
 			 left - CAPFILE_RECORD, caplen);
 		return PCAP_ERROR;
 	}
-	fr->ts = (usec_t)(int32_t)sec * USEC_PER_SEC +
-		 (cf->nsec ? (usec_t)(int32_t)frac / 1000 : (usec_t)(int32_t)frac);
+	fr->ts = capfile_stamp(cf, sec, frac);
 	fr->data = h + CAPFILE_RECORD;
 	/* Longer than the file says any frame is: the rest is skipped, as
 	 * libpcap skips it. */
@@ -156,18 +166,4 @@ long capfile_pos(struct capfile *cf)
 		return (long)cf->off;
 	file = pcap_file(cf->pc);
 	return file ? ftell(file) : -1;
-}
-
-void capfile_release(struct capfile *cf, size_t pos)
-{
-	size_t page, upto;
-
-	if (!cf->map || pos < cf->released + RELEASE_STEP)
-		return;
-	page = (size_t)sysconf(_SC_PAGESIZE);
-	upto = pos / page * page;
-	/* Only the mapping's pages go: the file stays in the page cache, and
-	 * a page touched again would be mapped again, not lost. */
-	(void)madvise((void *)(cf->map + cf->released), upto - cf->released, MADV_DONTNEED);
-	cf->released = upto;
 }

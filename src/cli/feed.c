@@ -18,8 +18,8 @@
  * takes the misses on the reader's core, streaming, and the pipeline then
  * finds what it reads in the chunk, recently written, where from the file
  * it would take each miss itself (measured: 2.3 s of CPU for the
- * pipeline over the bench capture, against 1.5 s). The pages behind the
- * pipeline are given back as the chunks come back.
+ * pipeline over the bench capture, against 1.5 s). So the pipeline
+ * never reads the file, and the file's pages go as the reader moves on.
  *
  * Decoding a frame and placing its segment (pipeline_place) can be done
  * on either side: the reader does it for a chunk when the pipeline is
@@ -144,9 +144,6 @@ static void hand_over(_Atomic uint32_t *w, uint32_t v, _Atomic uint32_t *sleeper
 		(void)syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-/* A chunk back from the pipeline also says how far the pipeline is done
- * with the file: up to the end of the frames the chunk held last time
- * round (the pipeline takes the chunks in turn). */
 static struct chunk *take_empty(struct feed *f, uint64_t i)
 {
 	struct chunk *c = &f->ch[i % FEED_CHUNKS];
@@ -160,8 +157,6 @@ static struct chunk *take_empty(struct feed *f, uint64_t i)
 			   &f->waited);
 		wait_while(&c->full, 1, &f->sleepers, &f->waited);
 	}
-	if (c->pos > 0)
-		capfile_release(f->cf, (size_t)c->pos);
 	return c;
 }
 

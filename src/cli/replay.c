@@ -87,12 +87,8 @@ static int read_here(struct pipeline *p, struct capfile *cf, int dlt, struct pro
 	*n = 0;
 	while ((rc = capfile_next(cf, &fr)) == 1) {
 		pipeline_frame(p, fr.ts, dlt, fr.data, fr.caplen);
-		/* The pipeline keeps nothing of a frame once it returns. */
-		if ((++*n & 0xffff) == 0) {
-			capfile_release(cf, (size_t)capfile_pos(cf));
-			if (pa && (*n & 0xfffff) == 0)
-				feed_progress(pa, capfile_pos(cf), *n);
-		}
+		if ((++*n & 0xfffff) == 0 && pa)
+			feed_progress(pa, capfile_pos(cf), *n);
 	}
 	return rc;
 }

@@ -423,6 +423,8 @@ static struct flow *track_handshake(struct pipeline *p, usec_t now, const struct
 void pipeline_place(const struct config *cfg, uint64_t seed, const struct pkt *k,
 		    struct pkt_place *pl)
 {
+	struct ends e;
+
 	pl->plain = false;
 	if (config_is_smtp_port(cfg, k->dport))
 		pl->dir = 0;
@@ -433,12 +435,10 @@ void pipeline_place(const struct config *cfg, uint64_t seed, const struct pkt *k
 		pl->protected = false;
 		return;
 	}
-	pl->protected = cfg->servers_any || prefixlist_match(&cfg->servers, ends_of(k, pl->dir).srv);
-	if (pl->protected) {
-		const struct ends e = ends_of(k, pl->dir);
-
+	e = ends_of(k, pl->dir);
+	pl->protected = cfg->servers_any || prefixlist_match(&cfg->servers, e.srv);
+	if (pl->protected)
 		pl->hash = flow_hash_of(seed, e.cli, e.srv, e.cport, e.sport);
-	}
 }
 
 void pipeline_placed(struct pipeline *p, usec_t now, const struct pkt *k, const struct pkt_place *pl)
@@ -481,7 +481,7 @@ void pipeline_placed(struct pipeline *p, usec_t now, const struct pkt *k, const 
 		x.p = p;
 		x.f = f;
 		x.now = now;
-		x.plain = pl->plain && d == 0 ? k->payload : NULL;
+		x.plain = pl->plain ? k->payload : NULL;
 		x.plain_len = k->len;
 		if (k->wire_len > k->len)
 			p->st.payload_truncated++;
